@@ -1,0 +1,53 @@
+"""The ``automl`` command line: thin commands that parse arguments and call the library."""
+
+from __future__ import annotations
+
+import glob as _glob
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Ray-native AutoML for tabular data.")
+prep_app = typer.Typer(no_args_is_help=True, help="Out-of-core data preparation.")
+app.add_typer(prep_app, name="prep")
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code=2)
+
+
+@prep_app.command("csv-to-parquet")
+def csv_to_parquet_cmd(
+    input: str = typer.Argument(..., help="CSV file, glob or s3:// URI; several files run as a Ray job."),
+    outdir: str = typer.Argument(..., help="Output directory (local or s3://)."),
+    chunk_rows: int = typer.Option(1_000_000, "--chunk-rows", min=1, help="Rows per Parquet file."),
+    partition_by: str | None = typer.Option(None, "--partition-by", help="Hive-partition by this column."),
+    transform: str | None = typer.Option(None, "--transform", help="module:function applied to each chunk."),
+    resume: bool = typer.Option(True, "--resume/--no-resume", help="Skip chunks finished by an earlier run."),
+) -> None:
+    """Stream a CSV of any size into Parquet files at constant memory."""
+    from app.data import prep
+    from app.data.errors import DataError
+
+    try:
+        inputs = sorted(_glob.glob(input)) if any(c in input for c in "*?[") else [input]
+        if not inputs:
+            _fail(f"no file matches {input!r}")
+        kwargs = dict(chunk_rows=chunk_rows, partition_by=partition_by, transform=transform, resume=resume)
+        if len(inputs) == 1:
+            results = [prep.csv_to_parquet(inputs[0], outdir, progress=True, **kwargs)]
+        else:
+            results = prep.csv_to_parquet_many(inputs, outdir, **kwargs)
+    except (DataError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    for r in results:
+        typer.echo(f"{r.input_path}: {r.rows:,} rows in {r.chunks} chunk(s) -> {r.out_dir}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""Typed configuration for every stage, loaded from one YAML file with env overrides for endpoints.
+
+``AppConfig.from_yaml(path)`` validates the file (unknown keys are errors) and names the file and the
+field in every error; ``with_env_overrides`` applies ``RAY_ADDRESS``, ``AWS_*``, ``REDIS_URL`` and
+``MLFLOW_TRACKING_URI`` so secrets and endpoints stay out of the file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class ConfigError(ValueError):
+    """A configuration file or value that cannot be used; the message names the file and field."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class RayConfig(_Section):
+    address: str | None = Field(None, description="Ray cluster address; None starts a local Ray.")
+    num_cpus: int | None = Field(None, ge=1, description="CPUs for a local Ray (ignored when connecting).")
+    num_gpus: int | None = Field(None, ge=0, description="GPUs for a local Ray (ignored when connecting).")
+
+
+class S3Config(_Section):
+    endpoint_url: str | None = Field(None, description="S3 endpoint override (MinIO, moto, on-prem S3).")
+    region: str | None = Field(None, description="AWS region of the bucket.")
+    anonymous: bool = Field(False, description="Read public buckets without credentials.")
+
+
+class DataConfig(_Section):
+    s3: S3Config = Field(default_factory=S3Config, description="How s3:// URIs are reached.")
+    valid_fraction: float = Field(0.2, gt=0, lt=1, description="Share of rows in the validation split.")
+    test_fraction: float = Field(0.0, ge=0, lt=1, description="Share of rows in the test split.")
+    split_seed: int = Field(0, ge=0, description="Seed of the deterministic hash split.")
+    max_categories: int = Field(
+        256, ge=2, description="Levels kept per categorical column; rarer ones share the unknown bucket."
+    )
+    memory_limit_bytes: int = Field(
+        2 * 1024**3, gt=0, description="Largest dataframe the Dask loader converts to in-memory arrays."
+    )
+
+
+class TrainConfig(_Section):
+    family: Literal["xgboost", "lightgbm", "catboost"] = Field("xgboost", description="Model family.")
+    num_workers: int = Field(1, ge=1, description="Data-parallel Ray Train workers.")
+    cpus_per_worker: float = Field(1.0, gt=0, description="CPUs reserved per worker.")
+    use_gpu: bool = Field(False, description="Give each worker a GPU.")
+    num_boost_round: int = Field(200, ge=1, description="Boosting rounds before early stopping.")
+    early_stopping_rounds: int | None = Field(20, ge=1, description="Stop after this many rounds without gain.")
+    checkpoint_every: int = Field(50, ge=1, description="Rounds between checkpoints and reports.")
+    max_failures: int = Field(2, ge=0, description="Worker failures the run survives by restoring.")
+    params: dict[str, float | int | str | bool] = Field(
+        default_factory=dict, description="Library hyperparameters passed through as they are."
+    )
+
+
+class SearchConfig(_Section):
+    num_samples: int = Field(20, ge=1, description="Trials to run.")
+    max_concurrent_trials: int = Field(2, ge=1, description="Trials running at once.")
+    time_budget_s: float | None = Field(None, gt=0, description="Wall-clock budget for the whole search.")
+    scheduler: Literal["asha", "fifo"] = Field("asha", description="Trial scheduler.")
+    search_algorithm: Literal["optuna", "random"] = Field("optuna", description="Search algorithm.")
+    metric: str | None = Field(None, description="Validation metric; None picks the task's default.")
+    mode: Literal["min", "max"] | None = Field(None, description="Direction of the metric.")
+
+
+class TrackingConfig(_Section):
+    tracking_uri: str | None = Field(None, description="MLflow tracking URI; None uses a local store.")
+    experiment_name: str = Field("automl", description="MLflow experiment.")
+    artifact_location: str | None = Field(None, description="Artifact root (local path or s3://).")
+
+
+class ServeConfig(_Section):
+    redis_url: str | None = Field(None, description="Prediction cache; None disables caching.")
+    cache_ttl_s: int = Field(300, ge=1, description="Seconds a cached prediction lives.")
+    max_batch_size: int = Field(64, ge=1, description="Requests batched into one model call.")
+
+
+class MonitorConfig(_Section):
+    window_size: int = Field(10_000, ge=100, description="Recent rows compared with the reference profile.")
+    psi_threshold: float = Field(0.2, gt=0, description="Population stability index that counts as drift.")
+
+
+class AppConfig(_Section):
+    """All settings of one deployment, one section per stage."""
+
+    ray: RayConfig = Field(default_factory=RayConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    search: SearchConfig = Field(default_factory=SearchConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    serve: ServeConfig = Field(default_factory=ServeConfig)
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike, *, env: Mapping[str, str] | None = None) -> AppConfig:
+        """Read and validate a YAML file, then apply env overrides (``os.environ`` unless given).
+
+        Example:
+            >>> cfg = AppConfig.from_yaml("automl.yaml")  # doctest: +SKIP
+            >>> cfg.train.num_workers  # doctest: +SKIP
+            2
+        """
+        path = Path(path)
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: top level must be a mapping of sections, got {type(raw).__name__}")
+        return cls.from_dict(raw, source=str(path), env=env)
+
+    @classmethod
+    def from_dict(
+        cls, raw: Mapping, *, source: str = "<config>", env: Mapping[str, str] | None = None
+    ) -> AppConfig:
+        try:
+            cfg = cls.model_validate(raw)
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc, source)) from None
+        return cfg.with_env_overrides(os.environ if env is None else env)
+
+    def with_env_overrides(self, env: Mapping[str, str]) -> AppConfig:
+        """A copy with endpoints taken from the environment where it sets them."""
+        cfg = self.model_copy(deep=True)
+        if env.get("RAY_ADDRESS"):
+            cfg.ray.address = env["RAY_ADDRESS"]
+        if env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL"):
+            cfg.data.s3.endpoint_url = env.get("AWS_ENDPOINT_URL_S3") or env["AWS_ENDPOINT_URL"]
+        if env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"):
+            cfg.data.s3.region = env.get("AWS_REGION") or env["AWS_DEFAULT_REGION"]
+        if env.get("REDIS_URL"):
+            cfg.serve.redis_url = env["REDIS_URL"]
+        if env.get("MLFLOW_TRACKING_URI"):
+            cfg.tracking.tracking_uri = env["MLFLOW_TRACKING_URI"]
+        return cfg
+
+
+def _describe(exc: ValidationError, source: str) -> str:
+    lines = [f"{source}: {exc.error_count()} invalid setting(s)"]
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "<root>"
+        if err["type"] == "extra_forbidden":
+            lines.append(f"  {where}: unknown key")
+        else:
+            lines.append(f"  {where}: {err['msg']} (got {err.get('input')!r})")
+    return "\n".join(lines)

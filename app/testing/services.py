@@ -1,0 +1,253 @@
+"""Context managers that start real service processes on loopback ports for tests and benchmarks.
+
+Each one starts the real thing (moto's S3 server, redis-server, mlflow server, ``ray start --head``),
+waits until it answers and stops it on exit, so nothing outlives the block that asked for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for(check, *, timeout_s: float, what: str, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout_s
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {proc.returncode} before it was ready")
+        try:
+            if check():
+                return
+        except Exception as exc:  # noqa: BLE001 - any failure means "not ready yet"
+            last_error = exc
+        time.sleep(0.2)
+    raise TimeoutError(f"{what} not ready after {timeout_s:.0f} s (last error: {last_error})")
+
+
+def _stop(proc: subprocess.Popen, *, timeout_s: float = 15) -> None:
+    """SIGTERM the process group, SIGKILL it after ``timeout_s``; the group includes grandchildren."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        pass
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=timeout_s)
+
+
+def _bin(name: str) -> str:
+    """A console script of this environment, falling back to PATH."""
+    here = Path(sys.executable).parent / name
+    return str(here) if here.exists() else (shutil.which(name) or name)
+
+
+@dataclass(frozen=True)
+class S3Endpoint:
+    """An S3-compatible HTTP endpoint with the credentials that reach it."""
+
+    endpoint_url: str
+    access_key: str = "testing"
+    secret_key: str = "testing"
+    region: str = "us-east-1"
+
+    def env(self) -> dict[str, str]:
+        """The AWS_* variables that point boto3, s3fs and pyarrow at this endpoint."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+        }
+
+    def client(self):
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name=self.region,
+        )
+
+
+@contextlib.contextmanager
+def moto_s3() -> Iterator[S3Endpoint]:
+    """moto's S3 server in server mode (``ThreadedMotoServer``): real HTTP on a free loopback port."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = S3Endpoint(endpoint_url=f"http://127.0.0.1:{port}")
+    try:
+        _wait_for(
+            lambda: urllib.request.urlopen(endpoint.endpoint_url, timeout=2).status < 500,
+            timeout_s=20,
+            what="moto S3 server",
+        )
+        yield endpoint
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def redis_server(*, url: str | None = "redis://127.0.0.1:6379/0") -> Iterator[str]:
+    """A Redis URL: the given server if it answers PING, else a ``redis-server`` started here."""
+    import redis
+
+    if url:
+        try:
+            if redis.Redis.from_url(url, socket_timeout=1).ping():
+                yield url
+                return
+        except redis.RedisError:
+            pass
+    exe = shutil.which("redis-server")
+    if exe is None:
+        raise RuntimeError("no Redis answers and redis-server is not installed (apt-get install redis-server)")
+    port = free_port()
+    proc = subprocess.Popen(
+        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    started = f"redis://127.0.0.1:{port}/0"
+    try:
+        _wait_for(lambda: redis.Redis.from_url(started).ping(), timeout_s=20, what="redis-server", proc=proc)
+        yield started
+    finally:
+        _stop(proc)
+
+
+@contextlib.contextmanager
+def mlflow_server(
+    *,
+    backend_store_uri: str | None = None,
+    artifacts_destination: str | None = None,
+    env: dict[str, str] | None = None,
+) -> Iterator[str]:
+    """An ``mlflow server`` process (SQLite backend in a temp dir unless told otherwise); yields its URL."""
+    with tempfile.TemporaryDirectory(prefix="mlflow-") as tmp:
+        port = free_port()
+        cmd = [
+            _bin("mlflow"),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            backend_store_uri or f"sqlite:///{tmp}/mlflow.db",
+            "--artifacts-destination",
+            artifacts_destination or f"{tmp}/artifacts",
+        ]
+        log = open(Path(tmp) / "server.log", "wb")  # noqa: SIM115 - closed below
+        proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, start_new_session=True
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_for(
+                lambda: urllib.request.urlopen(f"{url}/health", timeout=2).status == 200,
+                timeout_s=90,
+                what="mlflow server",
+                proc=proc,
+            )
+            yield url
+        finally:
+            _stop(proc)
+            log.close()
+
+
+@dataclass(frozen=True)
+class RayHead:
+    """A ``ray start --head`` cluster: GCS address for drivers, dashboard URL for jobs and Serve."""
+
+    address: str
+    dashboard_url: str
+    temp_dir: str
+
+    def env(self) -> dict[str, str]:
+        """Variables that point Ray CLIs and drivers at this head (token auth is off for it)."""
+        return {"RAY_ADDRESS": self.address, "RAY_AUTH_MODE": "disabled"}
+
+
+@contextlib.contextmanager
+def ray_head(*, num_cpus: int = 2, dashboard: bool = True) -> Iterator[RayHead]:
+    """``ray start --head --block`` on free, non-default ports (Redis holds 6379).
+
+    ``--block`` keeps every process of this head in one process group, so stopping it stops this
+    cluster alone; ``ray stop`` would stop every Ray cluster on the machine.
+    """
+    port, dash_port = free_port(), free_port()
+    temp_dir = tempfile.mkdtemp(prefix="rayhead-", dir="/tmp")
+    # Job entrypoints run `python` from PATH: make it this environment's interpreter.
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PATH": path}
+    env.pop("RAY_ADDRESS", None)
+    base = 20000 + (port % 40) * 1000
+    cmd = [
+        _bin("ray"),
+        "start",
+        "--head",
+        "--block",
+        f"--port={port}",
+        f"--num-cpus={num_cpus}",
+        f"--temp-dir={temp_dir}",
+        "--disable-usage-stats",
+        f"--include-dashboard={'true' if dashboard else 'false'}",
+        "--dashboard-host=127.0.0.1",
+        f"--dashboard-port={dash_port}",
+        f"--ray-client-server-port={free_port()}",
+        f"--min-worker-port={base}",
+        f"--max-worker-port={base + 999}",
+    ]
+    log = open(Path(temp_dir) / "ray-start.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    head = RayHead(
+        address=f"127.0.0.1:{port}",
+        dashboard_url=f"http://127.0.0.1:{dash_port}",
+        temp_dir=temp_dir,
+    )
+    try:
+        if dashboard:
+            _wait_for(
+                lambda: urllib.request.urlopen(f"{head.dashboard_url}/api/version", timeout=2).status == 200,
+                timeout_s=90,
+                what="Ray dashboard",
+                proc=proc,
+            )
+        else:
+            _wait_for(lambda: socket.create_connection(("127.0.0.1", port), 1).close() is None,
+                      timeout_s=90, what="Ray GCS", proc=proc)
+        yield head
+    finally:
+        _stop(proc, timeout_s=5)
+        log.close()
+        shutil.rmtree(temp_dir, ignore_errors=True)
