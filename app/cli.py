@@ -7,9 +7,12 @@ from pathlib import Path
 
 import typer
 
+from app.train.cli import train as train_command
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Ray-native AutoML for tabular data.")
 prep_app = typer.Typer(no_args_is_help=True, help="Out-of-core data preparation.")
 app.add_typer(prep_app, name="prep")
+app.command("train")(train_command)
 
 
 def _fail(message: str) -> None:
@@ -43,6 +46,28 @@ def csv_to_parquet_cmd(
         _fail(str(exc))
     for r in results:
         typer.echo(f"{r.input_path}: {r.rows:,} rows in {r.chunks} chunk(s) -> {r.out_dir}")
+
+
+@app.command()
+def quickstart(
+    out: Path = typer.Option(Path("runs/quickstart"), "--out", help="Run directory."),
+    rows: int = typer.Option(20_000, "--rows", min=100, help="Rows of generated data."),
+    config: Path | None = typer.Option(None, "--config", help="AppConfig YAML."),
+) -> None:
+    """Run the main job end to end on generated data and local defaults."""
+    from app.config import AppConfig, ConfigError
+    from app.quickstart import run_quickstart
+
+    try:
+        cfg = AppConfig.from_yaml(config) if config else AppConfig.from_dict({})
+    except ConfigError as exc:
+        _fail(str(exc))
+    result = run_quickstart(out, rows=rows, config=cfg)
+    typer.echo(f"data: {result.data_dir} ({result.rows['train']:,} train / {result.rows['valid']:,} valid rows)")
+    typer.echo(f"task: {result.task}")
+    for name, path in result.artifacts.items():
+        typer.echo(f"{name}: {path}")
+    typer.echo("seconds: " + ", ".join(f"{k}={v:.1f}" for k, v in result.seconds.items()))
 
 
 def main() -> None:

@@ -1,0 +1,225 @@
+"""One preprocessor for training and serving: features to float32, categories to stable codes.
+
+Fitted from a ``DatasetProfile`` (no extra pass over the data), applied per batch in
+``map_batches`` or per request, and saved as plain JSON, never pickled.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from app.data.errors import DataError
+from app.data.stats import DatasetProfile
+
+Task = Literal["binary", "multiclass", "regression"]
+LABEL = "__label__"
+WEIGHT = "__weight__"
+FORMAT_VERSION = 1
+MAX_CLASSES = 1000
+
+
+def infer_task(profile: DatasetProfile, target: str, *, max_classes: int = 50) -> Task:
+    """binary for two levels, multiclass for a string target or up to ``max_classes`` integer levels,
+    else regression."""
+    col = profile[target]
+    levels = col.distinct if col.distinct_exact else None
+    if levels is not None and levels < 2:
+        raise DataError(f"target has {levels} distinct value(s): nothing to learn", column=target)
+    if col.kind == "categorical" or "bool" in col.dtype:
+        return "binary" if levels == 2 else "multiclass"
+    if levels == 2:
+        return "binary"
+    integer = "int" in col.dtype
+    if integer and levels is not None and levels <= max_classes:
+        return "multiclass"
+    return "regression"
+
+
+@dataclass
+class Preprocessor:
+    """Maps raw columns to the model's float32 matrix and the target to labels.
+
+    ``categories[col]`` lists the levels kept for ``col`` (most frequent first); a level's code is its
+    index, every other non-null value gets ``len(levels)`` (the unknown bucket), nulls stay NaN.
+    """
+
+    features: list[str]
+    categories: dict[str, list[Any]]
+    datetime: list[str]
+    target: str | None
+    task: Task | None
+    classes: list[Any] | None = None
+    weight: str | None = None
+    version: int = FORMAT_VERSION
+    _lookup: dict[str, pa.Array] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    @classmethod
+    def fit(
+        cls,
+        profile: DatasetProfile,
+        *,
+        features: list[str],
+        categorical: list[str],
+        datetime: list[str] | None = None,
+        target: str | None = None,
+        task: Task | None = None,
+        weight: str | None = None,
+        max_categories: int = 256,
+    ) -> Preprocessor:
+        """Choose codes from the profile's top-k counts; ``task`` is inferred when not given."""
+        categories = {}
+        for name in categorical:
+            top = profile[name].top_k or []
+            categories[name] = [v for v, _ in top[:max_categories]]
+        classes = None
+        if target is not None:
+            task = task or infer_task(profile, target)
+            if task != "regression":
+                top = profile[target].top_k or []
+                if profile[target].distinct_exact is False or len(top) > MAX_CLASSES:
+                    raise DataError(f"more than {MAX_CLASSES} classes: not a classification target", column=target)
+                classes = sorted((v for v, _ in top), key=_class_order)
+        return cls(
+            features=list(features),
+            categories=categories,
+            datetime=list(datetime or []),
+            target=target,
+            task=task,
+            classes=classes,
+            weight=weight,
+        )
+
+    @property
+    def categorical_features(self) -> list[str]:
+        return [f for f in self.features if f in self.categories]
+
+    @property
+    def feature_types(self) -> list[str]:
+        """XGBoost's feature types: ``c`` for categorical codes, ``q`` for the rest."""
+        return ["c" if f in self.categories else "q" for f in self.features]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes) if self.classes else 0
+
+    def transform(self, batch: pa.Table | pd.DataFrame, *, with_target: bool = True) -> dict[str, np.ndarray]:
+        """Columns as float32 arrays keyed by feature name, plus ``__label__`` / ``__weight__``.
+
+        Rows whose target is null are dropped (they cannot be learnt from); a missing column is a
+        ``DataError`` naming it.
+        """
+        table = batch if isinstance(batch, pa.Table) else pa.Table.from_pandas(batch, preserve_index=False)
+        if with_target and self.target is not None:
+            self._require(table, self.target)
+            if table.column(self.target).null_count:
+                table = table.filter(pc.is_valid(table.column(self.target)))
+        out: dict[str, np.ndarray] = {}
+        for name in self.features:
+            self._require(table, name)
+            out[name] = self._encode_feature(name, table.column(name))
+        if with_target and self.target is not None:
+            out[LABEL] = self._encode_target(table.column(self.target))
+            if self.weight is not None:
+                self._require(table, self.weight)
+                out[WEIGHT] = _to_float32(table.column(self.weight))
+        return out
+
+    def transform_frame(self, batch: pa.Table | pd.DataFrame, *, with_target: bool = True) -> pd.DataFrame:
+        return pd.DataFrame(self.transform(batch, with_target=with_target))
+
+    def decode_labels(self, codes: np.ndarray) -> np.ndarray:
+        """Class codes back to the original labels."""
+        if not self.classes:
+            return codes
+        return np.asarray(self.classes, dtype=object)[np.asarray(codes, dtype=np.int64)]
+
+    def _require(self, table: pa.Table, name: str) -> None:
+        if name not in table.column_names:
+            raise DataError(f"column missing from input; it has {table.column_names}", column=name)
+
+    def _encode_feature(self, name: str, column: pa.ChunkedArray) -> np.ndarray:
+        if name in self.categories:
+            return self._codes(name, self.categories[name], column)
+        if name in self.datetime:
+            if pa.types.is_date(column.type):
+                column = pc.cast(column, pa.timestamp("s"))
+            seconds = pc.divide(pc.cast(pc.cast(column, pa.timestamp("us")), pa.int64()), 1e6)
+            return _to_float32(seconds)
+        try:
+            return _to_float32(column)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise DataError(f"cannot read {column.type} as a number: {exc}", column=name) from None
+
+    def _codes(self, key: str, levels: list[Any], column: pa.ChunkedArray) -> np.ndarray:
+        if pa.types.is_dictionary(column.type):
+            column = pc.cast(column, column.type.value_type)
+        cache_key = f"{key}:{column.type}"
+        value_set = self._lookup.get(cache_key)
+        if value_set is None:
+            try:  # compare in the column's own type, so 1.0 matches 1.0 and True matches True
+                value_set = pa.array(levels).cast(column.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+                value_set = None
+            self._lookup[cache_key] = value_set
+        if value_set is None:  # e.g. numbers sent as strings: compare as text
+            column, value_set = pc.cast(column, pa.string()), pa.array([str(v) for v in levels], pa.string())
+        codes = pc.index_in(column, value_set=value_set)
+        codes = pc.if_else(pc.and_(pc.is_null(codes), pc.is_valid(column)), len(levels), codes)
+        return _to_float32(codes)
+
+    def _encode_target(self, column: pa.ChunkedArray) -> np.ndarray:
+        if self.task == "regression":
+            return _to_float32(column)
+        codes = self._codes("__target__", self.classes or [], column)
+        if np.any(codes >= self.num_classes):
+            unknown = [v for v in pc.unique(column).to_pylist() if v not in (self.classes or [])]
+            raise DataError(f"target has classes not seen when fitting: {unknown[:5]}", column=self.target)
+        return codes
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("_lookup", None)
+        return d
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> Preprocessor:
+        if raw.get("version") != FORMAT_VERSION:
+            raise DataError(f"preprocessor format {raw.get('version')} is not {FORMAT_VERSION}")
+        return cls(**{k: v for k, v in raw.items() if k != "_lookup"})
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=2, default=_plain))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Preprocessor:
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def _to_float32(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    if pa.types.is_null(column.type):
+        return np.full(len(column), np.nan, dtype=np.float32)
+    values = pc.cast(column, pa.float32())
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    return values.to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+
+
+def _class_order(value: Any) -> tuple:
+    return (0, value, "") if isinstance(value, int | float) else (1, 0, str(value))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")

@@ -1,0 +1,80 @@
+"""The data stage end to end: spec -> validated, split, profiled dataset and a fitted preprocessor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from app.data.encode import Preprocessor, Task
+from app.data.io import DatasetInfo, inspect, load
+from app.data.spec import DatasetSpec
+from app.data.split import Splits, split
+from app.data.stats import DatasetProfile, profile
+
+if TYPE_CHECKING:
+    from app.config import DataConfig
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """What training needs: lazy splits, the training profile and the preprocessor fitted on it."""
+
+    info: DatasetInfo
+    splits: Splits
+    profile: DatasetProfile
+    preprocessor: Preprocessor
+
+    def save(self, run_dir: str | Path) -> dict[str, Path]:
+        """Write ``profile.json`` and ``preprocessor.json`` into the run directory."""
+        run_dir = Path(run_dir)
+        return {
+            "profile": self.profile.save(run_dir / "profile.json"),
+            "preprocessor": self.preprocessor.save(run_dir / "preprocessor.json"),
+        }
+
+
+def prepare(
+    spec: DatasetSpec,
+    *,
+    config: DataConfig | None = None,
+    task: Task | None = None,
+) -> PreparedData:
+    """Validate, split and profile a dataset; fit the preprocessor on the training split only.
+
+    Example:
+        >>> data = prepare(DatasetSpec(uri="s3://bucket/train/", target="y"))  # doctest: +SKIP
+        >>> data.preprocessor.task  # doctest: +SKIP
+        'binary'
+    """
+    from app.config import DataConfig
+
+    config = config or DataConfig()
+    info = inspect(spec)
+    ds = load(info)
+    splits = split(
+        ds,
+        valid_fraction=config.valid_fraction,
+        test_fraction=config.test_fraction,
+        seed=config.split_seed,
+        key_columns=[spec.id_column] if spec.id_column else None,
+    )
+    prof = profile(
+        splits.train,
+        numeric=info.numeric,
+        categorical=info.categorical,
+        datetime=info.datetime,
+        target=spec.target,
+        top_k=config.max_categories,
+    )
+    pre = Preprocessor.fit(
+        prof,
+        features=info.features,
+        categorical=info.categorical,
+        datetime=info.datetime,
+        target=spec.target,
+        task=task,
+        weight=spec.weight_column,
+        max_categories=config.max_categories,
+    )
+    return PreparedData(info=info, splits=splits, profile=prof, preprocessor=pre)

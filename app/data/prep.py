@@ -1,0 +1,427 @@
+"""Out-of-core CSV -> Parquet: stream a CSV of any size into fixed-size Parquet chunks at constant memory.
+
+Resumable through a ``_progress.json`` manifest, local or ``s3://``, one file in-process or many on Ray.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import importlib
+import io
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from urllib.parse import quote
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+from tqdm.auto import tqdm
+
+from app.data.errors import DataError
+from app.data.filesystem import S3Options, filesystem_for
+
+MANIFEST = "_progress.json"
+SUCCESS = "_SUCCESS"
+_PART = re.compile(r"part-(\d+)\.parquet")
+_TMP = ".tmp-"  # readers skip names starting with "." or "_", so a staged file is never taken for data
+_CODECS = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd", ".lz4": "lz4"}
+
+Transform = Callable[[pd.DataFrame], pd.DataFrame]
+
+
+@dataclass
+class PrepResult:
+    """What one conversion produced; ``rows`` counts the rows written (after ``transform``)."""
+
+    input_path: str
+    out_dir: str
+    files: list[str]
+    rows: int
+    chunks: int
+    resumed_chunks: int
+    seconds: float
+
+
+class _InputError(Exception):
+    """A problem with the input's content; ``csv_to_parquet`` turns it into a DataError naming the file."""
+
+    def __init__(self, message: str, column: str | None = None):
+        super().__init__(message)
+        self.column = column
+
+
+def load_transform(spec: str) -> Transform:
+    """The function named by ``"module:function"`` (``function`` may be dotted: ``Class.method``).
+
+    Raises:
+        DataError: A malformed spec, a module that does not import, a missing or uncallable attribute.
+    """
+    module_name, sep, attr = spec.partition(":")
+    if not (sep and module_name and attr):
+        raise DataError(f"transform {spec!r} is not of the form 'module:function'")
+    try:
+        obj = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise DataError(f"transform {spec!r}: cannot import module {module_name!r} ({exc})") from exc
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise DataError(f"transform {spec!r}: {module_name!r} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise DataError(f"transform {spec!r}: {attr!r} is a {type(obj).__name__}, not a function")
+    return obj
+
+
+def csv_to_parquet(
+    input_path: str,
+    out_dir: str,
+    *,
+    chunk_rows: int = 1_000_000,
+    partition_by: str | None = None,
+    transform: Transform | str | None = None,
+    resume: bool = True,
+    progress: bool = False,
+    s3: S3Options | None = None,
+    block_size: int = 16 << 20,
+) -> PrepResult:
+    """Stream ``input_path`` into ``out_dir/part-00000.parquet, ...``, ``chunk_rows`` input rows each.
+
+    Memory holds one chunk and a few read blocks whatever the file size. Column types come from the first
+    block (a column empty there: from the first block where it has values); the first chunk's output fixes
+    the schema that later chunks are cast to. Files are staged under hidden names, then moved into place.
+
+    Args:
+        input_path: CSV file, local or ``s3://``; ``.gz``, ``.bz2``, ``.zst`` and ``.lz4`` are decompressed.
+        out_dir: Output directory, local or ``s3://``.
+        chunk_rows: Input rows per chunk: one Parquet file, or one per partition value in the chunk.
+        partition_by: Column to hive-partition by: ``out_dir/COL=value/part-00000.parquet``.
+        transform: Function, or ``"module:function"``, applied to each chunk as a pandas DataFrame.
+        resume: Skip the chunks that an earlier run with the same input and settings finished;
+            False clears that run's outputs first.
+        progress: Show a progress bar over the input's bytes.
+        s3: S3 endpoint and region; None takes them from the ``AWS_*`` environment.
+        block_size: Bytes the CSV reader parses at a time (a row must fit in one).
+
+    Returns:
+        All files of the conversion, earlier runs' included, and its counts.
+
+    Raises:
+        DataError: A missing input, an unparsable row or value, a failing transform, a chunk that does not
+            fit the first chunk's schema, or an earlier conversion in ``out_dir`` with other settings.
+
+    Example:
+        >>> csv_to_parquet("big.csv", "big_parquet/", chunk_rows=500_000)  # doctest: +SKIP
+    """
+    started = time.perf_counter()
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
+    fn, fn_name = _resolve_transform(transform)
+    in_fs, in_path = filesystem_for(input_path, s3)
+    info = in_fs.get_file_info(in_path)
+    if info.type != pafs.FileType.File:
+        raise DataError(
+            "no such file" if info.type == pafs.FileType.NotFound else "not a file", path=input_path
+        )
+    out_fs, root = filesystem_for(out_dir, s3)
+    root = root.rstrip("/")
+    identity = {
+        "input": {"path": in_path, "size": info.size, "mtime_ns": info.mtime_ns},
+        "settings": {"chunk_rows": chunk_rows, "partition_by": partition_by, "transform": fn_name},
+    }
+    try:
+        state = _load_state(out_fs, root, identity, resume)
+        chunks, resumed = state["chunks"], len(state["chunks"])
+        if not state["complete"]:
+            _write_bytes(out_fs, f"{root}/{MANIFEST}", json.dumps(state).encode())
+            _remove_outputs(out_fs, root, keep=range(resumed))
+            schema = state["schema"]
+            target = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(schema))) if schema else None
+            types = _settle_null_types(in_fs, in_path, block_size)
+            bar = tqdm(total=info.size, unit="B", unit_scale=True, disable=not progress, desc=in_path)
+            with _open_csv(in_fs, in_path, block_size, types) as (raw, reader), bar:
+                for index, table in enumerate(_chunks(_batches(reader, chunk_rows), chunk_rows)):
+                    bar.update(raw.tell() - bar.n)
+                    if index < resumed:
+                        continue  # finished by an earlier run: read past it, write nothing
+                    out = _apply(fn, fn_name, table, index) if fn else table
+                    if target is None:
+                        target = _first_schema(out, reader.schema)
+                        state["schema"] = base64.b64encode(target.serialize().to_pybytes()).decode()
+                    out = _conform(out, target, index)
+                    files = _write_chunk(out_fs, root, out, f"part-{index:05d}.parquet", partition_by)
+                    chunks.append(
+                        {"index": index, "rows_in": table.num_rows, "rows": out.num_rows, "files": files}
+                    )
+                    _write_bytes(out_fs, f"{root}/{MANIFEST}", json.dumps(state).encode())
+                bar.update(info.size - bar.n)
+            state["complete"] = True
+            _write_bytes(out_fs, f"{root}/{MANIFEST}", json.dumps(state).encode())
+            _write_bytes(out_fs, f"{root}/{SUCCESS}", b"")
+    except _InputError as exc:
+        raise DataError(str(exc), path=input_path, column=exc.column) from exc.__cause__
+    return PrepResult(
+        input_path=input_path,
+        out_dir=out_dir,
+        files=[f"{out_dir.rstrip('/')}/{f}" for c in chunks for f in c["files"]],
+        rows=sum(c["rows"] for c in chunks),
+        chunks=len(chunks),
+        resumed_chunks=resumed,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def csv_to_parquet_many(inputs: list[str], out_dir: str, **kwargs) -> list[PrepResult]:
+    """``csv_to_parquet`` for several files in parallel as a Ray Data job, each into ``out_dir/<stem>/``.
+
+    Calls ``ray.init()`` only when Ray is not initialised; ``kwargs`` are those of ``csv_to_parquet``.
+
+    Raises:
+        DataError: Two inputs share a file stem, or some conversions failed (the others still finish).
+    """
+    import ray
+
+    stems = [_stem(p) for p in inputs]
+    if len(set(stems)) < len(stems):
+        raise DataError(f"inputs need distinct file names (without extensions), got {stems}")
+    if not inputs:
+        return []
+    if not ray.is_initialized():
+        ray.init()
+    items = [
+        {"input_path": p, "out_dir": f"{out_dir.rstrip('/')}/{s}"} for p, s in zip(inputs, stems, strict=True)
+    ]
+    dataset = ray.data.from_items(items, override_num_blocks=len(items))  # a block, so a task, per file
+    rows = {r["input_path"]: r for r in dataset.map(_convert_row, fn_kwargs={"kwargs": kwargs}).take_all()}
+    failed = [rows[p]["error"] for p in inputs if rows[p]["error"]]
+    if failed:
+        raise DataError(f"{len(failed)} of {len(inputs)} conversions failed: " + "; ".join(failed))
+    return [PrepResult(**json.loads(rows[p]["result"])) for p in inputs]
+
+
+def _convert_row(row: dict, kwargs: dict) -> dict:
+    """One file of ``csv_to_parquet_many``; its DataError is returned so that the other files finish."""
+    try:
+        result = json.dumps(asdict(csv_to_parquet(row["input_path"], row["out_dir"], **kwargs)))
+        return {"input_path": row["input_path"], "result": result, "error": ""}
+    except DataError as exc:
+        return {"input_path": row["input_path"], "result": "", "error": str(exc)}
+
+
+def _stem(path: str) -> str:
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    return name.split(".", 1)[0] or name
+
+
+def _resolve_transform(transform: Transform | str | None) -> tuple[Transform | None, str | None]:
+    """The function and the name the manifest records for it."""
+    if transform is None:
+        return None, None
+    if isinstance(transform, str):
+        return load_transform(transform), transform
+    if not callable(transform):
+        raise DataError(f"transform must be a function or 'module:function', not {type(transform).__name__}")
+    name = getattr(transform, "__qualname__", type(transform).__qualname__)
+    return transform, f"{getattr(transform, '__module__', '?')}:{name}"
+
+
+def _load_state(fs: pafs.FileSystem, root: str, identity: dict, resume: bool) -> dict:
+    """The manifest of the run to continue, or a fresh one."""
+    try:
+        with fs.open_input_stream(f"{root}/{MANIFEST}") as f:
+            old = json.loads(f.read())
+    except FileNotFoundError:
+        old = None
+    if old is None or not resume:
+        return {**identity, "schema": None, "chunks": [], "complete": False}
+    changed = [
+        f"{group}.{key} was {old.get(group, {}).get(key)!r}, now {value!r}"
+        for group, values in identity.items()
+        for key, value in values.items()
+        if old.get(group, {}).get(key) != value
+    ]
+    if changed:
+        raise _InputError(
+            f"{root} holds an earlier conversion that differs ({'; '.join(changed)}); "
+            "pass resume=False (--no-resume) to start over"
+        )
+    return old
+
+
+def _remove_outputs(fs: pafs.FileSystem, root: str, keep: range) -> None:
+    """Delete ``_SUCCESS``, staged files and parts of chunks not in ``keep``, in root or its COL=v dirs."""
+    for info in fs.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=True)):
+        rel = info.path[len(root) + 1 :].split("/")
+        part = _PART.fullmatch(rel[-1])
+        ours = rel[-1].startswith(_TMP) or (part and int(part[1]) not in keep) or rel == [SUCCESS]
+        if ours and info.type == pafs.FileType.File and (len(rel) == 1 or (len(rel) == 2 and "=" in rel[0])):
+            fs.delete_file(info.path)
+
+
+def _settle_null_types(fs: pafs.FileSystem, path: str, block_size: int) -> dict[str, pa.DataType]:
+    """Types for the columns that the first block leaves all-null, from their first values further on.
+
+    Arrow's streaming reader fixes each type from the first block, so a column that is empty there is
+    typed ``null`` and fails on its first value; this reads ahead only as far as it must to type it.
+    """
+    with _open_csv(fs, path, block_size) as (_, reader):
+        nulls = {f.name for f in reader.schema if pa.types.is_null(f.type)}
+    types: dict[str, pa.DataType] = {}
+    if not nulls:
+        return types
+    with _open_csv(fs, path, block_size, dict.fromkeys(nulls, pa.string()), sorted(nulls)) as (_, reader):
+        for batch in _batches(reader, 0):
+            for name in nulls - types.keys():
+                values = batch.column(name).drop_null()
+                if len(values):  # typed as the reader would have: write them as CSV and read them back
+                    buf = io.BytesIO()
+                    pcsv.write_csv(pa.table({name: values}), buf)
+                    types[name] = pcsv.read_csv(pa.py_buffer(buf.getvalue())).schema.field(name).type
+            if len(types) == len(nulls):
+                break
+    return types
+
+
+@contextlib.contextmanager
+def _open_csv(
+    fs: pafs.FileSystem, path: str, block_size: int, types: dict | None = None, include: list | None = None
+) -> Iterator[tuple[pa.NativeFile, pcsv.CSVStreamingReader]]:
+    """A streaming reader and the raw file under it (seekable: a plain input stream refuses ``tell()``)."""
+    codec = next((c for ext, c in _CODECS.items() if path.endswith(ext)), None)
+    # strings_can_be_null: "", "NA", "null"... are missing values in every column, as in pandas
+    convert = pcsv.ConvertOptions(
+        column_types=types or {}, include_columns=include or [], strings_can_be_null=True
+    )
+    with fs.open_input_file(path) as raw:
+        try:
+            reader = pcsv.open_csv(
+                pa.CompressedInputStream(raw, codec) if codec else raw,
+                read_options=pcsv.ReadOptions(block_size=block_size),
+                convert_options=convert,
+            )
+        except pa.ArrowInvalid as exc:
+            raise _InputError(f"cannot read the header and first block: {exc}") from exc
+        with contextlib.closing(reader):
+            yield raw, reader
+
+
+def _batches(reader: pcsv.CSVStreamingReader, chunk_rows: int) -> Iterator[pa.RecordBatch]:
+    rows = 0
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            return
+        except pa.ArrowInvalid as exc:  # the streaming reader does not say which row: name the block's start
+            column = re.search(r"CSV column #(\d+)", str(exc))
+            where = f"chunk {rows // chunk_rows}, " if chunk_rows else ""
+            message = f"{where}in the rows after data row {rows:,}: {exc}"
+            raise _InputError(message, column and reader.schema.names[int(column[1])]) from exc
+        rows += batch.num_rows
+        yield batch
+
+
+def _chunks(batches: Iterator[pa.RecordBatch], chunk_rows: int) -> Iterator[pa.Table]:
+    """Regroup batches into tables of exactly ``chunk_rows`` rows (the last may be shorter)."""
+    pending: list[pa.RecordBatch] = []
+    count = 0
+    for batch in batches:
+        while batch.num_rows:
+            take = min(chunk_rows - count, batch.num_rows)
+            pending.append(batch.slice(0, take))
+            count += take
+            batch = batch.slice(take)
+            if count == chunk_rows:
+                yield pa.Table.from_batches(pending)
+                pending, count = [], 0
+    if count:
+        yield pa.Table.from_batches(pending)
+
+
+def _apply(fn: Transform, name: str | None, table: pa.Table, index: int) -> pa.Table:
+    try:
+        out = fn(table.to_pandas())
+    except Exception as exc:
+        raise _InputError(f"transform {name} failed on chunk {index}: {exc!r}") from exc
+    if not isinstance(out, pd.DataFrame):
+        raise _InputError(f"transform {name} returned {type(out).__name__} on chunk {index}, not a DataFrame")
+    try:
+        return pa.Table.from_pandas(out, preserve_index=False)
+    except pa.ArrowException as exc:
+        raise _InputError(
+            f"transform {name}: chunk {index}'s result does not convert to Arrow: {exc}"
+        ) from exc
+
+
+def _first_schema(table: pa.Table, read: pa.Schema) -> pa.Schema:
+    """The first chunk's schema, without pandas metadata; an all-null column takes the CSV reader's type."""
+    null = [f.name in read.names and pa.types.is_null(f.type) for f in table.schema]
+    return pa.schema([read.field(f.name) if n else f for f, n in zip(table.schema, null, strict=True)])
+
+
+def _conform(table: pa.Table, target: pa.Schema, index: int) -> pa.Table:
+    """``table`` cast to ``target``, the schema of the first chunk."""
+    if sorted(table.column_names) != sorted(target.names):
+        raise _InputError(
+            f"chunk {index} has columns {table.column_names}, the first chunk had {target.names}"
+        )
+    columns = []
+    for field in target:
+        try:
+            columns.append(table[field.name].cast(field.type))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            message = f"chunk {index}: cannot cast {table[field.name].type} to the first chunk's {field.type}"
+            raise _InputError(f"{message} ({exc})", field.name) from exc
+    return pa.Table.from_arrays(columns, schema=target)
+
+
+def _write_chunk(fs: pafs.FileSystem, root: str, table: pa.Table, name: str, by: str | None) -> list[str]:
+    """Stage every file of one chunk under a hidden name, then move them all into place."""
+    parts = [(name, table)] if by is None else _partitions(table, by, name)
+    staged: list[str] = []
+    try:
+        for rel, part in parts:
+            parent, _, base = f"{root}/{rel}".rpartition("/")
+            staged += [f"{parent}/{_TMP}{uuid.uuid4().hex[:8]}-{base}", f"{parent}/{base}"]
+            if isinstance(fs, pafs.LocalFileSystem):
+                fs.create_dir(parent, recursive=True)
+            pq.write_table(part, staged[-2], filesystem=fs)
+        for tmp, final in zip(staged[::2], staged[1::2], strict=True):
+            fs.move(tmp, final)
+    except BaseException:  # a failed chunk leaves nothing behind, neither staged nor moved
+        for path in staged:
+            with contextlib.suppress(OSError):
+                fs.delete_file(path)
+        raise
+    return [rel for rel, _ in parts]
+
+
+def _partitions(table: pa.Table, column: str, name: str) -> list[tuple[str, pa.Table]]:
+    """``COL=value/name`` and the rows with that value, in file order (the sort is stable)."""
+    if column not in table.column_names:
+        raise _InputError("no such column to partition by", column)
+    ordered = table.take(pc.sort_indices(table, [(column, "ascending")]))
+    runs = pc.run_end_encode(ordered[column].combine_chunks())
+    ends = runs.run_ends.to_pylist()
+    parts = []
+    for value, start, end in zip(runs.values.to_pylist(), [0, *ends[:-1]], ends, strict=True):
+        key = "__HIVE_DEFAULT_PARTITION__" if value is None else quote(str(value), safe="")
+        parts.append((f"{column}={key}/{name}", ordered.slice(start, end - start).drop_columns([column])))
+    return parts
+
+
+def _write_bytes(fs: pafs.FileSystem, path: str, data: bytes) -> None:
+    parent, _, base = path.rpartition("/")
+    tmp = f"{parent}/{_TMP}{uuid.uuid4().hex[:8]}-{base}"
+    if isinstance(fs, pafs.LocalFileSystem):
+        fs.create_dir(parent, recursive=True)
+    with fs.open_output_stream(tmp) as f:
+        f.write(data)
+    fs.move(tmp, path)
