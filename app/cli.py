@@ -63,7 +63,9 @@ def quickstart(
     except ConfigError as exc:
         _fail(str(exc))
     result = run_quickstart(out, rows=rows, config=cfg)
-    typer.echo(f"data: {result.data_dir} ({result.rows['train']:,} train / {result.rows['valid']:,} valid rows)")
+    typer.echo(
+        f"data: {result.data_dir} ({result.rows['train']:,} train / {result.rows['valid']:,} valid rows)"
+    )
     typer.echo(f"task: {result.task}")
     for name, path in result.artifacts.items():
         typer.echo(f"{name}: {path}")

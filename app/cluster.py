@@ -18,7 +18,9 @@ def connect(config: RayConfig | None = None) -> None:
     if address:
         ray.init(address=address, log_to_driver=False)
     else:
-        ray.init(num_cpus=config.num_cpus, num_gpus=config.num_gpus, include_dashboard=False, log_to_driver=False)
+        ray.init(
+            num_cpus=config.num_cpus, num_gpus=config.num_gpus, include_dashboard=False, log_to_driver=False
+        )
     from ray.data import DataContext
 
     DataContext.get_current().enable_progress_bars = False

@@ -55,11 +55,44 @@ class TrainConfig(_Section):
     cpus_per_worker: float = Field(1.0, gt=0, description="CPUs reserved per worker.")
     use_gpu: bool = Field(False, description="Give each worker a GPU.")
     num_boost_round: int = Field(200, ge=1, description="Boosting rounds before early stopping.")
-    early_stopping_rounds: int | None = Field(20, ge=1, description="Stop after this many rounds without gain.")
+    early_stopping_rounds: int | None = Field(
+        20, ge=1, description="Stop after this many rounds without gain."
+    )
     checkpoint_every: int = Field(50, ge=1, description="Rounds between checkpoints and reports.")
     max_failures: int = Field(2, ge=0, description="Worker failures the run survives by restoring.")
     params: dict[str, float | int | str | bool] = Field(
         default_factory=dict, description="Library hyperparameters passed through as they are."
+    )
+    objective: str | None = Field(None, description="Library objective; None picks the task's default.")
+    metrics: list[str] | None = Field(
+        None,
+        description="Validation metrics (logloss, auc, mlogloss, accuracy, rmse or a library name); the "
+        "first drives early stopping. None picks the task's defaults.",
+    )
+    threads_per_worker: int | None = Field(
+        None, ge=1, description="Library threads per worker; None uses the worker's CPU share, at least 1."
+    )
+    report_every_s: float | None = Field(
+        60.0, gt=0, description="Also report and checkpoint once this many seconds passed since the last one."
+    )
+    min_report_interval_s: float = Field(
+        2.0,
+        ge=0,
+        description="Fewest seconds between reports: Train V2 drains one report per health-check interval "
+        "(RAY_TRAIN_HEALTH_CHECK_INTERVAL_S, 2 s), so more frequent reports stall the workers.",
+    )
+    memory_budget_bytes: int | None = Field(
+        None,
+        gt=0,
+        description="Largest training shard (float32 features) a worker holds in memory; XGBoost streams a "
+        "larger one through external memory. None: a quarter of this node's memory.",
+    )
+    batch_rows: int | None = Field(
+        None, ge=1, description="Rows per batch streamed into each worker; None keeps Ray Data's blocks."
+    )
+    storage_path: str | None = Field(
+        None,
+        description="Ray Train storage for checkpoints (local directory or s3://); None: the output dir.",
     )
 
 

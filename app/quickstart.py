@@ -22,7 +22,9 @@ class QuickstartResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def run_quickstart(out_dir: str | Path, *, rows: int = 20_000, config: AppConfig | None = None) -> QuickstartResult:
+def run_quickstart(
+    out_dir: str | Path, *, rows: int = 20_000, config: AppConfig | None = None
+) -> QuickstartResult:
     """Generate a dataset, then validate, split, profile and encode it; artifacts go to ``out_dir``."""
     config = config or AppConfig()
     out_dir = Path(out_dir)

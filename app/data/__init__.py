@@ -3,7 +3,7 @@
 from app.data.encode import LABEL, WEIGHT, Preprocessor, infer_task
 from app.data.errors import DataError, DataTooLargeError
 from app.data.filesystem import S3Options
-from app.data.io import DatasetInfo, inspect, load
+from app.data.io import DatasetInfo, inspect, iter_numpy, load
 from app.data.pipeline import PreparedData, prepare
 from app.data.spec import DatasetSpec
 from app.data.split import Splits, sample, split
@@ -23,6 +23,7 @@ __all__ = [
     "Splits",
     "infer_task",
     "inspect",
+    "iter_numpy",
     "load",
     "prepare",
     "profile",

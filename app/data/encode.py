@@ -85,7 +85,9 @@ class Preprocessor:
             if task != "regression":
                 top = profile[target].top_k or []
                 if profile[target].distinct_exact is False or len(top) > MAX_CLASSES:
-                    raise DataError(f"more than {MAX_CLASSES} classes: not a classification target", column=target)
+                    raise DataError(
+                        f"more than {MAX_CLASSES} classes: not a classification target", column=target
+                    )
                 classes = sorted((v for v, _ in top), key=_class_order)
         return cls(
             features=list(features),

@@ -160,9 +160,7 @@ def _unify(schemas: list[tuple[str, pa.Schema]]) -> pa.Schema:
             if pa.types.is_null(known):
                 fields[f.name] = f
                 continue
-            raise DataError(
-                f"type {f.type} differs from {known} in {first_path}", path=path, column=f.name
-            )
+            raise DataError(f"type {f.type} differs from {known} in {first_path}", path=path, column=f.name)
     return pa.schema([fields[n] for n in merged.names])
 
 
@@ -204,7 +202,9 @@ def inspect(spec: DatasetSpec, *, max_threads: int = 16) -> DatasetInfo:
         raise DataError("dataset is empty: no rows in any file", path=spec.uris[0])
     display = spec.uris[0] if len(spec.uris) == 1 else f"{spec.uris[0]} (+{len(spec.uris) - 1})"
     if spec.target not in schema.names:
-        raise DataError(f"target column not found; columns are {schema.names}", path=display, column=spec.target)
+        raise DataError(
+            f"target column not found; columns are {schema.names}", path=display, column=spec.target
+        )
     null_counts = [r[2].get(spec.target) for r in results]
     if num_rows is not None and all(n is not None for n in null_counts) and sum(null_counts) == num_rows:
         raise DataError("target column is null in every row", path=display, column=spec.target)
@@ -288,3 +288,22 @@ def load(spec: DatasetSpec | DatasetInfo, *, override_num_blocks: int | None = N
         ds = ds.select_columns(info.columns)
     return ds
 
+
+def iter_numpy(ds, *, batch_size: int | None = None, prefetch_batches: int = 2):
+    """Yield the dataset as dicts of numpy arrays, one per block unless ``batch_size`` is set.
+
+    Blocks come through as Arrow and are viewed as numpy without a copy where the type allows
+    (numeric columns without nulls); re-batching to a fixed size is skipped by default because it
+    concatenates blocks, which costs a copy that consumers such as ``xgboost.DataIter`` do not need.
+    """
+    import numpy as np
+
+    for table in ds.iter_batches(
+        batch_size=batch_size, batch_format="pyarrow", prefetch_batches=prefetch_batches
+    ):
+        out = {}
+        for name in table.column_names:
+            column = table.column(name)
+            chunk = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+            out[name] = np.asarray(chunk.to_numpy(zero_copy_only=False))
+        yield out

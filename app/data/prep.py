@@ -11,6 +11,7 @@ import importlib
 import io
 import json
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -51,7 +52,7 @@ class PrepResult:
 
 
 class _InputError(Exception):
-    """A problem with the input's content; ``csv_to_parquet`` turns it into a DataError naming the file."""
+    """A problem with the input or its conversion; ``csv_to_parquet`` raises it as a DataError on the file."""
 
     def __init__(self, message: str, column: str | None = None):
         super().__init__(message)
@@ -127,55 +128,22 @@ def csv_to_parquet(
     in_fs, in_path = filesystem_for(input_path, s3)
     info = in_fs.get_file_info(in_path)
     if info.type != pafs.FileType.File:
-        raise DataError(
-            "no such file" if info.type == pafs.FileType.NotFound else "not a file", path=input_path
-        )
-    out_fs, root = filesystem_for(out_dir, s3)
-    root = root.rstrip("/")
-    identity = {
-        "input": {"path": in_path, "size": info.size, "mtime_ns": info.mtime_ns},
-        "settings": {"chunk_rows": chunk_rows, "partition_by": partition_by, "transform": fn_name},
-    }
+        missing = info.type == pafs.FileType.NotFound
+        raise DataError("no such file" if missing else "not a file", path=input_path)
+    out = _OutDir(out_dir, s3)
+    identity = {"input": in_path, "size": info.size, "mtime_ns": info.mtime_ns, "chunk_rows": chunk_rows}
+    identity.update(partition_by=partition_by, transform=fn_name)
     try:
-        state = _load_state(out_fs, root, identity, resume)
-        chunks, resumed = state["chunks"], len(state["chunks"])
+        state = out.load(identity, resume)
+        resumed = len(state["chunks"])
         if not state["complete"]:
-            _write_bytes(out_fs, f"{root}/{MANIFEST}", json.dumps(state).encode())
-            _remove_outputs(out_fs, root, keep=range(resumed))
-            schema = state["schema"]
-            target = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(schema))) if schema else None
-            types = _settle_null_types(in_fs, in_path, block_size)
-            bar = tqdm(total=info.size, unit="B", unit_scale=True, disable=not progress, desc=in_path)
-            with _open_csv(in_fs, in_path, block_size, types) as (raw, reader), bar:
-                for index, table in enumerate(_chunks(_batches(reader, chunk_rows), chunk_rows)):
-                    bar.update(raw.tell() - bar.n)
-                    if index < resumed:
-                        continue  # finished by an earlier run: read past it, write nothing
-                    out = _apply(fn, fn_name, table, index) if fn else table
-                    if target is None:
-                        target = _first_schema(out, reader.schema)
-                        state["schema"] = base64.b64encode(target.serialize().to_pybytes()).decode()
-                    out = _conform(out, target, index)
-                    files = _write_chunk(out_fs, root, out, f"part-{index:05d}.parquet", partition_by)
-                    chunks.append(
-                        {"index": index, "rows_in": table.num_rows, "rows": out.num_rows, "files": files}
-                    )
-                    _write_bytes(out_fs, f"{root}/{MANIFEST}", json.dumps(state).encode())
-                bar.update(info.size - bar.n)
-            state["complete"] = True
-            _write_bytes(out_fs, f"{root}/{MANIFEST}", json.dumps(state).encode())
-            _write_bytes(out_fs, f"{root}/{SUCCESS}", b"")
+            _convert(in_fs, info, out, state, fn, block_size=block_size, progress=progress)
     except _InputError as exc:
         raise DataError(str(exc), path=input_path, column=exc.column) from exc.__cause__
-    return PrepResult(
-        input_path=input_path,
-        out_dir=out_dir,
-        files=[f"{out_dir.rstrip('/')}/{f}" for c in chunks for f in c["files"]],
-        rows=sum(c["rows"] for c in chunks),
-        chunks=len(chunks),
-        resumed_chunks=resumed,
-        seconds=time.perf_counter() - started,
-    )
+    chunks = state["chunks"]
+    files = [f"{out_dir.rstrip('/')}/{f}" for c in chunks for f in c["files"]]
+    rows, seconds = sum(c["rows"] for c in chunks), time.perf_counter() - started
+    return PrepResult(input_path, out_dir, files, rows, len(chunks), resumed, seconds)
 
 
 def csv_to_parquet_many(inputs: list[str], out_dir: str, **kwargs) -> list[PrepResult]:
@@ -188,16 +156,15 @@ def csv_to_parquet_many(inputs: list[str], out_dir: str, **kwargs) -> list[PrepR
     """
     import ray
 
-    stems = [_stem(p) for p in inputs]
+    stems = [p.rstrip("/").rsplit("/", 1)[-1].split(".", 1)[0] for p in inputs]
     if len(set(stems)) < len(stems):
         raise DataError(f"inputs need distinct file names (without extensions), got {stems}")
     if not inputs:
         return []
     if not ray.is_initialized():
         ray.init()
-    items = [
-        {"input_path": p, "out_dir": f"{out_dir.rstrip('/')}/{s}"} for p, s in zip(inputs, stems, strict=True)
-    ]
+    base = out_dir.rstrip("/")
+    items = [{"input_path": p, "out_dir": f"{base}/{s}"} for p, s in zip(inputs, stems, strict=True)]
     dataset = ray.data.from_items(items, override_num_blocks=len(items))  # a block, so a task, per file
     rows = {r["input_path"]: r for r in dataset.map(_convert_row, fn_kwargs={"kwargs": kwargs}).take_all()}
     failed = [rows[p]["error"] for p in inputs if rows[p]["error"]]
@@ -215,192 +182,124 @@ def _convert_row(row: dict, kwargs: dict) -> dict:
         return {"input_path": row["input_path"], "result": "", "error": str(exc)}
 
 
-def _stem(path: str) -> str:
-    name = path.rstrip("/").rsplit("/", 1)[-1]
-    return name.split(".", 1)[0] or name
-
-
 def _resolve_transform(transform: Transform | str | None) -> tuple[Transform | None, str | None]:
     """The function and the name the manifest records for it."""
-    if transform is None:
-        return None, None
-    if isinstance(transform, str):
-        return load_transform(transform), transform
+    if transform is None or isinstance(transform, str):
+        return (load_transform(transform) if transform else None), transform
     if not callable(transform):
         raise DataError(f"transform must be a function or 'module:function', not {type(transform).__name__}")
     name = getattr(transform, "__qualname__", type(transform).__qualname__)
     return transform, f"{getattr(transform, '__module__', '?')}:{name}"
 
 
-def _load_state(fs: pafs.FileSystem, root: str, identity: dict, resume: bool) -> dict:
-    """The manifest of the run to continue, or a fresh one."""
-    try:
-        with fs.open_input_stream(f"{root}/{MANIFEST}") as f:
-            old = json.loads(f.read())
-    except FileNotFoundError:
-        old = None
-    if old is None or not resume:
-        return {**identity, "schema": None, "chunks": [], "complete": False}
-    changed = [
-        f"{group}.{key} was {old.get(group, {}).get(key)!r}, now {value!r}"
-        for group, values in identity.items()
-        for key, value in values.items()
-        if old.get(group, {}).get(key) != value
-    ]
-    if changed:
-        raise _InputError(
-            f"{root} holds an earlier conversion that differs ({'; '.join(changed)}); "
-            "pass resume=False (--no-resume) to start over"
-        )
-    return old
+def _convert(
+    fs: pafs.FileSystem,
+    info: pafs.FileInfo,
+    out: _OutDir,
+    state: dict,
+    fn: Transform | None,
+    *,
+    block_size: int,
+    progress: bool,
+) -> None:
+    """Write the chunks that ``state`` does not list as finished, then mark the output complete."""
+    settings, chunks, resumed = state["identity"], state["chunks"], len(state["chunks"])
+    out.save(state)  # before cleaning, so that no crash leaves an older run's manifest behind
+    out.clean(keep=range(resumed))
+    target = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(state["schema"]))) if state["schema"] else None
+    types = _settle_null_types(fs, info.path, block_size)
+    bar = tqdm(total=info.size, unit="B", unit_scale=True, disable=not progress, desc=info.path)
+    with _open_csv(fs, info.path, block_size, types) as (raw, reader, throttle), bar:
+        for index, table in enumerate(_chunks(reader, throttle, settings["chunk_rows"])):
+            bar.update(raw.tell() - bar.n)
+            if index < resumed:
+                continue  # finished by an earlier run: read past it, write nothing
+            written = _apply(fn, settings["transform"], table, index) if fn else table
+            if target is None:  # no pandas metadata; a column all-null here takes the reader's type
+                read = reader.schema
+                target = pa.schema(
+                    [
+                        read.field(f.name) if f.name in read.names and pa.types.is_null(f.type) else f
+                        for f in written.schema
+                    ]
+                )
+                state["schema"] = base64.b64encode(target.serialize().to_pybytes()).decode()
+            written = _conform(written, target, index)
+            files = out.write_chunk(written, f"part-{index:05d}.parquet", settings["partition_by"])
+            chunks.append({"index": index, "rows_in": len(table), "rows": len(written), "files": files})
+            out.save(state)
+        bar.update(info.size - bar.n)
+    state["complete"] = True
+    out.save(state)
+    out.put(SUCCESS, b"")
 
 
-def _remove_outputs(fs: pafs.FileSystem, root: str, keep: range) -> None:
-    """Delete ``_SUCCESS``, staged files and parts of chunks not in ``keep``, in root or its COL=v dirs."""
-    for info in fs.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=True)):
-        rel = info.path[len(root) + 1 :].split("/")
-        part = _PART.fullmatch(rel[-1])
-        ours = rel[-1].startswith(_TMP) or (part and int(part[1]) not in keep) or rel == [SUCCESS]
-        if ours and info.type == pafs.FileType.File and (len(rel) == 1 or (len(rel) == 2 and "=" in rel[0])):
-            fs.delete_file(info.path)
+class _OutDir:
+    """The output side of one conversion, local or on S3: its manifest, staged writes and clean-up."""
 
+    def __init__(self, uri: str, s3: S3Options | None):
+        self.fs, root = filesystem_for(uri, s3)
+        self.root = root.rstrip("/")
 
-def _settle_null_types(fs: pafs.FileSystem, path: str, block_size: int) -> dict[str, pa.DataType]:
-    """Types for the columns that the first block leaves all-null, from their first values further on.
-
-    Arrow's streaming reader fixes each type from the first block, so a column that is empty there is
-    typed ``null`` and fails on its first value; this reads ahead only as far as it must to type it.
-    """
-    with _open_csv(fs, path, block_size) as (_, reader):
-        nulls = {f.name for f in reader.schema if pa.types.is_null(f.type)}
-    types: dict[str, pa.DataType] = {}
-    if not nulls:
-        return types
-    with _open_csv(fs, path, block_size, dict.fromkeys(nulls, pa.string()), sorted(nulls)) as (_, reader):
-        for batch in _batches(reader, 0):
-            for name in nulls - types.keys():
-                values = batch.column(name).drop_null()
-                if len(values):  # typed as the reader would have: write them as CSV and read them back
-                    buf = io.BytesIO()
-                    pcsv.write_csv(pa.table({name: values}), buf)
-                    types[name] = pcsv.read_csv(pa.py_buffer(buf.getvalue())).schema.field(name).type
-            if len(types) == len(nulls):
-                break
-    return types
-
-
-@contextlib.contextmanager
-def _open_csv(
-    fs: pafs.FileSystem, path: str, block_size: int, types: dict | None = None, include: list | None = None
-) -> Iterator[tuple[pa.NativeFile, pcsv.CSVStreamingReader]]:
-    """A streaming reader and the raw file under it (seekable: a plain input stream refuses ``tell()``)."""
-    codec = next((c for ext, c in _CODECS.items() if path.endswith(ext)), None)
-    # strings_can_be_null: "", "NA", "null"... are missing values in every column, as in pandas
-    convert = pcsv.ConvertOptions(
-        column_types=types or {}, include_columns=include or [], strings_can_be_null=True
-    )
-    with fs.open_input_file(path) as raw:
+    def load(self, identity: dict, resume: bool) -> dict:
+        """The manifest of the run to continue, or a fresh one."""
         try:
-            reader = pcsv.open_csv(
-                pa.CompressedInputStream(raw, codec) if codec else raw,
-                read_options=pcsv.ReadOptions(block_size=block_size),
-                convert_options=convert,
+            with self.fs.open_input_stream(f"{self.root}/{MANIFEST}") as f:
+                old = json.loads(f.read())
+        except FileNotFoundError:
+            old = None
+        if old is None or not resume:
+            return {"identity": identity, "schema": None, "chunks": [], "complete": False}
+        was = old["identity"]
+        changed = [f"{k} was {was.get(k)!r}, now {v!r}" for k, v in identity.items() if was.get(k) != v]
+        if changed:
+            raise _InputError(
+                f"{self.root} holds an earlier conversion that differs ({'; '.join(changed)}); "
+                "pass resume=False (--no-resume) to start over"
             )
-        except pa.ArrowInvalid as exc:
-            raise _InputError(f"cannot read the header and first block: {exc}") from exc
-        with contextlib.closing(reader):
-            yield raw, reader
+        return old
 
+    def save(self, state: dict) -> None:
+        self.put(MANIFEST, json.dumps(state).encode())
 
-def _batches(reader: pcsv.CSVStreamingReader, chunk_rows: int) -> Iterator[pa.RecordBatch]:
-    rows = 0
-    while True:
+    def clean(self, keep: range) -> None:
+        """Delete ``_SUCCESS``, staged files and parts of chunks not in ``keep`` (here or in COL=v dirs)."""
+        for info in self.fs.get_file_info(pafs.FileSelector(self.root, recursive=True, allow_not_found=True)):
+            rel = info.path[len(self.root) + 1 :].split("/")
+            part = _PART.fullmatch(rel[-1])
+            ours = rel[-1].startswith(_TMP) or (part and int(part[1]) not in keep) or rel == [SUCCESS]
+            if ours and info.is_file and (len(rel) == 1 or (len(rel) == 2 and "=" in rel[0])):
+                self.fs.delete_file(info.path)
+
+    def put(self, rel: str, data: bytes) -> None:
+        tmp = self._staging(rel)
+        with self.fs.open_output_stream(tmp) as f:
+            f.write(data)
+        self.fs.move(tmp, f"{self.root}/{rel}")
+
+    def write_chunk(self, table: pa.Table, name: str, partition_by: str | None) -> list[str]:
+        """Stage every file of one chunk under a hidden name, then move them all into place."""
+        parts = [(name, table)] if partition_by is None else _partitions(table, partition_by, name)
+        staged: list[tuple[str, str]] = []
         try:
-            batch = reader.read_next_batch()
-        except StopIteration:
-            return
-        except pa.ArrowInvalid as exc:  # the streaming reader does not say which row: name the block's start
-            column = re.search(r"CSV column #(\d+)", str(exc))
-            where = f"chunk {rows // chunk_rows}, " if chunk_rows else ""
-            message = f"{where}in the rows after data row {rows:,}: {exc}"
-            raise _InputError(message, column and reader.schema.names[int(column[1])]) from exc
-        rows += batch.num_rows
-        yield batch
+            for rel, part in parts:
+                staged.append((self._staging(rel), f"{self.root}/{rel}"))
+                pq.write_table(part, staged[-1][0], filesystem=self.fs)
+            for tmp, final in staged:
+                self.fs.move(tmp, final)
+        except BaseException:  # a failed chunk leaves nothing behind, neither staged nor moved
+            for path in (p for pair in staged for p in pair):
+                with contextlib.suppress(OSError):
+                    self.fs.delete_file(path)
+            raise
+        return [rel for rel, _ in parts]
 
-
-def _chunks(batches: Iterator[pa.RecordBatch], chunk_rows: int) -> Iterator[pa.Table]:
-    """Regroup batches into tables of exactly ``chunk_rows`` rows (the last may be shorter)."""
-    pending: list[pa.RecordBatch] = []
-    count = 0
-    for batch in batches:
-        while batch.num_rows:
-            take = min(chunk_rows - count, batch.num_rows)
-            pending.append(batch.slice(0, take))
-            count += take
-            batch = batch.slice(take)
-            if count == chunk_rows:
-                yield pa.Table.from_batches(pending)
-                pending, count = [], 0
-    if count:
-        yield pa.Table.from_batches(pending)
-
-
-def _apply(fn: Transform, name: str | None, table: pa.Table, index: int) -> pa.Table:
-    try:
-        out = fn(table.to_pandas())
-    except Exception as exc:
-        raise _InputError(f"transform {name} failed on chunk {index}: {exc!r}") from exc
-    if not isinstance(out, pd.DataFrame):
-        raise _InputError(f"transform {name} returned {type(out).__name__} on chunk {index}, not a DataFrame")
-    try:
-        return pa.Table.from_pandas(out, preserve_index=False)
-    except pa.ArrowException as exc:
-        raise _InputError(
-            f"transform {name}: chunk {index}'s result does not convert to Arrow: {exc}"
-        ) from exc
-
-
-def _first_schema(table: pa.Table, read: pa.Schema) -> pa.Schema:
-    """The first chunk's schema, without pandas metadata; an all-null column takes the CSV reader's type."""
-    null = [f.name in read.names and pa.types.is_null(f.type) for f in table.schema]
-    return pa.schema([read.field(f.name) if n else f for f, n in zip(table.schema, null, strict=True)])
-
-
-def _conform(table: pa.Table, target: pa.Schema, index: int) -> pa.Table:
-    """``table`` cast to ``target``, the schema of the first chunk."""
-    if sorted(table.column_names) != sorted(target.names):
-        raise _InputError(
-            f"chunk {index} has columns {table.column_names}, the first chunk had {target.names}"
-        )
-    columns = []
-    for field in target:
-        try:
-            columns.append(table[field.name].cast(field.type))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-            message = f"chunk {index}: cannot cast {table[field.name].type} to the first chunk's {field.type}"
-            raise _InputError(f"{message} ({exc})", field.name) from exc
-    return pa.Table.from_arrays(columns, schema=target)
-
-
-def _write_chunk(fs: pafs.FileSystem, root: str, table: pa.Table, name: str, by: str | None) -> list[str]:
-    """Stage every file of one chunk under a hidden name, then move them all into place."""
-    parts = [(name, table)] if by is None else _partitions(table, by, name)
-    staged: list[str] = []
-    try:
-        for rel, part in parts:
-            parent, _, base = f"{root}/{rel}".rpartition("/")
-            staged += [f"{parent}/{_TMP}{uuid.uuid4().hex[:8]}-{base}", f"{parent}/{base}"]
-            if isinstance(fs, pafs.LocalFileSystem):
-                fs.create_dir(parent, recursive=True)
-            pq.write_table(part, staged[-2], filesystem=fs)
-        for tmp, final in zip(staged[::2], staged[1::2], strict=True):
-            fs.move(tmp, final)
-    except BaseException:  # a failed chunk leaves nothing behind, neither staged nor moved
-        for path in staged:
-            with contextlib.suppress(OSError):
-                fs.delete_file(path)
-        raise
-    return [rel for rel, _ in parts]
+    def _staging(self, rel: str) -> str:
+        """A hidden name beside ``root/rel``, its directory made where directories exist."""
+        parent, _, base = f"{self.root}/{rel}".rpartition("/")
+        if isinstance(self.fs, pafs.LocalFileSystem):
+            self.fs.create_dir(parent, recursive=True)
+        return f"{parent}/{_TMP}{uuid.uuid4().hex[:8]}-{base}"
 
 
 def _partitions(table: pa.Table, column: str, name: str) -> list[tuple[str, pa.Table]]:
@@ -417,11 +316,143 @@ def _partitions(table: pa.Table, column: str, name: str) -> list[tuple[str, pa.T
     return parts
 
 
-def _write_bytes(fs: pafs.FileSystem, path: str, data: bytes) -> None:
-    parent, _, base = path.rpartition("/")
-    tmp = f"{parent}/{_TMP}{uuid.uuid4().hex[:8]}-{base}"
-    if isinstance(fs, pafs.LocalFileSystem):
-        fs.create_dir(parent, recursive=True)
-    with fs.open_output_stream(tmp) as f:
-        f.write(data)
-    fs.move(tmp, path)
+class _Throttle:
+    """The input as the CSV reader sees it, held to ``ahead`` blocks before the batches taken from it.
+
+    Arrow's streaming reader prefetches up to 32 blocks on an IO thread however slowly they are consumed
+    (about 0.5 GB at 16 MiB blocks); making that thread wait here keeps memory to a few blocks.
+    """
+
+    def __init__(self, stream: pa.NativeFile, block_size: int, ahead: int = 4):
+        self.stream, self.block_size, self.ahead = stream, block_size, ahead
+        self.position = self.taken = 0
+        self.closed = self._released = False
+        self._turn = threading.Condition()
+
+    def read_buffer(self, nbytes: int) -> pa.Buffer:  # preferred by pa.PythonFile to read(): no copy
+        with self._turn:  # one block makes one batch; the timeout only guards against a miscount
+            self._turn.wait_for(
+                lambda: self._released or self.position < (self.taken + self.ahead) * self.block_size, 60
+            )
+        buffer = self.stream.read_buffer(nbytes)
+        self.position += buffer.size
+        return buffer
+
+    def read(self, nbytes: int = -1) -> bytes:
+        return self.read_buffer(nbytes).to_pybytes()
+
+    def took(self) -> None:
+        with self._turn:
+            self.taken += 1
+            self._turn.notify_all()
+
+    def release(self) -> None:
+        with self._turn:
+            self._released = True
+            self._turn.notify_all()
+
+    def seekable(self) -> bool:
+        return False
+
+
+@contextlib.contextmanager
+def _open_csv(fs: pafs.FileSystem, path: str, block_size: int, types: dict | None = None, include=None):
+    """A streaming reader, its throttle and the raw file under them (seekable, so ``tell()`` works)."""
+    codec = next((c for ext, c in _CODECS.items() if path.endswith(ext)), None)
+    # strings_can_be_null: "", "NA", "null"... are missing values in every column, as in pandas
+    convert = pcsv.ConvertOptions(column_types=types, include_columns=include, strings_can_be_null=True)
+    with fs.open_input_file(path) as raw:
+        throttle = _Throttle(pa.CompressedInputStream(raw, codec) if codec else raw, block_size)
+        try:
+            reader = pcsv.open_csv(
+                pa.PythonFile(throttle, mode="r"),
+                read_options=pcsv.ReadOptions(block_size=block_size),
+                convert_options=convert,
+            )
+        except pa.ArrowInvalid as exc:
+            raise _InputError(f"cannot read the header and first block: {exc}") from exc
+        try:
+            yield raw, reader, throttle
+        finally:
+            throttle.release()  # before closing, so that no read waits on a consumer that is gone
+            reader.close()
+
+
+def _settle_null_types(fs: pafs.FileSystem, path: str, block_size: int) -> dict[str, pa.DataType]:
+    """Types for the columns that the first block leaves all-null, from their first values further on.
+
+    Arrow's streaming reader fixes each type from the first block, so a column that is empty there is
+    typed ``null`` and fails on its first value; this reads ahead only as far as it must to type it.
+    """
+    with _open_csv(fs, path, block_size) as (_, reader, _):
+        nulls = {f.name for f in reader.schema if pa.types.is_null(f.type)}
+    types: dict[str, pa.DataType] = {}
+    if not nulls:
+        return types
+    with _open_csv(fs, path, block_size, dict.fromkeys(nulls, pa.string()), sorted(nulls)) as (_, reader, th):
+        for chunk in _chunks(reader, th, block_size):
+            for name in nulls - types.keys():
+                values = chunk[name].drop_null()
+                if len(values):  # typed as the reader would have: write them as CSV and read them back
+                    buf = io.BytesIO()
+                    pcsv.write_csv(pa.table({name: values}), buf)
+                    types[name] = pcsv.read_csv(pa.py_buffer(buf.getvalue())).schema.field(name).type
+            if len(types) == len(nulls):
+                break
+    return types
+
+
+def _chunks(reader: pcsv.CSVStreamingReader, throttle: _Throttle, chunk_rows: int) -> Iterator[pa.Table]:
+    """The reader's rows regrouped into tables of exactly ``chunk_rows`` rows (the last may be shorter)."""
+    pending: list[pa.RecordBatch] = []
+    count = done = 0
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            break
+        except pa.ArrowInvalid as exc:  # the streaming reader does not say which row: name the block's start
+            column = re.search(r"CSV column #(\d+)", str(exc))
+            message = f"chunk {done // chunk_rows}, in the rows after data row {done:,}: {exc}"
+            raise _InputError(message, column and reader.schema.names[int(column[1])]) from exc
+        throttle.took()
+        done += batch.num_rows
+        while batch.num_rows:
+            take = min(chunk_rows - count, batch.num_rows)
+            pending.append(batch.slice(0, take))
+            count += take
+            batch = batch.slice(take)
+            if count == chunk_rows:
+                yield pa.Table.from_batches(pending)
+                pending, count = [], 0
+    if count:
+        yield pa.Table.from_batches(pending)
+
+
+def _apply(fn: Transform, name: str, table: pa.Table, index: int) -> pa.Table:
+    try:
+        out = fn(table.to_pandas())
+    except Exception as exc:
+        raise _InputError(f"transform {name} failed on chunk {index}: {exc!r}") from exc
+    if not isinstance(out, pd.DataFrame):
+        raise _InputError(f"transform {name} returned {type(out).__name__} on chunk {index}, not a DataFrame")
+    try:
+        return pa.Table.from_pandas(out, preserve_index=False)
+    except pa.ArrowException as exc:
+        raise _InputError(
+            f"transform {name}: chunk {index}'s result does not convert to Arrow: {exc}"
+        ) from exc
+
+
+def _conform(table: pa.Table, target: pa.Schema, index: int) -> pa.Table:
+    """``table`` cast to ``target``, the schema of the first chunk."""
+    if sorted(table.column_names) != sorted(target.names):
+        raise _InputError(f"chunk {index} has columns {table.column_names}, the first had {target.names}")
+    columns = []
+    for field in target:
+        try:
+            columns.append(table[field.name].cast(field.type))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            message = f"chunk {index}: cannot cast {table[field.name].type} to the first chunk's {field.type}"
+            raise _InputError(f"{message} ({exc})", field.name) from exc
+    return pa.Table.from_arrays(columns, schema=target)

@@ -23,8 +23,17 @@ def row_unit_interval(table: pa.Table, *, key_columns: list[str] | None = None, 
         raise ValueError(f"seed must be in [0, 1e16), got {seed}")
     cols = key_columns or table.column_names
     frame = table.select(cols).to_pandas()
-    hashes = pd.util.hash_pandas_object(frame, index=False, hash_key=f"{seed:016d}").to_numpy()
+    hashes = _mix(pd.util.hash_pandas_object(frame, index=False).to_numpy(), seed)
     return (hashes >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+def _mix(hashes: np.ndarray, seed: int) -> np.ndarray:
+    """splitmix64 of hash + seed: pandas' hash_key only reaches string columns, this reaches all."""
+    with np.errstate(over="ignore"):
+        z = hashes.astype(np.uint64) + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
 
 
 def _keep(table: pa.Table, *, low: float, high: float, key_columns: list[str] | None, seed: int) -> pa.Table:

@@ -256,7 +256,9 @@ def profile(
             d = state[f"k:{name}"]
             acc.merge(
                 _TopKAcc(
-                    count=d["count"], nulls=d["nulls"], truncated=d["truncated"],
+                    count=d["count"],
+                    nulls=d["nulls"],
+                    truncated=d["truncated"],
                     counts={_hashable(v): n for v, n in d["counts"]},
                 )
             )

@@ -17,8 +17,11 @@ def make_frame(n_rows: int, *, task: Task = "binary", n_numeric: int = 6, seed: 
     a date, and the target ``y``. ``x0`` … ``x2`` carry signal; the rest is noise."""
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n_rows, n_numeric)).astype(np.float32)
-    city = rng.choice(["paris", "lyon", "nice", "lille", "rare_a", "rare_b"], size=n_rows,
-                      p=[0.4, 0.3, 0.15, 0.13, 0.01, 0.01])
+    city = rng.choice(
+        ["paris", "lyon", "nice", "lille", "rare_a", "rare_b"],
+        size=n_rows,
+        p=[0.4, 0.3, 0.15, 0.13, 0.01, 0.01],
+    )
     city_effect = pd.Series(city).map({"paris": 0.8, "lyon": -0.5, "nice": 0.3}).fillna(0.0).to_numpy()
     signal = 2.0 * x[:, 0] + 1.0 * x[:, 1] - 0.8 * x[:, 2] * x[:, 1] + city_effect
     frame = pd.DataFrame({f"x{i}": x[:, i] for i in range(n_numeric)})

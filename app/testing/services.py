@@ -47,10 +47,8 @@ def _stop(proc: subprocess.Popen, *, timeout_s: float = 15) -> None:
     """SIGTERM the process group, SIGKILL it after ``timeout_s``; the group includes grandchildren."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGTERM)
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        pass
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=timeout_s)
@@ -127,7 +125,9 @@ def redis_server(*, url: str | None = "redis://127.0.0.1:6379/0") -> Iterator[st
             pass
     exe = shutil.which("redis-server")
     if exe is None:
-        raise RuntimeError("no Redis answers and redis-server is not installed (apt-get install redis-server)")
+        raise RuntimeError(
+            "no Redis answers and redis-server is not installed (apt-get install redis-server)"
+        )
     port = free_port()
     proc = subprocess.Popen(
         [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
@@ -169,7 +169,11 @@ def mlflow_server(
         ]
         log = open(Path(tmp) / "server.log", "wb")  # noqa: SIM115 - closed below
         proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, start_new_session=True
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
         )
         url = f"http://127.0.0.1:{port}"
         try:
@@ -244,8 +248,12 @@ def ray_head(*, num_cpus: int = 2, dashboard: bool = True) -> Iterator[RayHead]:
                 proc=proc,
             )
         else:
-            _wait_for(lambda: socket.create_connection(("127.0.0.1", port), 1).close() is None,
-                      timeout_s=90, what="Ray GCS", proc=proc)
+            _wait_for(
+                lambda: socket.create_connection(("127.0.0.1", port), 1).close() is None,
+                timeout_s=90,
+                what="Ray GCS",
+                proc=proc,
+            )
         yield head
     finally:
         _stop(proc, timeout_s=5)

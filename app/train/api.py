@@ -1,0 +1,263 @@
+"""The training stage's entry points: ``train`` (Ray Datasets in, ``TrainResult`` out) and
+``run_training`` (a data path in, a saved model directory out)."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from app.train.common import (
+    DEFAULT_OBJECTIVES,
+    FAMILIES,
+    TrainResult,
+    WorkerSpec,
+    check_gpus,
+    resolve_metrics,
+    worker_cpus,
+    worker_threads,
+)
+from app.train.ingest import estimate_shard_bytes
+
+if TYPE_CHECKING:
+    import ray.data
+
+    from app.config import AppConfig, S3Config, TrainConfig
+    from app.data import PreparedData, Preprocessor
+
+logger = logging.getLogger(__name__)
+_MODULES = {"xgboost": "app.train.xgb", "lightgbm": "app.train.lgbm", "catboost": "app.train.cat"}
+
+
+def family_module(family: str) -> ModuleType:
+    """The module holding a family's worker function and model helpers."""
+    if family not in _MODULES:
+        raise ValueError(f"unknown model family {family!r}; choose one of {', '.join(FAMILIES)}")
+    return importlib.import_module(_MODULES[family])
+
+
+def train(
+    data: PreparedData | Mapping[str, ray.data.Dataset],
+    *,
+    config: TrainConfig,
+    preprocessor: Preprocessor | None = None,
+    num_rows: int | None = None,
+    run_name: str | None = None,
+    s3: S3Config | None = None,
+    round_hook: Callable[..., None] | None = None,
+) -> TrainResult:
+    """Train one model family on Ray Train and return the fitted model with its history.
+
+    Args:
+        data: ``PreparedData`` from ``app.data.prepare``, or ``{"train": ds, "valid": ds}`` with raw
+            columns (then ``preprocessor`` is required).
+        config: family, task overrides, rounds, workers, resources, checkpoints.
+        preprocessor: encodes the raw columns; taken from ``data`` when it is ``PreparedData``.
+        num_rows: training rows, for the memory-budget decision (counted when unknown and needed).
+        run_name: Ray Train run name; unique by default (a reused name resumes the old run).
+        s3: endpoint settings when ``config.storage_path`` is ``s3://``.
+        round_hook: ``hook(round, resumed=bool, rank=int)`` run on every worker after every round.
+
+    Example:
+        >>> data = prepare(DatasetSpec(uri="data/", target="y"))  # doctest: +SKIP
+        >>> result = train(data, config=TrainConfig(family="lightgbm", num_boost_round=50))  # doctest: +SKIP
+        >>> result.predictor().predict(frame)  # doctest: +SKIP
+    """
+    import ray
+    from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
+
+    from app.cluster import connect
+
+    datasets, pre, num_rows = _inputs(data, preprocessor, num_rows)
+    mod = family_module(config.family)
+    connect()
+    resources = ray.cluster_resources()
+    num_workers = config.num_workers
+    if config.family == "catboost" and num_workers > 1:
+        logger.warning("catboost trains on one Ray Train worker; ignoring num_workers=%d", num_workers)
+        num_workers = 1
+    if config.use_gpu:
+        check_gpus(num_workers=num_workers, cluster_gpus=resources.get("GPU", 0.0))
+    spec = _worker_spec(config, pre, mod, num_workers=num_workers, num_rows=num_rows, datasets=datasets)
+    spec.round_hook = round_hook
+    cpus = worker_cpus(
+        requested=config.cpus_per_worker, num_workers=num_workers, cluster_cpus=resources.get("CPU", 1.0)
+    )
+    per_worker = {"CPU": cpus, **({"GPU": 1} if config.use_gpu else {})}
+    storage_path, storage_fs = _storage(config.storage_path, s3)
+    trainer = mod.trainer_class()(
+        mod.train_fn_per_worker,
+        train_loop_config={"spec": spec},
+        scaling_config=ScalingConfig(
+            num_workers=num_workers, use_gpu=config.use_gpu, resources_per_worker=per_worker
+        ),
+        run_config=RunConfig(
+            name=run_name or f"{config.family}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}",
+            storage_path=storage_path,
+            storage_filesystem=storage_fs,
+            failure_config=FailureConfig(max_failures=config.max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=2),
+        ),
+        datasets=datasets,
+        dataset_config=DataConfig(datasets_to_split=["train", "valid"] if _split_valid(mod) else ["train"]),
+    )
+    started = time.time()
+    fit = trainer.fit()
+    wall = time.time() - started
+    return _result(fit, mod, spec, pre, num_workers=num_workers, started=started, wall=wall)
+
+
+def _inputs(data, preprocessor, num_rows) -> tuple[dict, Preprocessor, int | None]:
+    from app.data import PreparedData
+
+    if isinstance(data, PreparedData):
+        return {"train": data.splits.train, "valid": data.splits.valid}, data.preprocessor, data.profile.num_rows
+    if preprocessor is None:
+        raise ValueError("train() on bare datasets needs preprocessor=")
+    missing = {"train", "valid"} - set(data)
+    if missing:
+        raise ValueError(f"datasets must include 'train' and 'valid'; missing {sorted(missing)}")
+    return {"train": data["train"], "valid": data["valid"]}, preprocessor, num_rows
+
+
+def _split_valid(mod: ModuleType) -> bool:
+    return getattr(mod, "SPLIT_VALID", True)
+
+
+def _worker_spec(config, pre, mod, *, num_workers: int, num_rows: int | None, datasets: dict) -> WorkerSpec:
+    if pre.task is None:
+        raise ValueError("the preprocessor has no task: fit it with a target")
+    metrics = resolve_metrics(config.family, pre.task, config.metrics)
+    params = mod.build_params(
+        task=pre.task,
+        num_classes=pre.num_classes,
+        objective=config.objective or DEFAULT_OBJECTIVES[config.family][pre.task],
+        metrics=metrics,
+        threads=worker_threads(requested_threads=config.threads_per_worker, cpus_per_worker=config.cpus_per_worker),
+        use_gpu=config.use_gpu,
+        params=dict(config.params),
+    )
+    external = False
+    if config.family == "xgboost":
+        budget = config.memory_budget_bytes or _default_budget()
+        if num_rows is None:
+            num_rows = datasets["train"].count()
+        shard = estimate_shard_bytes(
+            num_rows=num_rows, num_features=len(pre.features), num_workers=num_workers, weighted=bool(pre.weight)
+        )
+        external = shard > budget
+    return WorkerSpec(
+        family=config.family,
+        task=pre.task,
+        params=params,
+        num_boost_round=config.num_boost_round,
+        early_stopping_rounds=config.early_stopping_rounds,
+        checkpoint_every=config.checkpoint_every,
+        report_every_s=config.report_every_s,
+        min_report_interval_s=config.min_report_interval_s,
+        metrics=metrics,
+        preprocessor=pre.to_dict(),
+        external_memory=external,
+        batch_rows=config.batch_rows,
+    )
+
+
+def _default_budget() -> int:
+    import psutil
+
+    return psutil.virtual_memory().total // 4
+
+
+def _storage(storage_path: str | None, s3: S3Config | None):
+    if storage_path is None:
+        return None, None
+    from app.data.filesystem import S3Options, filesystem_for, is_s3
+
+    if not is_s3(storage_path):
+        return str(Path(storage_path).resolve()), None
+    opts = S3Options(endpoint_url=s3.endpoint_url, region=s3.region) if s3 else S3Options()
+    return filesystem_for(storage_path, opts)[::-1]
+
+
+def _result(fit, mod, spec: WorkerSpec, pre, *, num_workers: int, started: float, wall: float) -> TrainResult:
+    import json
+
+    from app.train.report import STATE_FILE
+
+    with tempfile.TemporaryDirectory(prefix="automl-final-") as local:
+        fit.checkpoint.to_directory(local)
+        state = json.loads(Path(local, STATE_FILE).read_text())
+        model = mod.load(Path(local, mod.MODEL_FILE))
+    primary = spec.metrics[0].name
+    rounds = int(state["rounds"])
+    best = int(state["best_iteration"])
+    if spec.early_stopping_rounds is not None and 0 <= best < rounds - 1:
+        model = mod.truncate(model, best + 1)
+    else:  # without early stopping the model keeps every round: its "best" is the last one
+        best = rounds - 1
+    history = state["history"]
+    timings = dict(state.get("timings", {}))
+    worker_start = timings.pop("worker_start_unix", started)
+    timings = {
+        "start_s": max(worker_start - started, 0.0),
+        **timings,
+        "total_s": wall,
+    }
+    timings["teardown_s"] = max(wall - timings["start_s"] - timings.get("ingest_s", 0) - timings.get("train_s", 0), 0)
+    gains = mod.importance(model, pre.features)
+    total = sum(gains.values()) or 1.0
+    return TrainResult(
+        family=spec.family,
+        task=spec.task,
+        model=model,
+        preprocessor=pre,
+        metric_name=primary,
+        history=history,
+        best_iteration=best,
+        best_score=float(history[primary][best]) if history[primary] else float("nan"),
+        num_rounds=rounds,
+        feature_importance={k: v / total for k, v in gains.items()},
+        wall_time_s=wall,
+        params={k: v for k, v in spec.params.items() if _plain(v)},
+        num_workers=num_workers,
+        timings=timings,
+        ingest=state.get("ingest", {}),
+        resumed_from_round=state.get("resumed_from_round"),
+        checkpoint_path=fit.checkpoint.path,
+    )
+
+
+def _plain(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool | list | type(None))
+
+
+def run_training(data: str | list[str], *, target: str, config: AppConfig, out_dir: str | Path) -> TrainResult:
+    """Connect to Ray, prepare the data, train ``config.train.family`` and save the model to ``out_dir``.
+
+    Checkpoints go to ``config.train.storage_path`` (``out_dir/checkpoints`` when unset).
+
+    Example:
+        >>> result = run_training("data/", target="y", config=AppConfig(), out_dir="runs/m1")  # doctest: +SKIP
+        >>> result.model_dir  # doctest: +SKIP
+        PosixPath('runs/m1')
+    """
+    from app.cluster import connect
+    from app.data import DatasetSpec, prepare
+    from app.train.model import save_model
+
+    family_module(config.train.family)  # an unknown family fails before any work
+    out_dir = Path(out_dir)
+    connect(config.ray)
+    prepared = prepare(DatasetSpec(uri=data, target=target, s3=config.data.s3), config=config.data)
+    train_config = config.train
+    if train_config.storage_path is None:
+        train_config = train_config.model_copy(update={"storage_path": str((out_dir / "checkpoints").resolve())})
+    result = train(prepared, config=train_config, s3=config.data.s3)
+    result.model_dir = save_model(result, out_dir)
+    return result

@@ -1,0 +1,158 @@
+"""CatBoost as a one-worker Ray Train job: parameters, the per-worker function, and model helpers.
+
+CatBoost has no Ray backend, so it runs on a single worker. It boosts in chunks whose length is the
+report cadence, continuing each chunk from the last with ``init_model``: that gives checkpoints at exact
+rounds and the same reporting as the other families. Categorical codes go in as ints (NaN -> -1).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from catboost import CatBoost, Pool
+
+from app.data.encode import LABEL, WEIGHT, Preprocessor
+from app.train.common import Metric, WorkerSpec
+from app.train.ingest import concat_columns, iter_columns
+from app.train.report import Reporter, load_resume
+
+MODEL_FILE = "model.cbm"
+SPLIT_VALID = False
+
+
+def build_params(
+    *,
+    task: str,
+    num_classes: int,
+    objective: str,
+    metrics: list[Metric],
+    threads: int,
+    use_gpu: bool,
+    params: dict[str, Any],
+) -> dict[str, Any]:
+    """Library parameters: task defaults, then the user's ``params`` on top.
+
+    The learning rate is fixed (CatBoost would otherwise pick one from ``iterations``, which differs
+    per chunk).
+    """
+    out: dict[str, Any] = {
+        "loss_function": objective,
+        "eval_metric": metrics[0].native,
+        "thread_count": threads,
+        "learning_rate": 0.1,
+        "random_seed": 0,
+        "verbose": 0,
+        "allow_writing_files": False,
+    }
+    if len(metrics) > 1:
+        out["custom_metric"] = [m.native for m in metrics[1:]]
+    if use_gpu:
+        out.update(task_type="GPU", devices="0")
+    out.update(params)
+    return out
+
+
+def trainer_class():
+    from ray.train.v2.api.data_parallel_trainer import DataParallelTrainer
+
+    return DataParallelTrainer
+
+
+def frame(columns: dict[str, np.ndarray], pre: Preprocessor) -> pd.DataFrame:
+    """Features as CatBoost wants them: float32 numbers, categorical codes as int32 with -1 for missing."""
+    data = {}
+    for name in pre.features:
+        col = columns[name]
+        if name in pre.categories:
+            col = np.where(np.isnan(col), -1, col).astype(np.int32)
+        data[name] = col
+    return pd.DataFrame(data, copy=False)
+
+
+def _pool(shard, pre: Preprocessor, spec: WorkerSpec) -> Pool:
+    batches = list(iter_columns(shard, pre, batch_rows=spec.batch_rows))
+    cols = concat_columns(batches, [*pre.features, LABEL, WEIGHT])
+    return Pool(
+        frame(cols, pre),
+        label=cols[LABEL],
+        weight=cols.get(WEIGHT),
+        cat_features=pre.categorical_features or None,
+    )
+
+
+def train_fn_per_worker(config: dict) -> None:
+    """Ray Train worker: build the pools, resume from the last checkpoint if any, boost in chunks."""
+    import ray.train
+
+    started = time.time()
+    spec: WorkerSpec = config["spec"]
+    pre = Preprocessor.from_dict(spec.preprocessor)
+    resume = load_resume(MODEL_FILE)
+    model = load(resume.model_path) if resume else None
+    t0 = time.perf_counter()
+    train_pool = _pool(ray.train.get_dataset_shard("train"), pre, spec)
+    valid_pool = _pool(ray.train.get_dataset_shard("valid"), pre, spec)
+    ingest = {"mode": "in_memory", "rows": train_pool.num_row(), "valid_rows": valid_pool.num_row()}
+    t1 = time.perf_counter()
+    done = model.tree_count_ if model is not None else 0
+    reporter = Reporter(
+        spec=spec,
+        rank=0,
+        world_size=1,
+        save_model=lambda m, d: m.save_model(str(d / MODEL_FILE), format="cbm"),
+        start_round=done,
+        resume=resume,
+    )
+    while done < spec.num_boost_round and not reporter.stopper.stopped:
+        chunk = max(1, min(reporter.cadence.next_round, spec.num_boost_round) - done)
+        step = CatBoost({**spec.params, "iterations": chunk})
+        step.fit(train_pool, eval_set=valid_pool, init_model=model)
+        model = step
+        evals = step.get_evals_result()["validation"]
+        for i in range(chunk):
+            done += 1
+            if reporter.after_round(model, done, {k: v[i] for k, v in evals.items()}):
+                break
+    t2 = time.perf_counter()
+    reporter.info = {
+        "ingest": ingest,
+        "timings": {"worker_start_unix": started, "ingest_s": t1 - t0, "train_s": t2 - t1},
+    }
+    reporter.report(model, model.tree_count_, final=True)
+
+
+def load(path: str | Path) -> CatBoost:
+    model = CatBoost()
+    model.load_model(str(path), format="cbm")
+    return model
+
+
+def save(model: CatBoost, directory: Path) -> Path:
+    path = directory / MODEL_FILE
+    model.save_model(str(path), format="cbm")
+    return path
+
+
+def truncate(model: CatBoost, rounds: int) -> CatBoost:
+    if rounds >= model.tree_count_:
+        return model
+    model = model.copy()
+    model.shrink(ntree_end=rounds)
+    return model
+
+
+def importance(model: CatBoost, features: list[str]) -> dict[str, float]:
+    values = model.get_feature_importance()
+    return {f: float(v) for f, v in zip(features, values, strict=True)}
+
+
+def predict(model: CatBoost, columns: dict, pre: Preprocessor) -> np.ndarray:
+    """Probabilities ``(n, classes)`` for classification, values ``(n,)`` for regression."""
+    pool = Pool(frame(columns, pre), cat_features=pre.categorical_features or None)
+    if pre.task == "regression":
+        return np.asarray(model.predict(pool, prediction_type="RawFormulaVal"))
+    return np.asarray(model.predict(pool, prediction_type="Probability"))

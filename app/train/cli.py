@@ -1,0 +1,59 @@
+"""``automl train``: parse arguments, call ``app.train.run_training``, print where the model went."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def _parse_params(pairs: list[str]) -> dict[str, float | int | str | bool]:
+    params: dict[str, float | int | str | bool] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"expected key=value, got {pair!r}", param_hint="--params")
+        value: float | int | str | bool = raw
+        if raw.lower() in ("true", "false"):
+            value = raw.lower() == "true"
+        else:
+            for cast in (int, float):
+                try:
+                    value = cast(raw)
+                    break
+                except ValueError:
+                    continue
+        params[key] = value
+    return params
+
+
+def train(
+    data: str = typer.Argument(..., help="Parquet/CSV path, directory, glob or s3:// URI."),
+    target: str = typer.Option(..., "--target", help="Column to predict."),
+    family: str = typer.Option("xgboost", "--family", help="xgboost | lightgbm | catboost."),
+    num_workers: int = typer.Option(1, "--num-workers", min=1, help="Data-parallel Ray Train workers."),
+    gpu: bool = typer.Option(False, "--gpu", help="One GPU per worker."),
+    params: list[str] = typer.Option([], "--params", help="Library hyperparameters as key=value (repeatable)."),
+    rounds: int | None = typer.Option(None, "--rounds", min=1, help="Boosting rounds."),
+    out: Path = typer.Option(Path("runs/train"), "--out", help="Directory for the model."),
+    config: Path | None = typer.Option(None, "--config", help="AppConfig YAML."),
+) -> None:
+    """Train one model family on Ray Train and save it in its native format."""
+    from app.config import AppConfig, ConfigError
+    from app.data.errors import DataError
+    from app.train.api import run_training
+
+    try:
+        cfg = AppConfig.from_yaml(config) if config else AppConfig.from_dict({})
+        overrides = {"family": family, "num_workers": num_workers, "use_gpu": gpu}
+        if rounds is not None:
+            overrides["num_boost_round"] = rounds
+        merged = {**cfg.train.params, **_parse_params(params)}
+        cfg.train = cfg.train.model_validate({**cfg.train.model_dump(), **overrides, "params": merged})
+        result = run_training(data, target=target, config=cfg, out_dir=out)
+    except (ConfigError, DataError, ValueError, RuntimeError) as exc:
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(code=2) from None
+    typer.echo(f"model: {result.model_dir}")
+    typer.echo(f"best iteration: {result.best_iteration}  valid {result.metric_name}: {result.best_score:.5f}")
+    typer.echo(f"wall time: {result.wall_time_s:.1f} s")

@@ -1,0 +1,217 @@
+"""What the three model families share: task defaults, the spec sent to workers, the result, resources.
+
+Metric names are canonical across families (``logloss``, ``auc``, ``mlogloss``, ``accuracy``, ``rmse``,
+``mae``); each family maps them to its own name, and a name it does not know passes through as is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from app.data.encode import Preprocessor, Task
+    from app.train.model import Predictor
+
+Family = Literal["xgboost", "lightgbm", "catboost"]
+FAMILIES: tuple[str, ...] = ("xgboost", "lightgbm", "catboost")
+
+
+class GPUUnavailableError(RuntimeError):
+    """A GPU was requested that the cluster or the installed library build cannot provide."""
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One validation metric: its canonical name, the library's name, and how to read the library's value."""
+
+    name: str
+    native: str
+    maximize: bool
+    complement: bool = False  # the library reports an error rate; the metric is 1 - rate
+
+    def value(self, native_value: float) -> float:
+        return 1.0 - float(native_value) if self.complement else float(native_value)
+
+
+DEFAULT_OBJECTIVES: dict[str, dict[str, str]] = {
+    "xgboost": {"binary": "binary:logistic", "multiclass": "multi:softprob", "regression": "reg:squarederror"},
+    "lightgbm": {"binary": "binary", "multiclass": "multiclass", "regression": "regression"},
+    "catboost": {"binary": "Logloss", "multiclass": "MultiClass", "regression": "RMSE"},
+}
+DEFAULT_METRICS: dict[str, list[str]] = {
+    "binary": ["logloss", "auc"],
+    "multiclass": ["mlogloss", "accuracy"],
+    "regression": ["rmse"],
+}
+# canonical name -> (library name, reported as 1 - value)
+_NATIVE: dict[str, dict[str, tuple[str, bool]]] = {
+    "xgboost": {
+        "logloss": ("logloss", False),
+        "auc": ("auc", False),
+        "mlogloss": ("mlogloss", False),
+        "accuracy": ("merror", True),
+        "error": ("error", False),
+        "rmse": ("rmse", False),
+        "mae": ("mae", False),
+    },
+    "lightgbm": {
+        "logloss": ("binary_logloss", False),
+        "auc": ("auc", False),
+        "mlogloss": ("multi_logloss", False),
+        "accuracy": ("multi_error", True),
+        "error": ("binary_error", False),
+        "rmse": ("rmse", False),
+        "mae": ("l1", False),
+    },
+    "catboost": {
+        "logloss": ("Logloss", False),
+        "auc": ("AUC", False),
+        "mlogloss": ("MultiClass", False),
+        "accuracy": ("Accuracy", False),
+        "error": ("ZeroOneLoss", False),
+        "rmse": ("RMSE", False),
+        "mae": ("MAE", False),
+    },
+}
+_MAXIMIZE_HINTS = ("auc", "accuracy", "ndcg", "map", "precision", "recall", "f1", "r2")
+
+
+def resolve_metrics(family: str, task: str, names: list[str] | None) -> list[Metric]:
+    """The validation metrics of a run: the task's defaults, or ``names`` mapped to the family's names."""
+    table = _NATIVE[family]
+    out = []
+    for name in names or DEFAULT_METRICS[task]:
+        native, complement = table.get(name, (name, False))
+        if family == "lightgbm" and task == "binary" and name == "accuracy":
+            native, complement = "binary_error", True
+        if family == "xgboost" and task == "binary" and name == "accuracy":
+            native, complement = "error", True
+        maximize = any(h in name.lower() for h in _MAXIMIZE_HINTS)
+        out.append(Metric(name=name, native=native, maximize=maximize, complement=complement))
+    return out
+
+
+@dataclass
+class WorkerSpec:
+    """Everything a training worker needs, sent once through ``train_loop_config``.
+
+    ``params`` are the library's parameters, complete (objective, metrics, threads, device);
+    ``round_hook(round, resumed=..., rank=...)`` runs on every worker after every round (fault injection
+    in tests, progress probes).
+    """
+
+    family: str
+    task: str
+    params: dict[str, Any]
+    num_boost_round: int
+    early_stopping_rounds: int | None
+    checkpoint_every: int
+    report_every_s: float | None
+    min_report_interval_s: float
+    metrics: list[Metric]
+    preprocessor: dict
+    external_memory: bool = False
+    batch_rows: int | None = None
+    round_hook: Callable[..., None] | None = None
+
+
+@dataclass
+class TrainResult:
+    """A fitted model and how it was trained.
+
+    ``history[metric]`` holds the validation value after every round; ``best_iteration`` is 0-based;
+    with early stopping the model keeps rounds ``0..best_iteration`` only. ``timings`` splits the wall
+    time into Ray Train start (``start_s``: ``fit()`` to the worker's first line), ingestion, training and
+    teardown; ``ingest['mode']`` says whether XGBoost used ``QuantileDMatrix`` or external memory.
+    """
+
+    family: str
+    task: str
+    model: Any
+    preprocessor: Preprocessor
+    metric_name: str
+    history: dict[str, list[float]]
+    best_iteration: int
+    best_score: float
+    num_rounds: int
+    feature_importance: dict[str, float]
+    wall_time_s: float
+    params: dict[str, Any]
+    num_workers: int = 1
+    timings: dict[str, float] = field(default_factory=dict)
+    ingest: dict[str, Any] = field(default_factory=dict)
+    resumed_from_round: int | None = None
+    checkpoint_path: str | None = None
+    model_dir: Path | None = None
+
+    def predictor(self) -> Predictor:
+        """A ``Predictor`` over the in-memory model (the same one ``load_model`` gives after saving)."""
+        from app.train.model import Predictor
+
+        return Predictor(
+            family=self.family, model=self.model, preprocessor=self.preprocessor, metadata=self.metadata()
+        )
+
+    def metadata(self) -> dict[str, Any]:
+        """The JSON-able description written next to the model as ``metadata.json``."""
+        pre = self.preprocessor
+        return {
+            "family": self.family,
+            "task": self.task,
+            "target": pre.target,
+            "features": list(pre.features),
+            "categorical_features": pre.categorical_features,
+            "classes": pre.classes,
+            "params": self.params,
+            "metric_name": self.metric_name,
+            "best_iteration": self.best_iteration,
+            "best_score": self.best_score,
+            "num_rounds": self.num_rounds,
+            "num_workers": self.num_workers,
+            "metrics": {k: v[self.best_iteration] for k, v in self.history.items() if len(v) > self.best_iteration},
+            "history": self.history,
+            "feature_importance": self.feature_importance,
+            "wall_time_s": self.wall_time_s,
+            "timings": self.timings,
+            "ingest": self.ingest,
+            "resumed_from_round": self.resumed_from_round,
+        }
+
+
+def worker_cpus(*, requested: float, num_workers: int, cluster_cpus: float) -> float:
+    """CPUs reserved per worker: the request, capped so that one CPU stays free for Ray Data's tasks.
+
+    Ray Data read and map tasks need a whole CPU each; when the workers reserve every CPU, a lazy
+    dataset never starts (field notes: 2 workers x 1 CPU on 2 CPUs hangs in ReadFiles).
+    """
+    spare = max(cluster_cpus - 1.0, 0.0)
+    cap = spare / num_workers if spare > 0 else cluster_cpus / (2 * num_workers)
+    return round(max(min(requested, cap), 0.05), 3)
+
+
+def worker_threads(*, requested_threads: int | None, cpus_per_worker: float) -> int:
+    """Library threads per worker: as requested, else the worker's CPU share, at least 1."""
+    return requested_threads or max(1, int(cpus_per_worker))
+
+
+def check_gpus(*, num_workers: int, cluster_gpus: float) -> None:
+    """Fail early, with the numbers, when the cluster has fewer GPUs than workers."""
+    if cluster_gpus < num_workers:
+        raise GPUUnavailableError(
+            f"use_gpu=True needs one GPU per worker ({num_workers}), but the Ray cluster has "
+            f"{cluster_gpus:g} GPU(s); drop --gpu or connect to a cluster with GPUs"
+        )
+
+
+def feature_matrix(columns: dict, features: list[str]):
+    """Row-major float32 matrix of ``features`` from the preprocessor's columns (one copy)."""
+    import numpy as np
+
+    n = len(columns[features[0]]) if features else 0
+    out = np.empty((n, len(features)), dtype=np.float32)
+    for j, name in enumerate(features):
+        out[:, j] = columns[name]
+    return out

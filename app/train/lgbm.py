@@ -1,0 +1,174 @@
+"""LightGBM on Ray Train: parameters, the per-worker training function, and model helpers.
+
+Data parallel with ``tree_learner="data_parallel"`` and ``pre_partition=True`` over the network Ray's
+``LightGBMTrainer`` sets up; each worker fills one float32 matrix from its shard, batch by batch, and
+gets the whole validation set, so every worker computes the same metrics and stops at the same round.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+
+from app.data.encode import Preprocessor
+from app.train.common import GPUUnavailableError, Metric, WorkerSpec, feature_matrix
+from app.train.ingest import iter_columns, stack_columns
+from app.train.report import Reporter, load_resume
+
+MODEL_FILE = "model.txt"
+SPLIT_VALID = False  # every worker evaluates the full validation set
+
+
+def build_params(
+    *,
+    task: str,
+    num_classes: int,
+    objective: str,
+    metrics: list[Metric],
+    threads: int,
+    use_gpu: bool,
+    params: dict[str, Any],
+) -> dict[str, Any]:
+    """Library parameters: task defaults, then the user's ``params`` on top."""
+    out: dict[str, Any] = {
+        "objective": objective,
+        "metric": [m.native for m in metrics],
+        "num_threads": threads,
+        "verbose": -1,
+        "max_bin": 255,
+    }
+    if task == "multiclass":
+        out["num_class"] = num_classes
+    if use_gpu and "device_type" not in params and "device" not in params:
+        out["device_type"] = gpu_device_type()
+    out.update(params)
+    return out
+
+
+def gpu_device_type() -> str:
+    """``cuda`` when this LightGBM build has the CUDA learner; otherwise a clear error.
+
+    The PyPI wheel has no CUDA learner; its OpenCL ``gpu`` learner may land on a CPU OpenCL driver
+    (PoCL) without saying so, so it is only used when asked for by name (``--params device_type=gpu``).
+    """
+    x = np.random.default_rng(0).random((64, 2))
+    try:
+        lgb.train({"device_type": "cuda", "verbose": -1}, lgb.Dataset(x, x[:, 0]), 1)
+    except lgb.basic.LightGBMError as exc:
+        if "not enabled in this build" in str(exc):
+            raise GPUUnavailableError(
+                f"this LightGBM build ({lgb.__version__}) has no CUDA learner: install a CUDA build of "
+                "LightGBM, or pass params device_type=gpu for its OpenCL learner"
+            ) from None
+    return "cuda"
+
+
+def trainer_class():
+    from ray.train.lightgbm import LightGBMTrainer
+
+    return LightGBMTrainer
+
+
+def _dataset(
+    shard, pre: Preprocessor, spec: WorkerSpec, reference: lgb.Dataset | None = None
+) -> tuple[lgb.Dataset, int]:
+    x, y, w = stack_columns(list(iter_columns(shard, pre, batch_rows=spec.batch_rows)), pre)
+    cats = [i for i, t in enumerate(pre.feature_types) if t == "c"]
+    dataset = lgb.Dataset(
+        x,
+        label=y,
+        weight=w,
+        feature_name=list(pre.features),
+        categorical_feature=cats or "auto",
+        reference=reference,
+        free_raw_data=True,
+    )
+    return dataset, len(y)
+
+
+def train_fn_per_worker(config: dict) -> None:
+    """Ray Train worker: fill the datasets, resume from the last checkpoint if any, boost, report."""
+    import ray.train
+    from ray.train.lightgbm import get_network_params
+
+    started = time.time()
+    spec: WorkerSpec = config["spec"]
+    ctx = ray.train.get_context()
+    pre = Preprocessor.from_dict(spec.preprocessor)
+    params = dict(spec.params)
+    if ctx.get_world_size() > 1:
+        params.update(get_network_params())
+        params.update(tree_learner="data_parallel", pre_partition=True)
+    resume = load_resume(MODEL_FILE)
+    init = lgb.Booster(model_file=str(resume.model_path)) if resume else None
+    t0 = time.perf_counter()
+    dtrain, rows = _dataset(ray.train.get_dataset_shard("train"), pre, spec)
+    dvalid, valid_rows = _dataset(ray.train.get_dataset_shard("valid"), pre, spec, reference=dtrain)
+    ingest = {"mode": "in_memory", "rows": rows, "valid_rows": valid_rows}
+    t1 = time.perf_counter()
+    start_round = init.current_iteration() if init is not None else 0
+    reporter = Reporter(
+        spec=spec,
+        rank=ctx.get_world_rank(),
+        world_size=ctx.get_world_size(),
+        save_model=lambda model, d: model.save_model(str(d / MODEL_FILE)),
+        start_round=start_round,
+        resume=resume,
+    )
+
+    def on_round(env: lgb.callback.CallbackEnv) -> None:
+        native = {name: value for _, name, value, *_ in env.evaluation_result_list}
+        if reporter.after_round(env.model, env.iteration + 1, native):
+            raise lgb.callback.EarlyStopException(reporter.stopper.best_iteration, env.evaluation_result_list)
+
+    booster = init
+    remaining = spec.num_boost_round - start_round
+    if remaining > 0 and not reporter.stopper.stopped:
+        booster = lgb.train(
+            params,
+            dtrain,
+            num_boost_round=remaining,
+            valid_sets=[dvalid],
+            valid_names=["valid"],
+            init_model=init,
+            callbacks=[on_round],
+        )
+    t2 = time.perf_counter()
+    reporter.info = {
+        "ingest": ingest,
+        "timings": {"worker_start_unix": started, "ingest_s": t1 - t0, "train_s": t2 - t1},
+    }
+    reporter.report(booster, booster.current_iteration(), final=True)
+
+
+def load(path: str | Path) -> lgb.Booster:
+    return lgb.Booster(model_file=str(path))
+
+
+def save(model: lgb.Booster, directory: Path) -> Path:
+    path = directory / MODEL_FILE
+    model.save_model(str(path))
+    return path
+
+
+def truncate(model: lgb.Booster, rounds: int) -> lgb.Booster:
+    if rounds >= model.current_iteration():
+        return model
+    return lgb.Booster(model_str=model.model_to_string(num_iteration=rounds))
+
+
+def importance(model: lgb.Booster, features: list[str]) -> dict[str, float]:
+    gain = dict(zip(model.feature_name(), model.feature_importance("gain"), strict=True))
+    return {f: float(gain.get(f, 0.0)) for f in features}
+
+
+def predict(model: lgb.Booster, columns: dict, pre: Preprocessor) -> np.ndarray:
+    """Probabilities ``(n, classes)`` for classification, values ``(n,)`` for regression."""
+    out = model.predict(feature_matrix(columns, pre.features))
+    if pre.task == "binary" and out.ndim == 1:
+        return np.column_stack([1.0 - out, out])
+    return out

@@ -1,0 +1,157 @@
+"""Saved models: the native model file, the preprocessor and metadata in one directory, and the
+``Predictor`` that ``load_model`` returns. Nothing is pickled.
+
+Layout: ``model.ubj`` (XGBoost) | ``model.txt`` (LightGBM) | ``model.cbm`` (CatBoost),
+``preprocessor.json``, ``metadata.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from app.data.encode import Preprocessor
+
+if TYPE_CHECKING:
+    from app.train.common import TrainResult
+
+METADATA_FILE = "metadata.json"
+PREPROCESSOR_FILE = "preprocessor.json"
+FORMAT_VERSION = 1
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for pkg in ("xgboost", "lightgbm", "catboost", "ray", "numpy", "pyarrow", "pandas"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            continue
+    return out
+
+
+def save_model(result: TrainResult, out_dir: str | Path) -> Path:
+    """Write the model in its native format with ``preprocessor.json`` and ``metadata.json``."""
+    from app.train.api import family_module
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    mod = family_module(result.family)
+    model_path = mod.save(result.model, out_dir)
+    result.preprocessor.save(out_dir / PREPROCESSOR_FILE)
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "model_file": model_path.name,
+        "created_unix": time.time(),
+        "versions": _versions(),
+        **result.metadata(),
+    }
+    (out_dir / METADATA_FILE).write_text(json.dumps(meta, indent=2, default=_plain))
+    return out_dir
+
+
+def load_model(path: str | Path) -> Predictor:
+    """The ``Predictor`` of a directory written by ``save_model``.
+
+    Example:
+        >>> predictor = load_model("runs/m1")  # doctest: +SKIP
+        >>> predictor.predict_proba(frame)[:2]  # doctest: +SKIP
+    """
+    from app.train.api import family_module
+
+    path = Path(path)
+    meta_path = path / METADATA_FILE
+    if not meta_path.exists():
+        raise FileNotFoundError(f"{path}: no {METADATA_FILE}; not a model directory written by save_model")
+    meta = json.loads(meta_path.read_text())
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{path}: model format {meta.get('format_version')} is not {FORMAT_VERSION}")
+    mod = family_module(meta["family"])
+    model = mod.load(path / meta["model_file"])
+    pre = Preprocessor.load(path / PREPROCESSOR_FILE)
+    return Predictor(family=meta["family"], model=model, preprocessor=pre, metadata=meta)
+
+
+class Predictor:
+    """Predictions from raw feature columns: pandas, Arrow, a 2-D numpy array or a dict of columns.
+
+    A numpy array holds the raw feature columns in ``features`` order (an object array when some
+    are strings). Class predictions come back as the original labels.
+    """
+
+    def __init__(self, *, family: str, model: Any, preprocessor: Preprocessor, metadata: dict) -> None:
+        from app.train.api import family_module
+
+        self.family, self.model, self.preprocessor, self.metadata = family, model, preprocessor, metadata
+        self._mod = family_module(family)
+
+    @property
+    def task(self) -> str:
+        return str(self.preprocessor.task)
+
+    @property
+    def features(self) -> list[str]:
+        return list(self.preprocessor.features)
+
+    @property
+    def classes(self) -> list[Any] | None:
+        return self.preprocessor.classes
+
+    def use_device(self, device: str) -> None:
+        """Predict on ``cuda`` or ``cpu`` where the family supports it (XGBoost)."""
+        if hasattr(self._mod, "set_device"):
+            self._mod.set_device(self.model, device)
+
+    def predict_scores(self, data: Any) -> np.ndarray:
+        """Class probabilities ``(n, classes)`` for classification, values ``(n,)`` for regression."""
+        columns = self.preprocessor.transform(self._table(data), with_target=False)
+        return np.asarray(self._mod.predict(self.model, columns, self.preprocessor))
+
+    def predict_proba(self, data: Any) -> np.ndarray:
+        """Class probabilities ``(n, classes)``, columns in ``classes`` order; rows sum to 1."""
+        if self.task == "regression":
+            raise ValueError("predict_proba is for classifiers; this model is a regressor")
+        return self.predict_scores(data)
+
+    def predict(self, data: Any) -> np.ndarray:
+        """Predicted labels (classification, original values) or numbers (regression)."""
+        scores = self.predict_scores(data)
+        if self.task == "regression":
+            return scores
+        return self.preprocessor.decode_labels(np.argmax(scores, axis=1))
+
+    def _table(self, data: Any) -> pa.Table:
+        if isinstance(data, pa.Table):
+            return data
+        if isinstance(data, pa.RecordBatch):
+            return pa.Table.from_batches([data])
+        if isinstance(data, pd.DataFrame):
+            return pa.Table.from_pandas(data, preserve_index=False)
+        if isinstance(data, dict):
+            return pa.table({k: pa.array(np.asarray(v), from_pandas=True) for k, v in data.items()})
+        if isinstance(data, np.ndarray):
+            if data.ndim != 2 or data.shape[1] != len(self.features):
+                raise ValueError(
+                    f"a numpy input must be 2-D with {len(self.features)} columns ({self.features}); "
+                    f"got shape {data.shape}"
+                )
+            cols = {name: pa.array(data[:, j], from_pandas=True) for j, name in enumerate(self.features)}
+            return pa.table(cols)
+        raise TypeError(f"cannot predict on {type(data).__name__}: pass pandas, Arrow, numpy or a dict")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")

@@ -1,0 +1,170 @@
+"""XGBoost on Ray Train: parameters, the per-worker training function, and model helpers.
+
+Each worker streams its shard into a ``QuantileDMatrix`` through an ``xgboost.DataIter`` (or into an
+``ExtMemQuantileDMatrix`` when the shard is over the memory budget); Ray's ``XGBoostTrainer`` sets up the
+collective, so histograms and metrics are all-reduced across workers.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xgboost as xgb
+
+from app.data.encode import Preprocessor
+from app.train.common import Metric, WorkerSpec, feature_matrix
+from app.train.ingest import iter_batches, make_data_iter
+from app.train.report import Reporter, load_resume
+
+MODEL_FILE = "model.ubj"
+
+
+def build_params(
+    *,
+    task: str,
+    num_classes: int,
+    objective: str,
+    metrics: list[Metric],
+    threads: int,
+    use_gpu: bool,
+    params: dict[str, Any],
+) -> dict[str, Any]:
+    """Library parameters: task defaults, then the user's ``params`` on top."""
+    out: dict[str, Any] = {
+        "objective": objective,
+        "eval_metric": [m.native for m in metrics],
+        "tree_method": "hist",
+        "nthread": threads,
+        "max_bin": 256,
+    }
+    if task == "multiclass":
+        out["num_class"] = num_classes
+    if use_gpu:
+        out["device"] = "cuda"
+    out.update(params)
+    return out
+
+
+def trainer_class():
+    from ray.train.xgboost import XGBoostTrainer
+
+    return XGBoostTrainer
+
+
+class _RoundCallback(xgb.callback.TrainingCallback):
+    def __init__(self, reporter: Reporter) -> None:
+        super().__init__()
+        self.reporter = reporter
+
+    def after_iteration(self, model: xgb.Booster, epoch: int, evals_log: dict) -> bool:
+        valid = evals_log["valid"]
+        native = {name: values[-1] for name, values in valid.items()}
+        return self.reporter.after_round(model, epoch + 1, native)
+
+
+def _matrices(spec: WorkerSpec, pre: Preprocessor, cache_dir: str) -> tuple[Any, Any, dict]:
+    import ray.train
+
+    p = spec.params
+    kwargs = {"nthread": p.get("nthread"), "max_bin": p.get("max_bin", 256), "enable_categorical": True}
+
+    def source(name: str):
+        shard = ray.train.get_dataset_shard(name)
+        return lambda: iter_batches(shard, pre, batch_rows=spec.batch_rows)
+
+    if spec.external_memory:
+        it = make_data_iter(source("train"), preprocessor=pre, cache_prefix=str(Path(cache_dir, "train")))
+        dtrain = xgb.ExtMemQuantileDMatrix(it, **kwargs)
+        vit = make_data_iter(source("valid"), preprocessor=pre, cache_prefix=str(Path(cache_dir, "valid")))
+        dvalid = xgb.ExtMemQuantileDMatrix(vit, ref=dtrain, **kwargs)
+        mode = "external_memory"
+    else:
+        held = {name: list(source(name)()) for name in ("train", "valid")}
+        it = make_data_iter(lambda: iter(held["train"]), preprocessor=pre, cache_prefix=None)
+        dtrain = xgb.QuantileDMatrix(it, **kwargs)
+        vit = make_data_iter(lambda: iter(held["valid"]), preprocessor=pre, cache_prefix=None)
+        dvalid = xgb.QuantileDMatrix(vit, ref=dtrain, **kwargs)
+        held.clear()  # the float32 batches go; the quantised matrices stay
+        mode = "in_memory"
+    ingest = {"mode": mode, "rows": it.rows, "batches": it.batches, "passes": it.passes, "valid_rows": vit.rows}
+    return dtrain, dvalid, ingest
+
+
+def train_fn_per_worker(config: dict) -> None:
+    """Ray Train worker: ingest the shards, resume from the last checkpoint if any, boost, report."""
+    import ray.train
+
+    started = time.time()
+    spec: WorkerSpec = config["spec"]
+    ctx = ray.train.get_context()
+    pre = Preprocessor.from_dict(spec.preprocessor)
+    resume = load_resume(MODEL_FILE)
+    init = load(resume.model_path) if resume else None
+    with tempfile.TemporaryDirectory(prefix="automl-xgb-cache-") as cache_dir:
+        t0 = time.perf_counter()
+        dtrain, dvalid, ingest = _matrices(spec, pre, cache_dir)
+        t1 = time.perf_counter()
+        start_round = init.num_boosted_rounds() if init is not None else 0
+        reporter = Reporter(
+            spec=spec,
+            rank=ctx.get_world_rank(),
+            world_size=ctx.get_world_size(),
+            save_model=lambda model, d: model.save_model(str(d / MODEL_FILE)),
+            start_round=start_round,
+            resume=resume,
+        )
+        booster = init
+        remaining = spec.num_boost_round - start_round
+        if remaining > 0 and not reporter.stopper.stopped:
+            booster = xgb.train(
+                spec.params,
+                dtrain,
+                num_boost_round=remaining,
+                evals=[(dvalid, "valid")],
+                xgb_model=init,
+                callbacks=[_RoundCallback(reporter)],
+                verbose_eval=False,
+            )
+        t2 = time.perf_counter()
+        reporter.info = {
+            "ingest": ingest,
+            "timings": {"worker_start_unix": started, "ingest_s": t1 - t0, "train_s": t2 - t1},
+        }
+        reporter.report(booster, booster.num_boosted_rounds(), final=True)
+
+
+def load(path: str | Path) -> xgb.Booster:
+    booster = xgb.Booster()
+    booster.load_model(str(path))
+    return booster
+
+
+def save(model: xgb.Booster, directory: Path) -> Path:
+    path = directory / MODEL_FILE
+    model.save_model(str(path))
+    return path
+
+
+def truncate(model: xgb.Booster, rounds: int) -> xgb.Booster:
+    return model[:rounds] if rounds < model.num_boosted_rounds() else model
+
+
+def importance(model: xgb.Booster, features: list[str]) -> dict[str, float]:
+    gain = model.get_score(importance_type="total_gain")
+    return {f: float(gain.get(f, 0.0)) for f in features}
+
+
+def predict(model: xgb.Booster, columns: dict, pre: Preprocessor) -> np.ndarray:
+    """Probabilities ``(n, classes)`` for classification, values ``(n,)`` for regression."""
+    out = model.inplace_predict(feature_matrix(columns, pre.features))
+    if pre.task == "binary" and out.ndim == 1:
+        return np.column_stack([1.0 - out, out])
+    return out
+
+
+def set_device(model: xgb.Booster, device: str) -> None:
+    model.set_param({"device": device})

@@ -1,0 +1,108 @@
+"""The preprocessor: stable codes, the unknown bucket, high cardinality, task inference, JSON round trip."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+import ray
+
+from app.data import LABEL, DataError, Preprocessor, infer_task, profile
+
+
+def _fit(frame: pd.DataFrame, *, categorical, target="y", max_categories=256, **kw) -> Preprocessor:
+    ds = ray.data.from_pandas(frame)
+    numeric = [c for c in frame.columns if c not in categorical and c != target]
+    prof = profile(ds, numeric=numeric, categorical=categorical, target=target)
+    features = [c for c in frame.columns if c != target]
+    return Preprocessor.fit(
+        prof, features=features, categorical=categorical, target=target, max_categories=max_categories, **kw
+    )
+
+
+@pytest.fixture
+def frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "x": [1.0, None, 3.0, 4.0, 5.0, 6.0],
+            "c": pd.Series(["b", "a", None, "a", "a", "b"], dtype=object),
+            "y": ["no", "yes", "no", "no", "yes", "yes"],
+        }
+    )
+
+
+def test_codes_follow_frequency_and_unseen_levels_share_the_unknown_bucket(ray_session, frame):
+    pre = _fit(frame, categorical=["c"])
+    assert pre.categories == {"c": ["a", "b"]}
+    out = pre.transform(
+        pd.DataFrame({"x": [1.0, 2.0, 3.0], "c": ["a", "zzz", None], "y": ["no", "yes", "no"]})
+    )
+    assert out["c"][:2].tolist() == [0.0, 2.0]  # "zzz" -> unknown bucket len(levels)
+    assert np.isnan(out["c"][2])  # null stays missing
+    assert out[LABEL].tolist() == [0.0, 1.0, 0.0]
+    assert all(v.dtype == np.float32 for v in out.values())
+
+
+def test_json_round_trip_transforms_identically(ray_session, frame, tmp_path):
+    pre = _fit(frame, categorical=["c"])
+    path = pre.save(tmp_path / "preprocessor.json")
+    assert json.loads(path.read_text())["classes"] == ["no", "yes"]
+    again = Preprocessor.load(path)
+    a, b = pre.transform(frame), again.transform(pa.Table.from_pandas(frame, preserve_index=False))
+    assert a.keys() == b.keys()
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_high_cardinality_keeps_the_most_frequent_levels(ray_session):
+    rng = np.random.default_rng(0)
+    values = [f"v{int(i)}" for i in rng.zipf(1.5, size=3000) % 500]
+    frame = pd.DataFrame({"c": values, "y": rng.integers(0, 2, 3000)})
+    pre = _fit(frame, categorical=["c"], max_categories=10)
+    top = frame["c"].value_counts().index[:10].tolist()
+    assert pre.categories["c"] == top
+    codes = pre.transform(frame)["c"]
+    assert set(np.unique(codes)) <= set(range(11))
+    assert (codes == 10).sum() == (~frame["c"].isin(top)).sum()
+
+
+def test_integer_categories_and_boolean_target_match_in_their_own_type(ray_session):
+    frame = pd.DataFrame({"zip": [75001, 69001, 75001, 13001], "y": [True, False, True, False]})
+    pre = _fit(frame, categorical=["zip"])
+    out = pre.transform(frame)
+    assert out["zip"].tolist() == [0.0, 1.0, 0.0, 2.0] or out["zip"].tolist() == [0.0, 2.0, 0.0, 1.0]
+    assert pre.classes == [False, True]
+    np.testing.assert_array_equal(pre.decode_labels(out[LABEL]), frame["y"].to_numpy())
+
+
+def test_rows_with_null_target_are_dropped_and_unseen_classes_refused(ray_session, frame):
+    pre = _fit(frame, categorical=["c"])
+    with_null = frame.assign(y=["no", None, "yes", "no", "no", "yes"])
+    assert len(pre.transform(with_null)[LABEL]) == 5
+    with pytest.raises(DataError, match="classes not seen"):
+        pre.transform(frame.assign(y=["maybe"] * 6))
+
+
+def test_missing_column_is_named(ray_session, frame):
+    pre = _fit(frame, categorical=["c"])
+    with pytest.raises(DataError, match="column 'x'"):
+        pre.transform(frame.drop(columns=["x"]))
+    assert set(pre.transform(frame.drop(columns=["y"]), with_target=False)) == {"x", "c"}
+
+
+def test_task_inference(ray_session):
+    rng = np.random.default_rng(1)
+    cases = {
+        "binary": rng.integers(0, 2, 200),
+        "multiclass": rng.integers(0, 5, 200),
+        "regression": rng.normal(size=200),
+    }
+    for task, y in cases.items():
+        prof = profile(ray.data.from_pandas(pd.DataFrame({"y": y})), numeric=[], categorical=[], target="y")
+        assert infer_task(prof, "y") == task
+    constant = profile(
+        ray.data.from_pandas(pd.DataFrame({"y": [1] * 10})), numeric=[], categorical=[], target="y"
+    )
+    with pytest.raises(DataError, match="nothing to learn"):
+        infer_task(constant, "y")
