@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import glob as _glob
+import os
+import sys
 from pathlib import Path
 
 import typer
@@ -33,6 +35,9 @@ def csv_to_parquet_cmd(
     from app.data import prep
     from app.data.errors import DataError
 
+    if transform and "" not in sys.path and os.getcwd() not in sys.path:
+        # `python -m app.cli` imports from the working directory; the console script should too.
+        sys.path.insert(0, os.getcwd())
     try:
         inputs = sorted(_glob.glob(input)) if any(c in input for c in "*?[") else [input]
         if not inputs:

@@ -228,6 +228,7 @@ def _convert(
             files = out.write_chunk(written, f"part-{index:05d}.parquet", settings["partition_by"])
             chunks.append({"index": index, "rows_in": len(table), "rows": len(written), "files": files})
             out.save(state)
+            pa.default_memory_pool().release_unused()  # so that RSS follows the chunk, not the run's history
         bar.update(info.size - bar.n)
     state["complete"] = True
     out.save(state)
@@ -323,14 +324,14 @@ class _Throttle:
     (about 0.5 GB at 16 MiB blocks); making that thread wait here keeps memory to a few blocks.
     """
 
-    def __init__(self, stream: pa.NativeFile, block_size: int, ahead: int = 4):
+    def __init__(self, stream: pa.NativeFile, block_size: int, ahead: int = 2):
         self.stream, self.block_size, self.ahead = stream, block_size, ahead
         self.position = self.taken = 0
         self.closed = self._released = False
         self._turn = threading.Condition()
 
     def read_buffer(self, nbytes: int) -> pa.Buffer:  # preferred by pa.PythonFile to read(): no copy
-        with self._turn:  # one block makes one batch; the timeout only guards against a miscount
+        with self._turn:  # batch i needs blocks i and i+1; the timeout only guards against a miscount
             self._turn.wait_for(
                 lambda: self._released or self.position < (self.taken + self.ahead) * self.block_size, 60
             )
@@ -440,7 +441,7 @@ def _apply(fn: Transform, name: str, table: pa.Table, index: int) -> pa.Table:
         return pa.Table.from_pandas(out, preserve_index=False)
     except pa.ArrowException as exc:
         raise _InputError(
-            f"transform {name}: chunk {index}'s result does not convert to Arrow: {exc}"
+            f"transform {name}: chunk {index}'s result is not Arrow-convertible: {exc}"
         ) from exc
 
 

@@ -7,11 +7,13 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pandas.testing as pdt
+import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
@@ -231,6 +233,23 @@ def test_a_later_value_that_does_not_fit_the_inferred_type_names_the_column(tmp_
     src.write_text("id,n\n" + "".join(f"{i},{i}\n" for i in range(300)) + "300,2.5\n")
     with pytest.raises(DataError, match=r"data\.csv, column 'n'.*invalid value '2.5'"):
         csv_to_parquet(str(src), str(tmp_path / "out"), chunk_rows=100, block_size=256)
+
+
+def test_memory_holds_a_few_blocks_not_the_file(tmp_path):
+    i = np.arange(100_000)
+    src = _csv(tmp_path, pd.DataFrame({"id": i, "x": i * 0.5, "s": np.char.add("name_", i.astype(str))}))
+    block = 64 << 10
+    allocated = []
+
+    def slow_consumer(df: pd.DataFrame) -> pd.DataFrame:  # arrow would prefetch the whole file meanwhile
+        time.sleep(0.005)
+        allocated.append(pa.total_allocated_bytes())
+        return df
+
+    csv_to_parquet(src, str(tmp_path / "out"), chunk_rows=2000, block_size=block, transform=slow_consumer)
+
+    assert os.path.getsize(src) > 32 * block
+    assert max(allocated) < 16 * block
 
 
 @pytest.mark.s3
