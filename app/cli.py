@@ -9,12 +9,16 @@ from pathlib import Path
 
 import typer
 
+from app.search.cli import fit as fit_command
+from app.search.cli import predict as predict_command
 from app.train.cli import train as train_command
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Ray-native AutoML for tabular data.")
 prep_app = typer.Typer(no_args_is_help=True, help="Out-of-core data preparation.")
 app.add_typer(prep_app, name="prep")
 app.command("train")(train_command)
+app.command("fit")(fit_command)
+app.command("predict")(predict_command)
 
 
 def _fail(message: str) -> None:
@@ -74,6 +78,8 @@ def quickstart(
     typer.echo(f"task: {result.task}")
     for name, path in result.artifacts.items():
         typer.echo(f"{name}: {path}")
+    if result.model_dir is not None:
+        typer.echo(f"trained: {result.family}, valid {result.metric_name} {result.best_score:.5f}")
     typer.echo("seconds: " + ", ".join(f"{k}={v:.1f}" for k, v in result.seconds.items()))
 
 

@@ -1,0 +1,80 @@
+"""``automl fit`` and ``automl predict``: parse arguments, call the engine, print the leaderboard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def fit(
+    data: str | None = typer.Argument(None, help="Parquet/CSV path, directory, glob or s3:// URI."),
+    target: str | None = typer.Option(None, "--target", help="Column to predict."),
+    task: str = typer.Option("auto", "--task", help="auto | binary | multiclass | regression."),
+    metric: str | None = typer.Option(None, "--metric", help="Validation metric (logloss, auc, rmse, ...)."),
+    time_budget: float | None = typer.Option(None, "--time-budget", min=1, help="Seconds for the whole fit."),
+    families: list[str] = typer.Option([], "--families", help="Model families (repeatable); default all."),
+    num_samples: int = typer.Option(30, "--num-samples", min=1, help="Trials to run."),
+    max_concurrent: int | None = typer.Option(None, "--max-concurrent", min=1, help="Trials at once."),
+    scheduler: str = typer.Option("asha", "--scheduler", help="asha | fifo."),
+    search_algorithm: str = typer.Option("optuna", "--search", help="optuna | random."),
+    max_rounds: int = typer.Option(300, "--max-rounds", min=10, help="Boosting rounds per trial."),
+    out: Path = typer.Option(Path("runs/automl"), "--out", help="Run directory."),
+    ray_address: str | None = typer.Option(None, "--ray-address", help="Ray cluster address."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the interrupted fit in --out."),
+) -> None:
+    """Search model families and hyperparameters; write the leaderboard and the best model."""
+    from pydantic import ValidationError
+
+    from app.data.errors import DataError
+    from app.search import AutoMLEngine, RayTuneOptimizer, RayTuneSettings
+    from app.search import leaderboard as lb
+
+    try:
+        if task not in ("auto", "binary", "multiclass", "regression"):
+            raise ValueError(f"--task must be auto, binary, multiclass or regression, not {task!r}")
+        settings = RayTuneSettings(
+            ray_address=ray_address,
+            num_samples=num_samples,
+            max_concurrent_trials=max_concurrent,
+            scheduler=scheduler,
+            search_algorithm=search_algorithm,
+            time_budget_s=time_budget,
+            metric=metric,
+            max_rounds=max_rounds,
+            **({"families": families} if families else {}),
+        )
+        engine = AutoMLEngine(RayTuneOptimizer(settings), out_dir=out)
+        if resume:
+            result = engine.resume()
+        else:
+            if data is None or target is None:
+                raise ValueError("DATA and --target are required (or --resume with --out of an earlier fit)")
+            result = engine.fit(data, target=target, task=None if task == "auto" else task)
+    except (ValidationError, DataError, ValueError, FileNotFoundError, RuntimeError) as exc:
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(code=2) from None
+    typer.echo(lb.table(result.leaderboard))
+    typer.echo(
+        f"\nchosen: {result.chosen}  valid {result.metric}: "
+        f"{result.ensemble_score if result.chosen == 'ensemble' else result.best_score:.5f}"
+    )
+    typer.echo(f"leaderboard: {out / 'leaderboard.csv'}\nmodel: {result.model_dir}")
+    typer.echo(f"wall time: {result.wall_time_s:.1f} s")
+
+
+def predict(
+    model_dir: Path = typer.Argument(..., help="A model directory written by fit or train."),
+    data: str = typer.Argument(..., help="Rows to predict: Parquet/CSV file, directory or glob."),
+    out: Path = typer.Option(..., "--out", help="Output Parquet file."),
+) -> None:
+    """Write ``prediction`` (and ``proba_<class>``) for every row, in input order."""
+    from app.data.errors import DataError
+    from app.search.predict import predict_to_parquet
+
+    try:
+        rows = predict_to_parquet(model_dir, data, out)
+    except (DataError, ValueError, FileNotFoundError) as exc:
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(code=2) from None
+    typer.echo(f"{rows:,} predictions -> {out}")

@@ -1,0 +1,271 @@
+"""``AutoMLEngine.fit``: data in (pandas, numpy, a Ray Dataset, a path or ``s3://`` URI), a searched,
+ensembled model out, with the leaderboard and every artifact under one run directory."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from app.config import DataConfig
+from app.data import DatasetSpec, PreparedData, prepare
+from app.search import ensemble as ens
+from app.search import leaderboard
+from app.search.local import TrialData
+from app.search.settings import RayTuneSettings
+from app.search.tuner import make_tuner, restore_tuner, search_spec, storage_for
+
+FIT_FILE = "fit.json"
+MODEL_DIR = "model"
+
+
+@dataclass
+class FitResult:
+    """What a fit produced; ``model`` is the chosen predictor (ensemble or best single model)."""
+
+    out_dir: Path
+    model_dir: Path
+    leaderboard: pd.DataFrame
+    model: Any
+    chosen: str
+    metric: str
+    mode: str
+    best_score: float
+    ensemble_score: float | None
+    ensemble_weights: dict[str, float] = field(default_factory=dict)
+    wall_time_s: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class RayTuneOptimizer:
+    """Runs the search on the connected Ray cluster with ``RayTuneSettings``."""
+
+    def __init__(self, settings: RayTuneSettings | None = None, **kwargs: Any) -> None:
+        self.settings = settings or RayTuneSettings(**kwargs)
+
+    def connect(self) -> None:
+        import ray
+
+        if ray.is_initialized():
+            return
+        from app.cluster import connect
+        from app.config import RayConfig
+
+        s = self.settings
+        num_cpus = None if s.num_cpus in (None, -1) else s.num_cpus
+        connect(RayConfig(address=s.ray_address, num_cpus=num_cpus, num_gpus=s.num_gpus))
+
+
+class AutoMLEngine:
+    """Fit the best model for a tabular dataset.
+
+    Example:
+        >>> engine = AutoMLEngine(RayTuneOptimizer(RayTuneSettings(num_samples=20, time_budget_s=120)))
+        >>> result = engine.fit(X_train, y_train)  # doctest: +SKIP
+        >>> result.model.predict(X_test)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        optimizer: RayTuneOptimizer | None = None,
+        *,
+        out_dir: str | Path = "runs/automl",
+        data_config: DataConfig | None = None,
+    ) -> None:
+        self.optimizer = optimizer or RayTuneOptimizer()
+        self.out_dir = Path(out_dir)
+        self.data_config = data_config or DataConfig()
+
+    def fit(
+        self,
+        X: Any,
+        y: Any = None,
+        *,
+        target: str | None = None,
+        task: str | None = None,
+        spec: DatasetSpec | None = None,
+    ) -> FitResult:
+        """Search, ensemble and save. ``X`` is pandas/numpy (with ``y``), a Ray Dataset, a path or URI."""
+        started = time.monotonic()
+        self.optimizer.connect()
+        spec = spec or self._spec(X, y, target)
+        self._write_fit_file(spec, task)
+        return self._run(spec, task=task, resume=False, started=started)
+
+    def resume(self) -> FitResult:
+        """Continue the search saved under ``out_dir``; finished trials are kept."""
+        started = time.monotonic()
+        path = self.out_dir / FIT_FILE
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no fit to resume in {self.out_dir}")
+        saved = json.loads(path.read_text())
+        self.optimizer.settings = RayTuneSettings(**saved["settings"])
+        self.optimizer.connect()
+        spec = DatasetSpec(**saved["spec"])
+        return self._run(spec, task=saved.get("task"), resume=True, started=started)
+
+    def _spec(self, X: Any, y: Any, target: str | None) -> DatasetSpec:
+        data_dir = self.out_dir / "data"
+        if isinstance(X, str | Path) or (isinstance(X, list) and X and isinstance(X[0], str)):
+            if target is None:
+                raise ValueError("fit(uri, target=...) needs the target column name")
+            uri = [str(u) for u in X] if isinstance(X, list) else str(X)
+            return DatasetSpec(uri=uri, target=target, s3=self.data_config.s3)
+        if hasattr(X, "write_parquet") and hasattr(X, "iter_batches"):  # a Ray Dataset
+            if target is None:
+                raise ValueError("fit(dataset, target=...) needs the target column name")
+            shutil.rmtree(data_dir, ignore_errors=True)
+            X.write_parquet(str(data_dir.resolve()))
+            return DatasetSpec(uri=str(data_dir), target=target)
+        frame = (
+            X
+            if isinstance(X, pd.DataFrame)
+            else pd.DataFrame(np.asarray(X)).rename(columns=lambda c: f"x{c}")
+        )
+        if y is None:
+            if target is None or target not in frame:
+                raise ValueError("fit(X, y): pass y, or target= naming a column of X")
+        else:
+            target = target or (getattr(y, "name", None) or "target")
+            if len(y) != len(frame):
+                raise ValueError(f"X has {len(frame)} rows but y has {len(y)}")
+            frame = frame.assign(**{target: np.asarray(y)})
+        shutil.rmtree(data_dir, ignore_errors=True)
+        from app.data.synthetic import write_parquet
+
+        write_parquet(frame.reset_index(drop=True), data_dir, files=max(1, min(8, len(frame) // 50_000 or 1)))
+        return DatasetSpec(uri=str(data_dir), target=target)
+
+    def _write_fit_file(self, spec: DatasetSpec, task: str | None) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        saved = {"spec": spec.model_dump(), "settings": self.optimizer.settings.model_dump(), "task": task}
+        (self.out_dir / FIT_FILE).write_text(json.dumps(saved, indent=2))
+
+    def _run(self, spec: DatasetSpec, *, task: str | None, resume: bool, started: float) -> FitResult:
+        import ray
+
+        settings = self.optimizer.settings
+        timings: dict[str, float] = {}
+        prepared: PreparedData = prepare(spec, config=self.data_config, task=task)
+        pre = prepared.preprocessor
+        data = TrialData.from_datasets(prepared.splits.train, prepared.splits.valid, pre)
+        if data.nbytes > settings.in_memory_limit_bytes:
+            raise ValueError(
+                f"the encoded training data is {data.nbytes:,} bytes, over in_memory_limit_bytes="
+                f"{settings.in_memory_limit_bytes:,}; train such data with `automl train` (Ray Train) for now"
+            )
+        prepared.save(self.out_dir)
+        timings["data_s"] = time.monotonic() - started
+        sspec = search_spec(settings, str(pre.task))
+        storage = storage_for(self.out_dir, settings)
+        cpus = ray.cluster_resources().get("CPU", 1.0)
+        max_concurrent = settings.max_concurrent_trials or max(1, int(cpus // settings.cpus_per_trial))
+        if resume:
+            tuner = restore_tuner(data, settings, sspec, storage_path=storage)
+        else:
+            budget = None
+            if settings.time_budget_s is not None:
+                # Leave time for the ensemble and saving: a tenth of the budget, at least 5 s.
+                reserve = max(5.0, 0.1 * settings.time_budget_s)
+                budget = max(1.0, settings.time_budget_s - (time.monotonic() - started) - reserve)
+            tuner = make_tuner(
+                data,
+                settings,
+                sspec,
+                storage_path=storage,
+                n_rows=len(data.y_train),
+                n_features=data.x_train.shape[1],
+                time_budget_s=budget,
+                max_concurrent=max_concurrent,
+            )
+        t0 = time.monotonic()
+        results = tuner.fit()
+        timings["search_s"] = time.monotonic() - t0
+        board = leaderboard.from_results(results, mode=sspec.mode)
+        if board.empty or board["checkpoint"].isna().all():
+            errors = [str(r.error) for r in results if r.error is not None][:3]
+            raise RuntimeError(
+                f"no trial finished; first errors: {errors or 'none (time budget too short?)'}"
+            )
+        leaderboard.save(board, self.out_dir)
+        t0 = time.monotonic()
+        result = self._finish(board, data, sspec, settings)
+        timings["ensemble_s"] = time.monotonic() - t0
+        result.wall_time_s = time.monotonic() - started
+        result.timings = timings
+        return result
+
+    def _finish(self, board: pd.DataFrame, data: TrialData, sspec, settings: RayTuneSettings) -> FitResult:
+        from app.train.api import family_module
+        from app.train.model import load_model
+
+        done = board[board["checkpoint"].notna()].head(max(1, settings.ensemble_size))
+        members_dir = self.out_dir / "trials"
+        shutil.rmtree(members_dir, ignore_errors=True)
+        dirs, preds = [], []
+        cols = {}
+        for row in done.itertuples():
+            from ray.tune import Checkpoint
+
+            d = members_dir / str(row.trial_id)
+            Checkpoint(row.checkpoint).to_directory(str(d))
+            predictor = load_model(d)
+            if not cols:
+                cols = {n: data.x_valid[:, j] for j, n in enumerate(predictor.features)}
+            preds.append(
+                np.asarray(
+                    family_module(predictor.family).predict(predictor.model, cols, predictor.preprocessor)
+                )
+            )
+            dirs.append(d)
+        maximize = sspec.mode == "max"
+        weights, ens_score = ens.select(
+            preds, data.y_valid, metric=sspec.metric, maximize=maximize, weight=data.w_valid
+        )
+        best_single = ens.score(sspec.metric, data.y_valid, preds[0], data.w_valid)
+        model_dir = self.out_dir / MODEL_DIR
+        shutil.rmtree(model_dir, ignore_errors=True)
+        better = ens_score > best_single if maximize else ens_score < best_single
+        if settings.ensemble_size > 1 and better and (weights > 0).sum() > 1:
+            member_dirs = []
+            for d, w in zip(dirs, weights, strict=True):
+                if w > 0:
+                    dst = model_dir / "members" / d.name
+                    shutil.copytree(d, dst)
+                    member_dirs.append(dst)
+            ens.save_ensemble(
+                member_dirs,
+                weights[weights > 0],
+                model_dir,
+                info={
+                    "metric": sspec.metric,
+                    "mode": sspec.mode,
+                    "score": ens_score,
+                    "best_single_score": best_single,
+                    "task": sspec.task,
+                },
+            )
+            chosen = "ensemble"
+        else:
+            shutil.copytree(dirs[0], model_dir)
+            chosen = "single"
+        from app.search.predict import load_any
+
+        return FitResult(
+            out_dir=self.out_dir,
+            model_dir=model_dir,
+            leaderboard=board.drop(columns=["checkpoint"]),
+            model=load_any(model_dir),
+            chosen=chosen,
+            metric=sspec.metric,
+            mode=sspec.mode,
+            best_score=best_single,
+            ensemble_score=ens_score,
+            ensemble_weights={d.name: float(w) for d, w in zip(dirs, weights, strict=True) if w > 0},
+        )

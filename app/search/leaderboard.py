@@ -1,0 +1,68 @@
+"""The leaderboard: one row per trial (family, params, validation score, rounds, time, status)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from app.search.spaces import split_config
+
+COLUMNS = ["rank", "trial_id", "family", "score", "rounds", "train_time_s", "status", "params"]
+
+
+def from_results(results, *, mode: str) -> pd.DataFrame:
+    """Rows from a Tune ``ResultGrid``; ``score`` is the best value the trial reported."""
+    rows = []
+    for r in results:
+        config = r.config or {}
+        if "family" not in config:
+            continue
+        family, params = split_config(config)
+        metrics = r.metrics or {}
+        history = r.metrics_dataframe
+        score = None
+        if history is not None and "score" in history:
+            series = history["score"].dropna()
+            if len(series):
+                score = float(series.max() if mode == "max" else series.min())
+        if r.error is not None:
+            status = "errored"
+        elif metrics.get("finished"):
+            status = "completed"
+        else:
+            status = "stopped"
+        rows.append(
+            {
+                "trial_id": metrics.get("trial_id") or Path(r.path).name,
+                "family": family,
+                "score": score,
+                "rounds": metrics.get("rounds"),
+                "train_time_s": metrics.get("time_total_s"),
+                "status": status,
+                "params": json.dumps(params, sort_keys=True),
+                "checkpoint": r.checkpoint.path if r.checkpoint is not None else None,
+            }
+        )
+    frame = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "rank"] + ["checkpoint"])
+    frame = frame.sort_values("score", ascending=mode == "min", na_position="last").reset_index(drop=True)
+    frame.insert(0, "rank", range(1, len(frame) + 1))
+    return frame
+
+
+def save(frame: pd.DataFrame, out_dir: Path) -> dict[str, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    public = frame.drop(columns=["checkpoint"], errors="ignore")
+    csv, js = out_dir / "leaderboard.csv", out_dir / "leaderboard.json"
+    public.to_csv(csv, index=False)
+    js.write_text(public.to_json(orient="records", indent=2))
+    return {"csv": csv, "json": js}
+
+
+def table(frame: pd.DataFrame, *, limit: int = 15) -> str:
+    """A fixed-width text table of the top rows."""
+    shown = frame.head(limit)[["rank", "family", "score", "rounds", "train_time_s", "status"]].copy()
+    shown["score"] = shown["score"].map(lambda v: f"{v:.5f}" if pd.notna(v) else "-")
+    shown["train_time_s"] = shown["train_time_s"].map(lambda v: f"{v:.1f}" if pd.notna(v) else "-")
+    return shown.to_string(index=False)

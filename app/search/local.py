@@ -1,0 +1,217 @@
+"""In-process training for search trials: the data sits once in Ray's object store as numpy arrays and
+each trial boosts on it directly, with the library's own per-round callback feeding Tune.
+
+A Ray Train run costs ~10-15 s of start-up here; a short trial costs less than that in total, so trials
+over data that fits in memory train in the trial's own process. Larger data goes through Ray Train.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from app.data.encode import LABEL, WEIGHT, Preprocessor
+from app.train.common import DEFAULT_OBJECTIVES, Metric, TrainResult, resolve_metrics
+
+# on_round(round, {metric: value}) -> True to stop the trial
+RoundFn = Callable[[int, dict[str, float]], bool]
+
+
+@dataclass
+class TrialData:
+    """Encoded training and validation data, shared read-only by every trial."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    w_train: np.ndarray | None
+    x_valid: np.ndarray
+    y_valid: np.ndarray
+    w_valid: np.ndarray | None
+    preprocessor: dict
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.x_train, self.y_train, self.x_valid, self.y_valid))
+
+    @classmethod
+    def from_datasets(cls, train, valid, pre: Preprocessor) -> TrialData:
+        """Encode two Ray Datasets batch by batch into contiguous float32 arrays."""
+        x_t, y_t, w_t = _encode(train, pre)
+        x_v, y_v, w_v = _encode(valid, pre)
+        if len(y_t) == 0 or len(y_v) == 0:
+            raise ValueError(f"empty split: {len(y_t)} training and {len(y_v)} validation rows")
+        return cls(x_t, y_t, w_t, x_v, y_v, w_v, pre.to_dict())
+
+
+def _encode(ds, pre: Preprocessor) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    parts = [pre.transform(t) for t in ds.iter_batches(batch_format="pyarrow", batch_size=None)]
+    parts = [p for p in parts if len(p[LABEL])]
+    if not parts:
+        return np.empty((0, len(pre.features)), np.float32), np.empty(0, np.float32), None
+    x = np.empty((sum(len(p[LABEL]) for p in parts), len(pre.features)), dtype=np.float32)
+    row = 0
+    for p in parts:
+        n = len(p[LABEL])
+        for j, name in enumerate(pre.features):
+            x[row : row + n, j] = p[name]
+        row += n
+    y = np.concatenate([p[LABEL] for p in parts])
+    w = np.concatenate([p[WEIGHT] for p in parts]) if WEIGHT in parts[0] else None
+    return x, y, w
+
+
+class _Stopper:
+    """Early stopping on the primary metric plus the caller's stop signal."""
+
+    def __init__(self, metrics: list[Metric], patience: int | None, on_round: RoundFn | None) -> None:
+        self.metrics, self.patience, self.on_round = metrics, patience, on_round
+        self.history: dict[str, list[float]] = {m.name: [] for m in metrics}
+        self.best_iteration, self.best = -1, None
+
+    def after_round(self, done: int, native: dict[str, float]) -> bool:
+        values = {m.name: m.value(native[m.native]) for m in self.metrics if m.native in native}
+        for name, v in values.items():
+            self.history[name].append(v)
+        primary = self.metrics[0]
+        score = values[primary.name]
+        better = self.best is None or (score > self.best if primary.maximize else score < self.best)
+        if better:
+            self.best, self.best_iteration = score, done - 1
+        stop = self.on_round(done, values) if self.on_round else False
+        if self.patience is not None and done - 1 - self.best_iteration >= self.patience:
+            stop = True
+        return bool(stop)
+
+
+def train_local(
+    family: str,
+    params: dict[str, Any],
+    data: TrialData,
+    *,
+    metric: str | None = None,
+    num_boost_round: int = 300,
+    early_stopping_rounds: int | None = 30,
+    threads: int = 1,
+    on_round: RoundFn | None = None,
+) -> TrainResult:
+    """Boost one model in this process; ``on_round`` sees the validation metrics after every round."""
+    from app.train.api import family_module
+
+    pre = Preprocessor.from_dict(data.preprocessor)
+    mod = family_module(family)
+    metrics = resolve_metrics(family, pre.task, [metric] if metric else None)
+    lib_params = mod.build_params(
+        task=pre.task,
+        num_classes=pre.num_classes,
+        objective=DEFAULT_OBJECTIVES[family][pre.task],
+        metrics=metrics,
+        threads=threads,
+        use_gpu=False,
+        params=params,
+    )
+    stopper = _Stopper(metrics, early_stopping_rounds, on_round)
+    started = time.perf_counter()
+    model = _FIT[family](lib_params, data, pre, num_boost_round, stopper)
+    wall = time.perf_counter() - started
+    rounds = len(stopper.history[metrics[0].name])
+    best = stopper.best_iteration if stopper.best_iteration >= 0 else rounds - 1
+    model = mod.truncate(model, best + 1)
+    gains = mod.importance(model, pre.features)
+    total = sum(gains.values()) or 1.0
+    return TrainResult(
+        family=family,
+        task=pre.task,
+        model=model,
+        preprocessor=pre,
+        metric_name=metrics[0].name,
+        history=stopper.history,
+        best_iteration=best,
+        best_score=float(stopper.best) if stopper.best is not None else float("nan"),
+        num_rounds=rounds,
+        feature_importance={k: v / total for k, v in gains.items()},
+        wall_time_s=wall,
+        params={k: v for k, v in lib_params.items() if isinstance(v, int | float | str | bool)},
+        timings={"train_s": wall},
+        ingest={"mode": "in_process"},
+    )
+
+
+def _fit_xgboost(params, data: TrialData, pre: Preprocessor, rounds: int, stopper: _Stopper):
+    import xgboost as xgb
+
+    class Callback(xgb.callback.TrainingCallback):
+        def after_iteration(self, model, epoch, evals_log) -> bool:
+            return stopper.after_round(epoch + 1, {k: v[-1] for k, v in evals_log["valid"].items()})
+
+    kw = {
+        "feature_types": pre.feature_types,
+        "enable_categorical": True,
+        "max_bin": params.get("max_bin", 256),
+    }
+    dtrain = xgb.QuantileDMatrix(data.x_train, data.y_train, weight=data.w_train, **kw)
+    dvalid = xgb.QuantileDMatrix(data.x_valid, data.y_valid, weight=data.w_valid, ref=dtrain, **kw)
+    return xgb.train(
+        params,
+        dtrain,
+        num_boost_round=rounds,
+        evals=[(dvalid, "valid")],
+        callbacks=[Callback()],
+        verbose_eval=False,
+    )
+
+
+def _fit_lightgbm(params, data: TrialData, pre: Preprocessor, rounds: int, stopper: _Stopper):
+    import lightgbm as lgb
+
+    def callback(env) -> None:
+        native = {name: value for _, name, value, _ in env.evaluation_result_list}
+        if stopper.after_round(env.iteration + 1, native):
+            raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list)
+
+    cats = [i for i, t in enumerate(pre.feature_types) if t == "c"] or "auto"
+    kw = {"feature_name": list(pre.features), "categorical_feature": cats, "free_raw_data": False}
+    dtrain = lgb.Dataset(data.x_train, data.y_train, weight=data.w_train, **kw)
+    dvalid = lgb.Dataset(data.x_valid, data.y_valid, weight=data.w_valid, reference=dtrain, **kw)
+    booster = lgb.train(
+        params,
+        dtrain,
+        num_boost_round=rounds,
+        valid_sets=[dvalid],
+        valid_names=["valid"],
+        callbacks=[callback],
+    )
+    return booster
+
+
+def _fit_catboost(params, data: TrialData, pre: Preprocessor, rounds: int, stopper: _Stopper):
+    from catboost import CatBoost, Pool
+
+    from app.train.cat import frame
+
+    def pool(x, y, w):
+        return Pool(
+            frame({n: x[:, j] for j, n in enumerate(pre.features)}, pre),
+            label=y,
+            weight=w,
+            cat_features=pre.categorical_features or None,
+        )
+
+    class Callback:
+        def after_iteration(self, info) -> bool:  # CatBoost: return False to stop
+            native = {k: v[-1] for k, v in info.metrics.get("validation", {}).items()}
+            return not stopper.after_round(info.iteration, native)
+
+    model = CatBoost({**params, "iterations": rounds, "use_best_model": False})
+    model.fit(
+        pool(data.x_train, data.y_train, data.w_train),
+        eval_set=pool(data.x_valid, data.y_valid, data.w_valid),
+        callbacks=[Callback()],
+    )
+    return model
+
+
+_FIT = {"xgboost": _fit_xgboost, "lightgbm": _fit_lightgbm, "catboost": _fit_catboost}

@@ -1,0 +1,74 @@
+"""Loading any saved model (single or ensemble) and batch prediction to Parquet, row order kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from app.search.ensemble import ENSEMBLE_FILE, load_ensemble
+
+
+def load_any(path: str | Path) -> Any:
+    """A predictor for a model directory: an ensemble (``ensemble.json``) or a single model."""
+    from app.train.model import load_model
+
+    path = Path(path)
+    if (path / ENSEMBLE_FILE).exists():
+        return load_ensemble(path)
+    return load_model(path)
+
+
+def prediction_table(model: Any, table: pa.Table) -> pa.Table:
+    """``prediction`` and, for classifiers, ``proba_<class>`` columns for the rows of ``table``."""
+    scores = np.asarray(model.predict_scores(table))
+    if model.task == "regression":
+        return pa.table({"prediction": scores.astype(np.float64)})
+    labels = model.preprocessor.decode_labels(scores.argmax(axis=1))
+    cols = {"prediction": pa.array(labels.tolist())}
+    for j, cls in enumerate(model.classes):
+        cols[f"proba_{cls}"] = pa.array(scores[:, j].astype(np.float64))
+    return pa.table(cols)
+
+
+def predict_to_parquet(model_dir: str | Path, data: str, out: str | Path, *, batch_rows: int = 65_536) -> int:
+    """Predict every row of ``data`` (file, directory, glob) into one Parquet file, in input order.
+
+    Reads and writes batch by batch, so memory stays flat however large the input.
+    """
+    import pyarrow.dataset as pads
+
+    from app.data.filesystem import filesystem_for
+
+    model = load_any(model_dir)
+    fs, path = filesystem_for(data)
+    dataset = pads.dataset(
+        path, filesystem=fs, format="csv" if str(data).endswith(".csv") else "parquet", partitioning="hive"
+    )
+    missing = [f for f in model.features if f not in dataset.schema.names]
+    if missing:
+        from app.data.errors import DataError
+
+        raise DataError(f"columns the model needs are missing: {missing}", path=str(data))
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows, writer = 0, None
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        for batch in dataset.to_batches(columns=model.features, batch_size=batch_rows):
+            if batch.num_rows == 0:
+                continue
+            preds = prediction_table(model, pa.Table.from_batches([batch]))
+            writer = writer or pq.ParquetWriter(tmp, preds.schema)
+            writer.write_table(preds)
+            rows += batch.num_rows
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is None:
+        raise ValueError(f"{data}: no rows to predict")
+    tmp.replace(out)
+    return rows
