@@ -75,11 +75,18 @@ class TrainConfig(_Section):
     report_every_s: float | None = Field(
         60.0, gt=0, description="Also report and checkpoint once this many seconds passed since the last one."
     )
-    min_report_interval_s: float = Field(
-        2.0,
+    poll_interval_s: float | None = Field(
+        0.5,
+        gt=0,
+        description="How often Ray Train's controller polls the workers (RAY_TRAIN_HEALTH_CHECK_INTERVAL_S, "
+        "set for the run unless the environment sets it); it drains one report per poll and run start and "
+        "teardown wait on it. None keeps Ray's 2 s.",
+    )
+    min_report_interval_s: float | None = Field(
+        None,
         ge=0,
-        description="Fewest seconds between reports: Train V2 drains one report per health-check interval "
-        "(RAY_TRAIN_HEALTH_CHECK_INTERVAL_S, 2 s), so more frequent reports stall the workers.",
+        description="Fewest seconds between reports; None: the controller's poll interval (reports more "
+        "frequent than it drains them stall the workers).",
     )
     memory_budget_bytes: int | None = Field(
         None,
@@ -110,6 +117,21 @@ class TrackingConfig(_Section):
     tracking_uri: str | None = Field(None, description="MLflow tracking URI; None uses a local store.")
     experiment_name: str = Field("automl", description="MLflow experiment.")
     artifact_location: str | None = Field(None, description="Artifact root (local path or s3://).")
+    registered_model_name: str | None = Field(
+        None, description="Registry name the final model is registered under; None: do not register."
+    )
+    promotion_margin: float = Field(
+        0.0,
+        ge=0,
+        description="How much a challenger must beat the champion by, on the same holdout data, to be "
+        "promoted (in the metric's units).",
+    )
+    connect_timeout_s: float = Field(
+        3.0,
+        gt=0,
+        description="Seconds the tracking server's health check may take (when a run starts, and before a "
+        "call after a quiet spell); past that the run logs to RUN_DIR/mlruns-pending/ (`automl track sync`).",
+    )
 
 
 class ServeConfig(_Section):

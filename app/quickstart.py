@@ -1,4 +1,4 @@
-"""The main job on embedded defaults: generated data through every stage built so far."""
+"""The main job on embedded defaults: generated data through every stage built so far (data, training)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from app.cluster import connect
 from app.config import AppConfig
 from app.data import DatasetSpec, prepare
 from app.data.synthetic import make_frame, write_parquet
+from app.train.api import train
+from app.train.model import save_model
 
 
 @dataclass
@@ -20,12 +22,17 @@ class QuickstartResult:
     task: str
     artifacts: dict[str, Path]
     seconds: dict[str, float] = field(default_factory=dict)
+    model_dir: Path | None = None
+    family: str | None = None
+    metric_name: str | None = None
+    best_score: float | None = None
 
 
 def run_quickstart(
-    out_dir: str | Path, *, rows: int = 20_000, config: AppConfig | None = None
+    out_dir: str | Path, *, rows: int = 20_000, config: AppConfig | None = None, rounds: int = 50
 ) -> QuickstartResult:
-    """Generate a dataset, then validate, split, profile and encode it; artifacts go to ``out_dir``."""
+    """Generate a dataset, validate, split, profile and encode it, then train ``config.train.family``
+    (XGBoost by default) for ``rounds`` rounds; artifacts and the model go to ``out_dir``."""
     config = config or AppConfig()
     out_dir = Path(out_dir)
     timings: dict[str, float] = {}
@@ -41,6 +48,14 @@ def run_quickstart(
     artifacts = data.save(out_dir)
     counts = {"train": data.profile.num_rows, "valid": data.splits.valid.count()}
     timings["data"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    storage = config.train.storage_path or str((out_dir / "checkpoints").resolve())
+    train_config = config.train.model_copy(update={"num_boost_round": rounds, "storage_path": storage})
+    trained = train(data, config=train_config, s3=config.data.s3)
+    model_dir = save_model(trained, out_dir / "model")
+    artifacts["model"] = model_dir
+    timings["train"] = time.perf_counter() - start
     return QuickstartResult(
         out_dir=out_dir,
         data_dir=data_dir,
@@ -48,4 +63,8 @@ def run_quickstart(
         task=str(data.preprocessor.task),
         artifacts=artifacts,
         seconds=timings,
+        model_dir=model_dir,
+        family=trained.family,
+        metric_name=trained.metric_name,
+        best_score=trained.best_score,
     )

@@ -13,7 +13,7 @@ class RayTuneSettings(BaseModel):
     """How a search runs: where, how many trials, which scheduler and searcher, for how long.
 
     Example:
-        >>> s = RayTuneSettings(num_samples=40, scheduler="asha", search_algorithm="optuna", time_budget_s=300)
+        >>> s = RayTuneSettings(num_samples=40, scheduler="asha", time_budget_s=300)
         >>> s.families
         ['xgboost', 'lightgbm', 'catboost']
     """

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
+import os
 import tempfile
 import time
 import uuid
@@ -26,6 +28,7 @@ from app.train.common import (
 from app.train.ingest import estimate_shard_bytes
 
 if TYPE_CHECKING:
+    import pyarrow.fs as pafs
     import ray.data
 
     from app.config import AppConfig, S3Config, TrainConfig
@@ -50,6 +53,7 @@ def train(
     num_rows: int | None = None,
     run_name: str | None = None,
     s3: S3Config | None = None,
+    storage_filesystem: pafs.FileSystem | None = None,
     round_hook: Callable[..., None] | None = None,
 ) -> TrainResult:
     """Train one model family on Ray Train and return the fitted model with its history.
@@ -62,6 +66,8 @@ def train(
         num_rows: training rows, for the memory-budget decision (counted when unknown and needed).
         run_name: Ray Train run name; unique by default (a reused name resumes the old run).
         s3: endpoint settings when ``config.storage_path`` is ``s3://``.
+        storage_filesystem: a ready pyarrow filesystem for ``config.storage_path`` instead (it travels
+            to the workers, credentials included).
         round_hook: ``hook(round, resumed=bool, rank=int)`` run on every worker after every round.
 
     Example:
@@ -90,7 +96,7 @@ def train(
         requested=config.cpus_per_worker, num_workers=num_workers, cluster_cpus=resources.get("CPU", 1.0)
     )
     per_worker = {"CPU": cpus, **({"GPU": 1} if config.use_gpu else {})}
-    storage_path, storage_fs = _storage(config.storage_path, s3)
+    storage_path, storage_fs = _storage(config.storage_path, s3, storage_filesystem)
     trainer = mod.trainer_class()(
         mod.train_fn_per_worker,
         train_loop_config={"spec": spec},
@@ -105,10 +111,11 @@ def train(
             checkpoint_config=CheckpointConfig(num_to_keep=2),
         ),
         datasets=datasets,
-        dataset_config=DataConfig(datasets_to_split=["train", "valid"] if _split_valid(mod) else ["train"]),
+        dataset_config=DataConfig(datasets_to_split=_datasets_to_split(mod, num_workers)),
     )
     started = time.time()
-    fit = trainer.fit()
+    with _poll_interval(config.poll_interval_s):
+        fit = trainer.fit()
     wall = time.time() - started
     return _result(fit, mod, spec, pre, num_workers=num_workers, started=started, wall=wall)
 
@@ -117,7 +124,11 @@ def _inputs(data, preprocessor, num_rows) -> tuple[dict, Preprocessor, int | Non
     from app.data import PreparedData
 
     if isinstance(data, PreparedData):
-        return {"train": data.splits.train, "valid": data.splits.valid}, data.preprocessor, data.profile.num_rows
+        return (
+            {"train": data.splits.train, "valid": data.splits.valid},
+            data.preprocessor,
+            data.profile.num_rows,
+        )
     if preprocessor is None:
         raise ValueError("train() on bare datasets needs preprocessor=")
     missing = {"train", "valid"} - set(data)
@@ -126,8 +137,12 @@ def _inputs(data, preprocessor, num_rows) -> tuple[dict, Preprocessor, int | Non
     return {"train": data["train"], "valid": data["valid"]}, preprocessor, num_rows
 
 
-def _split_valid(mod: ModuleType) -> bool:
-    return getattr(mod, "SPLIT_VALID", True)
+def _datasets_to_split(mod: ModuleType, num_workers: int) -> list[str]:
+    """One worker reads whole datasets (no split coordinator actors to start); LightGBM and CatBoost
+    workers each read the whole validation set."""
+    if num_workers == 1:
+        return []
+    return ["train", "valid"] if getattr(mod, "SPLIT_VALID", True) else ["train"]
 
 
 def _worker_spec(config, pre, mod, *, num_workers: int, num_rows: int | None, datasets: dict) -> WorkerSpec:
@@ -139,7 +154,9 @@ def _worker_spec(config, pre, mod, *, num_workers: int, num_rows: int | None, da
         num_classes=pre.num_classes,
         objective=config.objective or DEFAULT_OBJECTIVES[config.family][pre.task],
         metrics=metrics,
-        threads=worker_threads(requested_threads=config.threads_per_worker, cpus_per_worker=config.cpus_per_worker),
+        threads=worker_threads(
+            requested_threads=config.threads_per_worker, cpus_per_worker=config.cpus_per_worker
+        ),
         use_gpu=config.use_gpu,
         params=dict(config.params),
     )
@@ -149,7 +166,10 @@ def _worker_spec(config, pre, mod, *, num_workers: int, num_rows: int | None, da
         if num_rows is None:
             num_rows = datasets["train"].count()
         shard = estimate_shard_bytes(
-            num_rows=num_rows, num_features=len(pre.features), num_workers=num_workers, weighted=bool(pre.weight)
+            num_rows=num_rows,
+            num_features=len(pre.features),
+            num_workers=num_workers,
+            weighted=bool(pre.weight),
         )
         external = shard > budget
     return WorkerSpec(
@@ -160,12 +180,34 @@ def _worker_spec(config, pre, mod, *, num_workers: int, num_rows: int | None, da
         early_stopping_rounds=config.early_stopping_rounds,
         checkpoint_every=config.checkpoint_every,
         report_every_s=config.report_every_s,
-        min_report_interval_s=config.min_report_interval_s,
+        min_report_interval_s=_min_report_interval(config),
         metrics=metrics,
         preprocessor=pre.to_dict(),
         external_memory=external,
         batch_rows=config.batch_rows,
     )
+
+
+_POLL_ENV = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"
+
+
+def _min_report_interval(config: TrainConfig) -> float:
+    if config.min_report_interval_s is not None:
+        return config.min_report_interval_s
+    return float(os.environ.get(_POLL_ENV) or config.poll_interval_s or 2.0)
+
+
+@contextlib.contextmanager
+def _poll_interval(seconds: float | None):
+    """Ray Train reads the controller's poll interval from the driver's environment at ``fit()``."""
+    if seconds is None or os.environ.get(_POLL_ENV):
+        yield
+        return
+    os.environ[_POLL_ENV] = str(seconds)
+    try:
+        yield
+    finally:
+        os.environ.pop(_POLL_ENV, None)
 
 
 def _default_budget() -> int:
@@ -174,11 +216,13 @@ def _default_budget() -> int:
     return psutil.virtual_memory().total // 4
 
 
-def _storage(storage_path: str | None, s3: S3Config | None):
+def _storage(storage_path: str | None, s3: S3Config | None, fs: pafs.FileSystem | None):
     if storage_path is None:
         return None, None
-    from app.data.filesystem import S3Options, filesystem_for, is_s3
+    from app.data.filesystem import S3Options, filesystem_for, is_s3, strip_scheme
 
+    if fs is not None:
+        return strip_scheme(storage_path), fs
     if not is_s3(storage_path):
         return str(Path(storage_path).resolve()), None
     opts = S3Options(endpoint_url=s3.endpoint_url, region=s3.region) if s3 else S3Options()
@@ -209,7 +253,9 @@ def _result(fit, mod, spec: WorkerSpec, pre, *, num_workers: int, started: float
         **timings,
         "total_s": wall,
     }
-    timings["teardown_s"] = max(wall - timings["start_s"] - timings.get("ingest_s", 0) - timings.get("train_s", 0), 0)
+    timings["teardown_s"] = max(
+        wall - timings["start_s"] - timings.get("ingest_s", 0) - timings.get("train_s", 0), 0
+    )
     gains = mod.importance(model, pre.features)
     total = sum(gains.values()) or 1.0
     return TrainResult(
@@ -237,27 +283,32 @@ def _plain(value: Any) -> bool:
     return isinstance(value, str | int | float | bool | list | type(None))
 
 
-def run_training(data: str | list[str], *, target: str, config: AppConfig, out_dir: str | Path) -> TrainResult:
+def run_training(
+    data: str | list[str], *, target: str, config: AppConfig, out_dir: str | Path
+) -> TrainResult:
     """Connect to Ray, prepare the data, train ``config.train.family`` and save the model to ``out_dir``.
 
     Checkpoints go to ``config.train.storage_path`` (``out_dir/checkpoints`` when unset).
 
     Example:
-        >>> result = run_training("data/", target="y", config=AppConfig(), out_dir="runs/m1")  # doctest: +SKIP
+        >>> result = run_training("data/", target="y", config=cfg, out_dir="runs/m1")  # doctest: +SKIP
         >>> result.model_dir  # doctest: +SKIP
         PosixPath('runs/m1')
     """
     from app.cluster import connect
-    from app.data import DatasetSpec, prepare
+    from app.data import DatasetSpec, inspect, prepare
     from app.train.model import save_model
 
     family_module(config.train.family)  # an unknown family fails before any work
     out_dir = Path(out_dir)
+    spec = DatasetSpec(uri=data, target=target, s3=config.data.s3)
+    inspect(spec)  # footers only: a missing file or target fails before Ray starts
     connect(config.ray)
-    prepared = prepare(DatasetSpec(uri=data, target=target, s3=config.data.s3), config=config.data)
+    prepared = prepare(spec, config=config.data)
     train_config = config.train
     if train_config.storage_path is None:
-        train_config = train_config.model_copy(update={"storage_path": str((out_dir / "checkpoints").resolve())})
+        checkpoints = str((out_dir / "checkpoints").resolve())
+        train_config = train_config.model_copy(update={"storage_path": checkpoints})
     result = train(prepared, config=train_config, s3=config.data.s3)
     result.model_dir = save_model(result, out_dir)
     return result

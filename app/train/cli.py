@@ -7,7 +7,8 @@ from pathlib import Path
 import typer
 
 
-def _parse_params(pairs: list[str]) -> dict[str, float | int | str | bool]:
+def parse_params(pairs: list[str]) -> dict[str, float | int | str | bool]:
+    """``["max_depth=6", "eta=0.1"]`` -> ``{"max_depth": 6, "eta": 0.1}`` (bools, ints, floats, strings)."""
     params: dict[str, float | int | str | bool] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
@@ -33,7 +34,9 @@ def train(
     family: str = typer.Option("xgboost", "--family", help="xgboost | lightgbm | catboost."),
     num_workers: int = typer.Option(1, "--num-workers", min=1, help="Data-parallel Ray Train workers."),
     gpu: bool = typer.Option(False, "--gpu", help="One GPU per worker."),
-    params: list[str] = typer.Option([], "--params", help="Library hyperparameters as key=value (repeatable)."),
+    params: list[str] = typer.Option(
+        [], "--params", help="Library hyperparameters as key=value (repeatable)."
+    ),
     rounds: int | None = typer.Option(None, "--rounds", min=1, help="Boosting rounds."),
     out: Path = typer.Option(Path("runs/train"), "--out", help="Directory for the model."),
     config: Path | None = typer.Option(None, "--config", help="AppConfig YAML."),
@@ -48,12 +51,14 @@ def train(
         overrides = {"family": family, "num_workers": num_workers, "use_gpu": gpu}
         if rounds is not None:
             overrides["num_boost_round"] = rounds
-        merged = {**cfg.train.params, **_parse_params(params)}
+        merged = {**cfg.train.params, **parse_params(params)}
         cfg.train = cfg.train.model_validate({**cfg.train.model_dump(), **overrides, "params": merged})
         result = run_training(data, target=target, config=cfg, out_dir=out)
     except (ConfigError, DataError, ValueError, RuntimeError) as exc:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         raise typer.Exit(code=2) from None
     typer.echo(f"model: {result.model_dir}")
-    typer.echo(f"best iteration: {result.best_iteration}  valid {result.metric_name}: {result.best_score:.5f}")
+    typer.echo(
+        f"best iteration: {result.best_iteration}  valid {result.metric_name}: {result.best_score:.5f}"
+    )
     typer.echo(f"wall time: {result.wall_time_s:.1f} s")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from app.data.encode import Preprocessor, Task
+    from app.data.encode import Preprocessor
     from app.train.model import Predictor
 
 Family = Literal["xgboost", "lightgbm", "catboost"]
@@ -37,7 +37,11 @@ class Metric:
 
 
 DEFAULT_OBJECTIVES: dict[str, dict[str, str]] = {
-    "xgboost": {"binary": "binary:logistic", "multiclass": "multi:softprob", "regression": "reg:squarederror"},
+    "xgboost": {
+        "binary": "binary:logistic",
+        "multiclass": "multi:softprob",
+        "regression": "reg:squarederror",
+    },
     "lightgbm": {"binary": "binary", "multiclass": "multiclass", "regression": "regression"},
     "catboost": {"binary": "Logloss", "multiclass": "MultiClass", "regression": "RMSE"},
 }
@@ -171,7 +175,9 @@ class TrainResult:
             "best_score": self.best_score,
             "num_rounds": self.num_rounds,
             "num_workers": self.num_workers,
-            "metrics": {k: v[self.best_iteration] for k, v in self.history.items() if len(v) > self.best_iteration},
+            "metrics": {
+                k: v[self.best_iteration] for k, v in self.history.items() if len(v) > self.best_iteration
+            },
             "history": self.history,
             "feature_importance": self.feature_importance,
             "wall_time_s": self.wall_time_s,

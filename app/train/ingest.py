@@ -1,14 +1,18 @@
 """Worker-side ingestion: stream a Ray Data shard through the preprocessor into library inputs.
 
 Nothing here turns a shard into one pandas frame. XGBoost gets an ``xgboost.DataIter`` over encoded
-batches (``QuantileDMatrix`` from batches held in memory, or ``ExtMemQuantileDMatrix`` re-reading the
-shard on every pass); LightGBM and CatBoost get one float32 copy filled batch by batch.
+batches (``QuantileDMatrix`` from batches held in memory, or ``ExtMemQuantileDMatrix`` from batches
+spilled once to local disk when the shard is over the memory budget); LightGBM and CatBoost get one
+float32 copy filled batch by batch.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,23 +33,42 @@ class Batch:
         return self.x.nbytes + self.y.nbytes + (self.w.nbytes if self.w is not None else 0)
 
 
-def iter_columns(shard, preprocessor: Preprocessor, *, batch_rows: int | None = None) -> Iterator[dict]:
-    """The shard's batches as the preprocessor's float32 columns (``__label__``, ``__weight__`` included)."""
-    for table in shard.iter_batches(batch_size=batch_rows, batch_format="pyarrow", prefetch_batches=2):
-        if table.num_rows:
-            cols = preprocessor.transform(table)
-            if len(cols[LABEL]):
-                yield cols
+def iter_columns(
+    shard, preprocessor: Preprocessor, *, batch_rows: int | None = None, stats: dict | None = None
+) -> Iterator[dict]:
+    """The shard's batches as the preprocessor's float32 columns (``__label__``, ``__weight__`` included).
+
+    ``stats`` (when given) accumulates ``wait_s`` (waiting on Ray Data) and ``encode_s`` (preprocessing).
+    """
+    stats = {} if stats is None else stats
+    batches = iter(shard.iter_batches(batch_size=batch_rows, batch_format="pyarrow", prefetch_batches=2))
+    while True:
+        t0 = time.perf_counter()
+        table = next(batches, None)
+        t1 = time.perf_counter()
+        stats["wait_s"] = stats.get("wait_s", 0.0) + t1 - t0
+        if table is None:
+            return
+        if not table.num_rows:
+            continue
+        cols = preprocessor.transform(table)
+        stats["encode_s"] = stats.get("encode_s", 0.0) + time.perf_counter() - t1
+        if len(cols[LABEL]):
+            yield cols
 
 
-def iter_batches(shard, preprocessor: Preprocessor, *, batch_rows: int | None = None) -> Iterator[Batch]:
+def iter_batches(
+    shard, preprocessor: Preprocessor, *, batch_rows: int | None = None, stats: dict | None = None
+) -> Iterator[Batch]:
     """The shard's batches as feature matrices."""
     features = preprocessor.features
-    for cols in iter_columns(shard, preprocessor, batch_rows=batch_rows):
+    for cols in iter_columns(shard, preprocessor, batch_rows=batch_rows, stats=stats):
         yield Batch(x=feature_matrix(cols, features), y=cols[LABEL], w=cols.get(WEIGHT))
 
 
-def stack_columns(batches: list[dict], preprocessor: Preprocessor) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def stack_columns(
+    batches: list[dict], preprocessor: Preprocessor
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """One float32 matrix from column batches, freeing each batch as it is copied (peak ~ one copy)."""
     features = preprocessor.features
     n = sum(len(b[LABEL]) for b in batches)
@@ -75,28 +98,67 @@ def concat_columns(batches: list[dict], names: list[str]) -> dict[str, np.ndarra
     return out
 
 
-def make_data_iter(source: Callable[[], Iterator[Batch]], *, preprocessor: Preprocessor, cache_prefix: str | None):
-    """An ``xgboost.DataIter`` that restarts ``source()`` on every pass XGBoost makes over the data."""
+def run_concurrently(fns: dict[str, Callable[[], Any]]) -> dict[str, Any]:
+    """Call each function in its own thread (train and valid overlap their Ray Data start-up)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=len(fns)) as pool:
+        futures = {name: pool.submit(fn) for name, fn in fns.items()}
+        return {name: f.result() for name, f in futures.items()}
+
+
+class Spill:
+    """Batches written once to local ``.npy`` files and read back memory-mapped, in the same order.
+
+    XGBoost passes over its input several times and needs the same batches in the same order each
+    time; Ray Data promises neither (block order, and with several workers which rows a shard gets,
+    can change between epochs). Spilling also reads the shard through Ray Data only once.
+    """
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.rows = self.batches = self.nbytes = 0
+
+    def write(self, batches: Iterator[Batch]) -> Spill:
+        for batch in batches:
+            for key, arr in (("x", batch.x), ("y", batch.y), ("w", batch.w)):
+                if arr is not None:
+                    np.save(self._path(self.batches, key), arr)
+            self.rows += len(batch.y)
+            self.nbytes += batch.nbytes
+            self.batches += 1
+        return self
+
+    def __iter__(self) -> Iterator[Batch]:
+        for i in range(self.batches):
+            x, y = (np.load(self._path(i, k), mmap_mode="r") for k in "xy")
+            w_path = self._path(i, "w")
+            yield Batch(x=x, y=y, w=np.load(w_path, mmap_mode="r") if w_path.exists() else None)
+
+    def _path(self, index: int, key: str) -> Path:
+        return self.directory / f"{index:06d}-{key}.npy"
+
+
+def make_data_iter(
+    batches: list[Batch] | Spill, *, preprocessor: Preprocessor, cache_prefix: str | None = None
+):
+    """An ``xgboost.DataIter`` over batches held in memory or spilled to disk (same order every pass)."""
     import xgboost
 
-    class _ShardIter(xgboost.DataIter):
+    class _BatchIter(xgboost.DataIter):
         def __init__(self) -> None:
             super().__init__(cache_prefix=cache_prefix, release_data=True)
             self._it: Iterator[Batch] | None = None
-            self.rows = 0
-            self.batches = 0
             self.passes = 0
 
         def next(self, input_data: Callable) -> bool:
             if self._it is None:
-                self._it = source()
+                self._it = iter(batches)
                 self.passes += 1
             batch = next(self._it, None)
             if batch is None:
                 return False
-            if self.passes == 1:
-                self.rows += len(batch.y)
-                self.batches += 1
             input_data(
                 data=batch.x,
                 label=batch.y,
@@ -109,7 +171,7 @@ def make_data_iter(source: Callable[[], Iterator[Batch]], *, preprocessor: Prepr
         def reset(self) -> None:
             self._it = None
 
-    return _ShardIter()
+    return _BatchIter()
 
 
 def estimate_shard_bytes(*, num_rows: int, num_features: int, num_workers: int, weighted: bool) -> int:
