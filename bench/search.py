@@ -1,0 +1,135 @@
+"""Search benchmark: (a) Tune overhead over >=100 short trials, (b) ASHA+Optuna vs FIFO+random.
+
+    python bench/search.py [--trials 100] [--compare-trials 30] [--rows 5000]
+
+(a) runs the project's search (``reuse_actors=True``, data shared once through the object store,
+trials reporting every 10 rounds) and, as the plain way, the same trials with Tune's defaults
+(``reuse_actors=False``). Overhead = wall time ÷ ideal - 1, with ideal = sum of trial times ÷ concurrency.
+(b) runs both searchers at equal trial count on the same data: best validation logloss and total
+boosting rounds used. The last line's ``ratio`` is ideal ÷ project wall time (1.0 = no overhead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _harness import emit, report  # noqa: E402
+
+
+def run(data, settings, spec, *, reuse: bool, max_concurrent: int):
+    from app.search.tuner import make_tuner
+
+    tuner = make_tuner(
+        data,
+        settings,
+        spec,
+        storage_path=tempfile.mkdtemp(prefix="bench-search-"),
+        n_rows=len(data.y_train),
+        n_features=data.x_train.shape[1],
+        time_budget_s=None,
+        max_concurrent=max_concurrent,
+        reuse_actors=reuse,
+    )
+    started = time.perf_counter()
+    results = tuner.fit()
+    wall = time.perf_counter() - started
+    frames = [r.metrics_dataframe for r in results]
+    trial_s = sum(float(r.metrics.get("time_total_s", 0.0)) for r in results)
+    rounds = sum(int(f["rounds"].max()) for f in frames if f is not None and "rounds" in f)
+    scores = [float(f["score"].min()) for f in frames if f is not None and "score" in f]
+    return {
+        "wall_s": wall,
+        "trial_s": trial_s,
+        "ideal_s": trial_s / max_concurrent,
+        "overhead": wall / (trial_s / max_concurrent) - 1,
+        "rounds": rounds,
+        "best": min(scores),
+        "trials": len(results),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=100)
+    parser.add_argument("--compare-trials", type=int, default=30)
+    parser.add_argument("--rows", type=int, default=5000)
+    args = parser.parse_args()
+
+    import ray
+
+    from app.data import DatasetSpec, prepare
+    from app.data.synthetic import make_frame, write_parquet
+    from app.search.local import TrialData
+    from app.search.settings import RayTuneSettings
+    from app.search.tuner import search_spec
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    work = Path(tempfile.mkdtemp(prefix="bench-search-data-"))
+    write_parquet(make_frame(args.rows, task="binary", seed=3), work, files=2)
+    prepared = prepare(DatasetSpec(uri=str(work), target="y"))
+    data = TrialData.from_datasets(prepared.splits.train, prepared.splits.valid, prepared.preprocessor)
+
+    short = RayTuneSettings(
+        num_samples=args.trials,
+        scheduler="fifo",
+        search_algorithm="random",
+        families=["lightgbm"],
+        max_rounds=30,
+        report_every=10,
+        early_stopping_rounds=30,
+    )
+    spec = search_spec(short, "binary")
+    project = run(data, short, spec, reuse=True, max_concurrent=2)
+    report("tune overhead: project", **project)
+    plain = run(data, short, spec, reuse=False, max_concurrent=2)
+    report("tune overhead: plain Tune defaults", **plain)
+
+    common = {
+        "num_samples": args.compare_trials,
+        "max_rounds": 300,
+        "report_every": 10,
+        "early_stopping_rounds": 300,
+    }
+    asha = run(
+        data,
+        RayTuneSettings(scheduler="asha", search_algorithm="optuna", **common),
+        spec,
+        reuse=True,
+        max_concurrent=2,
+    )
+    report("ASHA + Optuna", **asha)
+    fifo = run(
+        data,
+        RayTuneSettings(scheduler="fifo", search_algorithm="random", **common),
+        spec,
+        reuse=True,
+        max_concurrent=2,
+    )
+    report("FIFO + random", **fifo)
+    ray.shutdown()
+    emit(
+        "search",
+        ratio=project["ideal_s"] / project["wall_s"],
+        trials=args.trials,
+        project_overhead=round(project["overhead"], 4),
+        plain_overhead=round(plain["overhead"], 4),
+        project_wall_s=round(project["wall_s"], 2),
+        plain_wall_s=round(plain["wall_s"], 2),
+        asha_best=round(asha["best"], 5),
+        fifo_best=round(fifo["best"], 5),
+        asha_rounds=asha["rounds"],
+        fifo_rounds=fifo["rounds"],
+        asha_rounds_share=round(asha["rounds"] / fifo["rounds"], 4),
+        asha_vs_fifo_score_gap=round(asha["best"] / fifo["best"] - 1, 5),
+    )
+
+
+if __name__ == "__main__":
+    main()
