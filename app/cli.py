@@ -11,6 +11,7 @@ import typer
 
 from app.search.cli import fit as fit_command
 from app.search.cli import predict as predict_command
+from app.tracking.cli import models_app, report_command, track_app
 from app.train.cli import train as train_command
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Ray-native AutoML for tabular data.")
@@ -19,6 +20,9 @@ app.add_typer(prep_app, name="prep")
 app.command("train")(train_command)
 app.command("fit")(fit_command)
 app.command("predict")(predict_command)
+app.add_typer(models_app, name="models")
+app.add_typer(track_app, name="track")
+app.command("report")(report_command)
 
 
 def _fail(message: str) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from app.config import DataConfig
+from app.config import DataConfig, TrackingConfig
 from app.data import DatasetSpec, PreparedData, prepare
 from app.search import ensemble as ens
 from app.search import leaderboard
@@ -41,6 +41,7 @@ class FitResult:
     ensemble_weights: dict[str, float] = field(default_factory=dict)
     wall_time_s: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    tracking: dict[str, Any] = field(default_factory=dict)
 
 
 class RayTuneOptimizer:
@@ -77,10 +78,14 @@ class AutoMLEngine:
         *,
         out_dir: str | Path = "runs/automl",
         data_config: DataConfig | None = None,
+        tracking: TrackingConfig | None = None,
+        track: bool = True,
     ) -> None:
         self.optimizer = optimizer or RayTuneOptimizer()
         self.out_dir = Path(out_dir)
         self.data_config = data_config or DataConfig()
+        self.tracking = tracking or TrackingConfig()
+        self.track = track
 
     def fit(
         self,
@@ -197,9 +202,38 @@ class AutoMLEngine:
         t0 = time.monotonic()
         result = self._finish(board, data, sspec, settings)
         timings["ensemble_s"] = time.monotonic() - t0
+        if self.track:
+            t0 = time.monotonic()
+            result.tracking = self._log(result, board, prepared, settings)
+            timings["tracking_s"] = time.monotonic() - t0
         result.wall_time_s = time.monotonic() - started
         result.timings = timings
         return result
+
+    def _log(
+        self, result: FitResult, board: pd.DataFrame, prepared: PreparedData, settings
+    ) -> dict[str, Any]:
+        """Tracking never loses a fit: whatever fails here is reported, and the model stays on disk."""
+        import logging
+        import warnings
+
+        from app.search.track import log_search
+
+        try:
+            return log_search(
+                result,
+                board=board,
+                prepared=prepared,
+                settings=settings,
+                config=self.tracking,
+                run_name=self.out_dir.name,
+            )
+        except Exception as exc:  # noqa: BLE001 - the fit's outputs are already saved
+            logging.getLogger(__name__).exception("tracking failed")
+            warnings.warn(
+                f"the fit finished and is saved in {self.out_dir}, but tracking failed: {exc}", stacklevel=3
+            )
+            return {"error": str(exc)}
 
     def _finish(self, board: pd.DataFrame, data: TrialData, sspec, settings: RayTuneSettings) -> FitResult:
         from app.train.api import family_module
@@ -260,7 +294,7 @@ class AutoMLEngine:
         return FitResult(
             out_dir=self.out_dir,
             model_dir=model_dir,
-            leaderboard=board.drop(columns=["checkpoint"]),
+            leaderboard=board.drop(columns=["checkpoint", "history"]),
             model=load_any(model_dir),
             chosen=chosen,
             metric=sspec.metric,

@@ -43,9 +43,14 @@ def from_results(results, *, mode: str) -> pd.DataFrame:
                 "status": status,
                 "params": json.dumps(params, sort_keys=True),
                 "checkpoint": r.checkpoint.path if r.checkpoint is not None else None,
+                "history": json.dumps(
+                    [float(v) for v in history["score"].dropna()]
+                    if history is not None and "score" in history
+                    else []
+                ),
             }
         )
-    frame = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "rank"] + ["checkpoint"])
+    frame = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "rank"] + ["checkpoint", "history"])
     frame = frame.sort_values("score", ascending=mode == "min", na_position="last").reset_index(drop=True)
     frame.insert(0, "rank", range(1, len(frame) + 1))
     return frame
@@ -53,7 +58,7 @@ def from_results(results, *, mode: str) -> pd.DataFrame:
 
 def save(frame: pd.DataFrame, out_dir: Path) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    public = frame.drop(columns=["checkpoint"], errors="ignore")
+    public = frame.drop(columns=["checkpoint", "history"], errors="ignore")
     csv, js = out_dir / "leaderboard.csv", out_dir / "leaderboard.json"
     public.to_csv(csv, index=False)
     js.write_text(public.to_json(orient="records", indent=2))

@@ -1,0 +1,105 @@
+"""The search's MLflow record: a parent run per fit, a child run per Tune trial with its metric
+history, the final model in its flavours (registered), the leaderboard, profile and the run report.
+
+Logged after the search from Tune's results, so tracking costs the trials nothing; a tracking server
+that is down leaves everything under ``RUN_DIR/mlruns-pending/`` for ``automl track sync``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    from app.config import TrackingConfig
+    from app.data import PreparedData
+    from app.search.engine import FitResult
+    from app.search.settings import RayTuneSettings
+
+
+def trial_history(row: Any, metric: str) -> tuple[list[float], str]:
+    """A trial's validation metric per round from its saved model (finished trials), else per report."""
+    if isinstance(row.checkpoint, str):
+        meta = Path(row.checkpoint) / "metadata.json"
+        if meta.exists():
+            history = json.loads(meta.read_text()).get("history", {}).get(metric)
+            if history:
+                return [float(v) for v in history], "round"
+    return [float(v) for v in json.loads(row.history or "[]")], "report"
+
+
+def log_search(
+    result: FitResult,
+    *,
+    board: pd.DataFrame,
+    prepared: PreparedData,
+    settings: RayTuneSettings,
+    config: TrackingConfig,
+    run_name: str,
+) -> dict[str, Any]:
+    """Log the whole fit; returns the parent run id, the tracking URI and what was registered."""
+    from app.tracking import MLflowTracker
+    from app.tracking.report import build_report
+
+    tracker = MLflowTracker(config, run_dir=result.out_dir)
+    parent = tracker.start_run(run_name=run_name, tags={"automl.kind": "search"})
+    tracker.log_params(
+        {
+            "families": ",".join(settings.families),
+            "num_samples": settings.num_samples,
+            "scheduler": settings.scheduler,
+            "search_algorithm": settings.search_algorithm,
+            "time_budget_s": settings.time_budget_s,
+            "metric": result.metric,
+            "task": prepared.preprocessor.task,
+            "train_rows": prepared.profile.num_rows,
+            "features": len(prepared.preprocessor.features),
+        }
+    )
+    histories: dict[str, list[float]] = {}
+    for row in board.itertuples():
+        values, unit = trial_history(row, result.metric)
+        tracker.log_trial(
+            parent,
+            row.family,
+            json.loads(row.params),
+            {result.metric: values},
+            int(row.rounds or 0),
+            row.status,
+            metric=result.metric,
+            run_name=f"trial-{row.trial_id}",
+            tags={"automl.trial_id": row.trial_id, "automl.history_step": unit},
+        )
+        if row.status == "completed" and len(histories) < 5:
+            histories[f"{row.family} {row.trial_id}"] = values
+    tracker.log_metrics(
+        {
+            f"best_{result.metric}": result.best_score,
+            f"ensemble_{result.metric}": result.ensemble_score or result.best_score,
+        }
+    )
+    valid = prepared.splits.valid.limit(2000).to_pandas()
+    features = prepared.preprocessor.features
+    logged = tracker.log_model(result.model_dir, input_example=valid[features].head(5))
+    tracker.log_run_artifacts(
+        leaderboard=board.drop(columns=["checkpoint", "history"], errors="ignore"), profile=prepared.profile
+    )
+    build_report(
+        result.out_dir,
+        model_dir=result.model_dir,
+        valid=valid,
+        leaderboard=board.drop(columns=["checkpoint", "history"], errors="ignore"),
+        histories=histories,
+        metric=result.metric,
+        mode=result.mode,
+        tracker=tracker,
+    )
+    tracker.end_run("FINISHED")
+    return {
+        "run_id": parent,
+        "tracking_uri": tracker.tracking_uri,
+        "registered": getattr(logged, "registered_version", None) if logged else None,
+    }

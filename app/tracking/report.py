@@ -1,0 +1,340 @@
+"""The run report: PNGs (learning curves of the top trials, the leaderboard by family, global feature
+importance from each library's native TreeSHAP, ROC/PR curves and a confusion matrix or residual plots)
+gathered in one static ``report.html`` under ``RUN_DIR/report/``; ``regenerate_report`` rebuilds it.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from app.tracking import metrics as m
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from app.tracking.tracker import MLflowTracker
+
+REPORT_DIR = "report"
+INPUTS_DIR = "inputs"
+LABEL = "__label__"
+
+
+@dataclass
+class RunReport:
+    """Where the report went and what it found."""
+
+    html: Path
+    images: dict[str, Path]
+    importance: dict[str, float]  # mean |SHAP| per feature, largest first
+    metrics: dict[str, float] = field(default_factory=dict)  # the model on the validation rows
+
+
+def build_report(
+    run_dir: str | Path,
+    *,
+    model_dir: str | Path,
+    valid: pd.DataFrame,
+    leaderboard: pd.DataFrame | None = None,
+    histories: Mapping[str, Sequence[float]] | None = None,
+    metric: str | None = None,
+    mode: str | None = None,
+    top_k: int = 5,
+    max_rows: int = 2000,
+    tracker: MLflowTracker | None = None,
+) -> RunReport:
+    """Write ``RUN_DIR/report/*.png`` and ``report.html`` for the model in ``model_dir`` (a single model or
+    an ``ensemble.json`` directory) on ``valid`` (raw columns with the target), plus the inputs that
+    ``automl report RUN_DIR`` needs to rebuild them.
+
+    ``histories`` maps a trial name to its per-round validation metric (default: the model's own
+    history); ``leaderboard`` has one row per trial with a ``family`` column and the metric column.
+    With ``tracker`` (an active run) the PNGs and the page are logged as artifacts under ``report/``.
+
+    Example:
+        >>> rep = build_report("runs/r1", model_dir="runs/r1/model", valid=valid_frame)  # doctest: +SKIP
+        >>> next(iter(rep.importance))  # doctest: +SKIP
+        'x0'
+    """
+    out = Path(run_dir) / REPORT_DIR
+    (out / INPUTS_DIR).mkdir(parents=True, exist_ok=True)
+    predictor = load_any(model_dir)
+    meta = predictor.metadata
+    metric = metric or meta.get("metric_name") or meta.get("metric") or "metric"
+    mode = mode or ("max" if m.MAXIMIZE.get(metric, metric in ("auc", "accuracy")) else "min")
+    target = predictor.preprocessor.target
+    rows = valid[valid[target].notna()] if target in valid.columns else valid
+    if len(rows) > max_rows:
+        rows = rows.sample(max_rows, random_state=0)
+    _save_inputs(
+        out / INPUTS_DIR, model_dir, rows, leaderboard, histories, metric=metric, mode=mode, top_k=top_k
+    )
+
+    importance = shap_importance(predictor, rows)
+    kind = "+".join(dict.fromkeys(m.family for m in getattr(predictor, "members", [predictor])))
+    images = {"importance": _save(_importance_figure(importance, kind), out / "importance.png")}
+    curves = dict(histories) if histories else {"final model": (meta.get("history") or {}).get(metric, [])}
+    if any(len(v) for v in curves.values()):
+        images["learning_curves"] = _save(
+            _curves_figure(curves, metric, mode, top_k), out / "learning_curves.png"
+        )
+    if leaderboard is not None and "family" in leaderboard.columns and metric in leaderboard.columns:
+        images["leaderboard"] = _save(_leaderboard_figure(leaderboard, metric, mode), out / "leaderboard.png")
+    scores = predictor.predict_scores(rows)
+    y = predictor.preprocessor.transform(rows)[LABEL]
+    if predictor.task == "regression":
+        found = {"rmse": m.evaluate("rmse", y, scores), "mae": m.evaluate("mae", y, scores)}
+        images["residuals"] = _save(_residuals_figure(y, scores), out / "residuals.png")
+    else:
+        classes = [str(c) for c in predictor.classes or range(scores.shape[1])]
+        found = {name: m.evaluate(name, y, scores) for name in ("auc", "logloss", "accuracy")}
+        images["roc_pr"] = _save(_roc_pr_figure(y, scores, classes), out / "roc_pr.png")
+        cm = m.confusion(y, np.argmax(scores, axis=1), len(classes))
+        images["confusion"] = _save(_confusion_figure(cm, classes), out / "confusion_matrix.png")
+    page = _write_html(out / "report.html", predictor, images, importance, found, leaderboard, metric, mode)
+    report = RunReport(html=page, images=images, importance=importance, metrics=found)
+    if tracker is not None:
+        for path in [*images.values(), page]:
+            tracker.log_artifact(path, REPORT_DIR)
+        tracker.log_dict(importance, f"{REPORT_DIR}/shap_importance.json")
+    return report
+
+
+def regenerate_report(
+    run_dir: str | Path, *, model_dir: str | Path | None = None, tracker: MLflowTracker | None = None
+) -> RunReport:
+    """Rebuild ``RUN_DIR/report/`` from the inputs saved by the last ``build_report``."""
+    inputs = Path(run_dir) / REPORT_DIR / INPUTS_DIR
+    spec_path = inputs / "report.json"
+    if not spec_path.is_file():
+        raise FileNotFoundError(
+            f"{run_dir}: no {REPORT_DIR}/{INPUTS_DIR}/report.json; build the report first"
+        )
+    spec = json.loads(spec_path.read_text())
+    board = inputs / "leaderboard.parquet"
+    hist = inputs / "histories.json"
+    return build_report(
+        run_dir,
+        model_dir=model_dir or spec["model_dir"],
+        valid=pd.read_parquet(inputs / "valid.parquet"),
+        leaderboard=pd.read_parquet(board) if board.is_file() else None,
+        histories=json.loads(hist.read_text()) if hist.is_file() else None,
+        metric=spec["metric"],
+        mode=spec["mode"],
+        top_k=spec["top_k"],
+        tracker=tracker,
+    )
+
+
+def load_any(model_dir: str | Path) -> Any:
+    """A ``Predictor``, or the search stage's ``EnsemblePredictor`` for an ``ensemble.json`` directory."""
+    from app.tracking.flavors import ENSEMBLE_FILE
+
+    if (Path(model_dir) / ENSEMBLE_FILE).is_file():
+        from app.search.ensemble import load_ensemble
+
+        return load_ensemble(Path(model_dir))
+    from app.train.model import load_model
+
+    return load_model(model_dir)
+
+
+def shap_importance(predictor: Any, frame: pd.DataFrame) -> dict[str, float]:
+    """Mean absolute SHAP value per feature (over rows and classes) from the library's own TreeSHAP:
+    XGBoost ``pred_contribs``, LightGBM ``pred_contrib``, CatBoost ``ShapValues``; for an ensemble, the
+    members' values averaged with the ensemble weights. Largest first."""
+    from app.train.common import feature_matrix
+
+    if hasattr(predictor, "members"):
+        total: dict[str, float] = {}
+        for member, weight in zip(predictor.members, predictor.weights, strict=True):
+            for name, value in shap_importance(member, frame).items():
+                total[name] = total.get(name, 0.0) + weight * value
+        return dict(sorted(total.items(), key=lambda kv: -kv[1]))
+
+    pre, features = predictor.preprocessor, predictor.features
+    columns = pre.transform(frame, with_target=False)
+    n, f = len(frame), len(features)
+    if predictor.family == "xgboost":
+        import xgboost as xgb
+
+        dm = xgb.DMatrix(
+            feature_matrix(columns, features),
+            feature_names=features,
+            feature_types=pre.feature_types,
+            enable_categorical=True,
+        )
+        contrib = predictor.model.predict(dm, pred_contribs=True)
+    elif predictor.family == "lightgbm":
+        contrib = predictor.model.predict(feature_matrix(columns, features), pred_contrib=True)
+    elif predictor.family == "catboost":
+        from catboost import Pool
+
+        from app.train.cat import frame as cat_frame
+
+        pool = Pool(cat_frame(columns, pre), cat_features=pre.categorical_features or None)
+        contrib = predictor.model.get_feature_importance(pool, type="ShapValues")
+    else:
+        raise ValueError(f"no TreeSHAP for family {predictor.family!r}")
+    # (n, f+1), (n, k, f+1) or LightGBM's (n, k*(f+1)); the last column of each block is the bias.
+    values = np.abs(np.asarray(contrib, dtype=np.float64).reshape(n, -1, f + 1)[:, :, :f]).mean(axis=(0, 1))
+    return dict(sorted(zip(features, values.tolist(), strict=True), key=lambda kv: -kv[1]))
+
+
+def _save_inputs(
+    inputs: Path,
+    model_dir: str | Path,
+    rows: pd.DataFrame,
+    leaderboard: pd.DataFrame | None,
+    histories: Mapping[str, Sequence[float]] | None,
+    **spec: Any,
+) -> None:
+    rows.to_parquet(inputs / "valid.parquet", index=False)
+    if leaderboard is not None:
+        leaderboard.to_parquet(inputs / "leaderboard.parquet", index=False)
+    if histories:
+        (inputs / "histories.json").write_text(
+            json.dumps({k: list(map(float, v)) for k, v in histories.items()})
+        )
+    spec["model_dir"] = str(Path(model_dir).resolve())
+    (inputs / "report.json").write_text(json.dumps(spec, indent=2))
+
+
+def _figure(width: float = 7.0, height: float = 4.5, cols: int = 1) -> tuple[Figure, Any]:
+    from matplotlib.figure import Figure  # the Agg canvas, no pyplot state
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    return fig, fig.subplots(1, cols)
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def _importance_figure(importance: dict[str, float], family: str, top: int = 20) -> Figure:
+    names, values = list(importance)[:top][::-1], list(importance.values())[:top][::-1]
+    fig, ax = _figure(7, 0.35 * len(names) + 1.5)
+    ax.barh(names, values, color="#4C72B0")
+    ax.set_xlabel("mean |SHAP value|")
+    ax.set_title(f"Global feature importance ({family} TreeSHAP)")
+    return fig
+
+
+def _curves_figure(curves: Mapping[str, Sequence[float]], metric: str, mode: str, top_k: int) -> Figure:
+    pick = max if mode == "max" else min
+    best = sorted((c for c in curves.items() if len(c[1])), key=lambda kv: pick(kv[1]), reverse=mode == "max")
+    fig, ax = _figure()
+    for name, values in best[:top_k]:
+        ax.plot(np.arange(len(values)), values, label=f"{name} (best {pick(values):.4g})")
+    ax.set_xlabel("boosting round")
+    ax.set_ylabel(f"validation {metric}")
+    ax.set_title(f"Learning curves of the top {min(top_k, len(best))} trials")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def _leaderboard_figure(board: pd.DataFrame, metric: str, mode: str) -> Figure:
+    groups = {fam: g[metric].dropna().to_numpy() for fam, g in board.groupby("family")}
+    # best family on top: the boxplot draws its first group at the bottom
+    order = sorted(groups, key=lambda k: groups[k].max() if mode == "max" else -groups[k].min())
+    fig, ax = _figure()
+    ax.boxplot([groups[k] for k in order], tick_labels=order, orientation="horizontal")
+    rng = np.random.default_rng(0)
+    for i, fam in enumerate(order, start=1):
+        ax.scatter(groups[fam], i + rng.uniform(-0.12, 0.12, len(groups[fam])), s=14, alpha=0.7)
+    ax.set_xlabel(f"validation {metric} ({'higher' if mode == 'max' else 'lower'} is better)")
+    ax.set_title("Leaderboard by family")
+    return fig
+
+
+def _roc_pr_figure(y: np.ndarray, scores: np.ndarray, classes: list[str]) -> Figure:
+    fig, (roc_ax, pr_ax) = _figure(11, 4.5, cols=2)
+    shown = [1] if len(classes) == 2 else range(min(len(classes), 10))
+    for k in shown:
+        positive = np.asarray(y, dtype=np.int64) == k
+        fpr, tpr, auc = m.roc_curve(positive, scores[:, k])
+        recall, precision, ap = m.pr_curve(positive, scores[:, k])
+        roc_ax.plot(fpr, tpr, label=f"{classes[k]} (AUC {auc:.3f})")
+        pr_ax.plot(recall, precision, label=f"{classes[k]} (AP {ap:.3f})")
+    roc_ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=0.8)
+    roc_ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
+    pr_ax.set(xlabel="recall", ylabel="precision", title="Precision-recall")
+    roc_ax.legend(fontsize=8)
+    pr_ax.legend(fontsize=8)
+    return fig
+
+
+def _confusion_figure(cm: np.ndarray, classes: list[str]) -> Figure:
+    fig, ax = _figure(1.0 + 0.7 * len(classes) + 2, 0.7 * len(classes) + 2)
+    image = ax.imshow(cm, cmap="Blues")
+    for (i, j), count in np.ndenumerate(cm):
+        ax.text(
+            j, i, str(count), ha="center", va="center", color="white" if count > cm.max() / 2 else "black"
+        )
+    ax.set_xticks(range(len(classes)), classes)
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set(xlabel="predicted", ylabel="true", title="Confusion matrix")
+    fig.colorbar(image, ax=ax)
+    return fig
+
+
+def _residuals_figure(y: np.ndarray, predicted: np.ndarray) -> Figure:
+    residual = np.asarray(y, dtype=np.float64) - np.asarray(predicted, dtype=np.float64)
+    fig, (scatter_ax, hist_ax) = _figure(11, 4.5, cols=2)
+    scatter_ax.scatter(predicted, residual, s=8, alpha=0.5)
+    scatter_ax.axhline(0, color="grey", lw=0.8)
+    scatter_ax.set(xlabel="predicted", ylabel="residual (true - predicted)", title="Residuals")
+    hist_ax.hist(residual, bins=40)
+    hist_ax.set(xlabel="residual", ylabel="rows", title="Residual distribution")
+    return fig
+
+
+def _write_html(
+    path: Path,
+    predictor: Any,
+    images: dict[str, Path],
+    importance: dict[str, float],
+    found: dict[str, float],
+    leaderboard: pd.DataFrame | None,
+    metric: str,
+    mode: str,
+) -> Path:
+    meta, esc = predictor.metadata, html.escape
+    facts = {
+        "family": predictor.family,
+        "task": predictor.task,
+        "target": predictor.preprocessor.target,
+        f"best validation {metric}": meta.get("best_score", meta.get("score")),
+        "rounds": meta.get("num_rounds"),
+        **{f"{k} (report rows)": round(v, 5) for k, v in found.items()},
+    }
+    if hasattr(predictor, "members"):
+        weights = zip(predictor.members, predictor.weights, strict=True)
+        facts["members"] = ", ".join(f"{m.family} ×{w:.3g}" for m, w in weights)
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>AutoML run report</title>",
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px}</style></head><body>",
+        "<h1>AutoML run report</h1><table>",
+        *(f"<tr><th>{esc(str(k))}</th><td>{esc(str(v))}</td></tr>" for k, v in facts.items()),
+        "</table>",
+    ]
+    for key, image in images.items():
+        parts.append(f"<h2>{esc(key.replace('_', ' '))}</h2><img src='{esc(image.name)}' alt='{esc(key)}'>")
+    parts.append("<h2>feature importance (mean |SHAP|)</h2><table><tr><th>feature</th><th>value</th></tr>")
+    parts += [f"<tr><td>{esc(k)}</td><td>{v:.5g}</td></tr>" for k, v in list(importance.items())[:30]]
+    parts.append("</table>")
+    if leaderboard is not None and metric in leaderboard.columns:
+        top = leaderboard.sort_values(metric, ascending=mode == "min").head(20)
+        parts += [f"<h2>leaderboard (top {len(top)} by {esc(metric)})</h2>", top.to_html(index=False)]
+    parts.append("</body></html>")
+    path.write_text("\n".join(parts), encoding="utf-8")
+    return path
