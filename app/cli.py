@@ -84,6 +84,12 @@ def quickstart(
         typer.echo(f"{name}: {path}")
     if result.model_dir is not None:
         typer.echo(f"trained: {result.family}, valid {result.metric_name} {result.best_score:.5f}")
+    if result.leaderboard:
+        typer.echo(f"\nsearch leaderboard:\n{result.leaderboard}")
+        typer.echo(f"search model: {result.search_model_dir}")
+        typer.echo(f"predictions: {result.predictions}")
+    if result.tracking_uri:
+        typer.echo(f"MLflow UI: uv run mlflow ui --backend-store-uri {result.tracking_uri}")
     typer.echo("seconds: " + ", ".join(f"{k}={v:.1f}" for k, v in result.seconds.items()))
 
 

@@ -1,4 +1,5 @@
-"""The main job on embedded defaults: generated data through every stage built so far (data, training)."""
+"""The main job on embedded defaults: generated data through every stage built so far: data, training on
+Ray Train, the search with a short budget (leaderboard, ensemble, MLflow tracking), and batch prediction."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from app.cluster import connect
 from app.config import AppConfig
 from app.data import DatasetSpec, prepare
 from app.data.synthetic import make_frame, write_parquet
+from app.search import AutoMLEngine, RayTuneOptimizer, RayTuneSettings, leaderboard
+from app.search.predict import predict_to_parquet
 from app.train.api import train
 from app.train.model import save_model
 
@@ -26,10 +29,19 @@ class QuickstartResult:
     family: str | None = None
     metric_name: str | None = None
     best_score: float | None = None
+    leaderboard: str | None = None
+    search_model_dir: Path | None = None
+    predictions: Path | None = None
+    tracking_uri: str | None = None
 
 
 def run_quickstart(
-    out_dir: str | Path, *, rows: int = 20_000, config: AppConfig | None = None, rounds: int = 50
+    out_dir: str | Path,
+    *,
+    rows: int = 20_000,
+    config: AppConfig | None = None,
+    rounds: int = 50,
+    time_budget_s: float = 90.0,
 ) -> QuickstartResult:
     """Generate a dataset, validate, split, profile and encode it, then train ``config.train.family``
     (XGBoost by default) for ``rounds`` rounds; artifacts and the model go to ``out_dir``."""
@@ -56,6 +68,29 @@ def run_quickstart(
     model_dir = save_model(trained, out_dir / "model")
     artifacts["model"] = model_dir
     timings["train"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    settings = RayTuneSettings(
+        num_samples=config.search.num_samples,
+        time_budget_s=time_budget_s,
+        scheduler=config.search.scheduler,
+        search_algorithm=config.search.search_algorithm,
+        max_rounds=200,
+    )
+    fit = AutoMLEngine(
+        RayTuneOptimizer(settings),
+        out_dir=out_dir / "search",
+        data_config=config.data,
+        tracking=config.tracking,
+    ).fit(str(data_dir), target="y")
+    timings["search"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    new_rows = out_dir / "new_rows"
+    write_parquet(make_frame(1_000, task="binary", seed=99).drop(columns=["y"]), new_rows, files=1)
+    predictions = out_dir / "predictions.parquet"
+    predict_to_parquet(fit.model_dir, str(new_rows), predictions)
+    timings["predict"] = time.perf_counter() - start
     return QuickstartResult(
         out_dir=out_dir,
         data_dir=data_dir,
@@ -67,4 +102,8 @@ def run_quickstart(
         family=trained.family,
         metric_name=trained.metric_name,
         best_score=trained.best_score,
+        leaderboard=leaderboard.table(fit.leaderboard, limit=10),
+        search_model_dir=fit.model_dir,
+        predictions=predictions,
+        tracking_uri=fit.tracking.get("tracking_uri"),
     )
