@@ -65,6 +65,7 @@ def csv_to_parquet_cmd(
 def quickstart(
     out: Path = typer.Option(Path("runs/quickstart"), "--out", help="Run directory."),
     rows: int = typer.Option(20_000, "--rows", min=100, help="Rows of generated data."),
+    time_budget: float = typer.Option(90.0, "--time-budget", min=10, help="Seconds for the search stage."),
     config: Path | None = typer.Option(None, "--config", help="AppConfig YAML."),
 ) -> None:
     """Run the main job end to end on generated data and local defaults."""
@@ -75,7 +76,7 @@ def quickstart(
         cfg = AppConfig.from_yaml(config) if config else AppConfig.from_dict({})
     except ConfigError as exc:
         _fail(str(exc))
-    result = run_quickstart(out, rows=rows, config=cfg)
+    result = run_quickstart(out, rows=rows, config=cfg, time_budget_s=time_budget)
     typer.echo(
         f"data: {result.data_dir} ({result.rows['train']:,} train / {result.rows['valid']:,} valid rows)"
     )

@@ -1,0 +1,46 @@
+"""The README's main job, end to end, as a user runs it."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_quickstart_runs_every_stage(tmp_path):
+    out = tmp_path / "qs"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "quickstart",
+            "--rows",
+            "2000",
+            "--time-budget",
+            "40",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name in (
+        "profile.json",
+        "preprocessor.json",
+        "model/metadata.json",
+        "search/leaderboard.csv",
+        "search/report/report.html",
+        "search/mlflow.db",
+    ):
+        assert (out / name).exists(), name
+    assert "search leaderboard" in proc.stdout and "MLflow UI" in proc.stdout
+    preds = pq.read_table(out / "predictions.parquet")
+    assert preds.num_rows == 1000 and "proba_1" in preds.column_names
