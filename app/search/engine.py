@@ -176,8 +176,9 @@ class AutoMLEngine:
         else:
             budget = None
             if settings.time_budget_s is not None:
-                # Leave time for the ensemble and saving: a tenth of the budget, at least 5 s.
-                reserve = max(5.0, 0.1 * settings.time_budget_s)
+                # Leave time for the ensemble and saving (a tenth of the budget, at least 5 s) and for
+                # logging to MLflow (~10 s here).
+                reserve = max(5.0, 0.1 * settings.time_budget_s) + (10.0 if self.track else 0.0)
                 # At least 15 s: a search that cannot finish one trial is no answer; past the budget,
                 # not silently empty, is the lesser failure (the leaderboard shows the overrun).
                 budget = max(15.0, settings.time_budget_s - (time.monotonic() - started) - reserve)

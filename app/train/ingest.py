@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -96,15 +95,6 @@ def concat_columns(batches: list[dict], names: list[str]) -> dict[str, np.ndarra
             out[name] = np.concatenate([b.pop(name) for b in batches])
     batches.clear()
     return out
-
-
-def run_concurrently(fns: dict[str, Callable[[], Any]]) -> dict[str, Any]:
-    """Call each function in its own thread (train and valid overlap their Ray Data start-up)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=len(fns)) as pool:
-        futures = {name: pool.submit(fn) for name, fn in fns.items()}
-        return {name: f.result() for name, f in futures.items()}
 
 
 class Spill:

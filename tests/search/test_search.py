@@ -147,7 +147,7 @@ def test_predict_cli_names_missing_columns(fitted, tmp_path):
 
 def test_time_budget_is_honoured(ray_session, tmp_path):
     frame = make_frame(2_000, task="regression", seed=2)
-    budget = 45.0
+    budget = 75.0
     settings = RayTuneSettings(
         num_samples=10_000,
         time_budget_s=budget,
