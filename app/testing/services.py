@@ -229,6 +229,9 @@ def ray_head(*, num_cpus: int = 2, dashboard: bool = True) -> Iterator[RayHead]:
         "--dashboard-host=127.0.0.1",
         f"--dashboard-port={dash_port}",
         f"--ray-client-server-port={free_port()}",
+        # Every port of its own: another cluster on the machine may hold a default (e.g. 52365).
+        f"--dashboard-agent-listen-port={free_port()}",
+        f"--metrics-export-port={free_port()}",
         f"--min-worker-port={base}",
         f"--max-worker-port={base + 999}",
     ]
