@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from app.data.errors import DataError
-from app.data.stats import DatasetProfile
+from app.data.stats import DatasetProfile, write_json
 
 Task = Literal["binary", "multiclass", "regression"]
 LABEL = "__label__"
@@ -198,10 +198,7 @@ class Preprocessor:
         return cls(**{k: v for k, v in raw.items() if k != "_lookup"})
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2, default=_plain))
-        return path
+        return write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | Path) -> Preprocessor:
@@ -219,9 +216,3 @@ def _to_float32(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
 
 def _class_order(value: Any) -> tuple:
     return (0, value, "") if isinstance(value, int | float) else (1, 0, str(value))
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"cannot write {type(value).__name__} to JSON")

@@ -162,14 +162,19 @@ class DatasetProfile:
         return cls(num_rows=raw["num_rows"], columns=cols, target=raw.get("target"))
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2, default=_json_default))
-        return path
+        return write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | Path) -> DatasetProfile:
         return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def write_json(path: str | Path, data: Any) -> Path:
+    """Write ``data`` as indented JSON (numpy scalars and dates as plain values), creating folders."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, default=_json_default))
+    return path
 
 
 def _json_default(value: Any) -> Any:
