@@ -1,13 +1,16 @@
 """Data-stage benchmark: Ray Data read throughput into numpy batches against raw pyarrow, and
 csv-to-parquet peak memory at two CSV sizes.
 
-    python bench/data.py [--rows 2000000] [--cols 30] [--files 16] [--prep-sizes 0.3 1.5]
+    python bench/data.py [--rows 2000000 8000000] [--cols 30] [--rows-per-file 125000]
+                         [--prep-sizes 0.3 1.5]
 
 Three readers over the same Parquet files, each timed in this process after a warm-up:
 ``raw`` is ``pyarrow.parquet.read_table`` then ``to_numpy`` per column (the baseline); ``plain`` is the
 default Ray Data use (``read_parquet(dir).iter_batches(batch_size=100_000, batch_format="numpy")``);
 ``project`` is ``app.data.load`` + ``app.data.iter_numpy`` as the training stage uses it.
-The last line's ``ratio`` is project rows/s ÷ raw rows/s.
+Each size is its own set of files; the small one shows Ray Data's fixed cost per execution, the
+large one its throughput. The last line's ``ratio`` is project rows/s ÷ raw rows/s at the largest
+size; every size's figures are in ``sizes``.
 """
 
 from __future__ import annotations
@@ -42,12 +45,63 @@ def make_files(out: Path, *, rows: int, cols: int, files: int) -> list[str]:
     return paths
 
 
+def measure(work: Path, *, rows: int, cols: int, rows_per_file: int, repeat: int) -> dict:
+    """Raw, plain Ray Data and project readers over one set of files (Ray already initialised)."""
+    import ray
+
+    from app.data import DatasetSpec, iter_numpy, load
+
+    files_n = max(1, rows // rows_per_file)
+    directory = work / f"parquet-{rows}"
+    files = make_files(directory, rows=rows, cols=cols, files=files_n)
+    expected = rows - rows % files_n
+    mem_bytes = expected * (cols - 1) * 4 + expected * 8
+
+    def raw() -> int:
+        table = pq.read_table(files)
+        arrays = {name: table.column(name).to_numpy() for name in table.column_names}
+        return len(arrays["y"])
+
+    def plain() -> int:
+        ds = ray.data.read_parquet(str(directory))
+        return sum(len(b["y"]) for b in ds.iter_batches(batch_size=100_000, batch_format="numpy"))
+
+    spec = DatasetSpec(uri=str(directory), target="y")
+
+    def project() -> int:
+        return sum(len(b["y"]) for b in iter_numpy(load(spec)))
+
+    out: dict = {
+        "rows": expected,
+        "files": files_n,
+        "parquet_mb": round(sum(os.path.getsize(f) for f in files) / 1e6, 1),
+    }
+    for name, fn in (("raw_pyarrow", raw), ("plain_ray_data", plain), ("project", project)):
+        seconds, got = timed(fn, repeat=repeat)
+        assert got == expected, (name, got)
+        out[name] = {
+            "seconds": round(seconds, 3),
+            "rows_per_s": round(got / seconds),
+            "mb_per_s": round(mem_bytes / seconds / 1e6, 1),
+        }
+        report(
+            f"{name} rows={expected:,}",
+            seconds=seconds,
+            rows_per_s=got / seconds,
+            mb_per_s=mem_bytes / seconds / 1e6,
+        )
+    raw_rate = out["raw_pyarrow"]["rows_per_s"]
+    out["ratio"] = round(out["project"]["rows_per_s"] / raw_rate, 4)
+    out["plain_ratio"] = round(out["plain_ray_data"]["rows_per_s"] / raw_rate, 4)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--rows", type=int, nargs="+", default=[2_000_000, 8_000_000])
     parser.add_argument("--cols", type=int, default=30)
-    parser.add_argument("--files", type=int, default=16)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--rows-per-file", type=int, default=125_000)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument(
         "--prep-sizes",
         type=float,
@@ -58,43 +112,15 @@ def main() -> None:
     args = parser.parse_args()
 
     import ray
-
-    from app.data import DatasetSpec, iter_numpy, load
-
-    work = Path(tempfile.mkdtemp(prefix="bench-data-"))
-    files = make_files(work / "parquet", rows=args.rows, cols=args.cols, files=args.files)
-    nbytes = sum(os.path.getsize(f) for f in files)
-    mem_bytes = args.rows * (args.cols - 1) * 4 + args.rows * 8
-
-    def raw() -> int:
-        table = pq.read_table(files)
-        arrays = {name: table.column(name).to_numpy() for name in table.column_names}
-        return len(arrays["y"])
-
-    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     from ray.data import DataContext
 
+    work = Path(tempfile.mkdtemp(prefix="bench-data-"))
+    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     DataContext.get_current().enable_progress_bars = False
-
-    def plain() -> int:
-        ds = ray.data.read_parquet(str(work / "parquet"))
-        return sum(len(b["y"]) for b in ds.iter_batches(batch_size=100_000, batch_format="numpy"))
-
-    spec = DatasetSpec(uri=str(work / "parquet"), target="y")
-
-    def project() -> int:
-        return sum(len(b["y"]) for b in iter_numpy(load(spec)))
-
-    results = {}
-    for name, fn in (("raw_pyarrow", raw), ("plain_ray_data", plain), ("project", project)):
-        seconds, rows = timed(fn, repeat=args.repeat)
-        assert rows == args.rows - args.rows % args.files, (name, rows)
-        results[name] = {
-            "seconds": seconds,
-            "rows_per_s": rows / seconds,
-            "mb_per_s": mem_bytes / seconds / 1e6,
-        }
-        report(name, seconds=seconds, rows_per_s=rows / seconds, mb_per_s=mem_bytes / seconds / 1e6)
+    sizes = [
+        measure(work, rows=rows, cols=args.cols, rows_per_file=args.rows_per_file, repeat=args.repeat)
+        for rows in sorted(args.rows)
+    ]
     ray.shutdown()
 
     prep = {}
@@ -104,19 +130,18 @@ def main() -> None:
         prep = prep_memory_figures(str(work / "prep"), sizes_gb=tuple(args.prep_sizes))
         report("csv_to_parquet", **{k: v for k, v in prep.items() if not isinstance(v, list)})
 
-    raw_rate = results["raw_pyarrow"]["rows_per_s"]
+    largest = sizes[-1]
     emit(
         "data",
-        ratio=results["project"]["rows_per_s"] / raw_rate,
-        rows=args.rows,
+        ratio=largest["ratio"],
+        rows=largest["rows"],
         cols=args.cols,
-        files=args.files,
-        parquet_mb=round(nbytes / 1e6, 1),
-        raw_rows_per_s=round(raw_rate),
-        plain_rows_per_s=round(results["plain_ray_data"]["rows_per_s"]),
-        project_rows_per_s=round(results["project"]["rows_per_s"]),
-        project_mb_per_s=round(results["project"]["mb_per_s"], 1),
-        plain_ratio=round(results["plain_ray_data"]["rows_per_s"] / raw_rate, 4),
+        raw_rows_per_s=largest["raw_pyarrow"]["rows_per_s"],
+        plain_rows_per_s=largest["plain_ray_data"]["rows_per_s"],
+        project_rows_per_s=largest["project"]["rows_per_s"],
+        project_mb_per_s=largest["project"]["mb_per_s"],
+        plain_ratio=largest["plain_ratio"],
+        sizes=sizes,
         prep=prep,
     )
 
