@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from app.data.encode import Preprocessor
+from app.train.model import ScoringModel
 
 ENSEMBLE_FILE = "ensemble.json"
 
@@ -84,44 +84,18 @@ def select(
     return counts / counts.sum(), float(best_score)
 
 
-class EnsemblePredictor:
+class EnsemblePredictor(ScoringModel):
     """Weighted average of members' probabilities (classification) or values (regression)."""
 
     def __init__(self, members: list[Any], weights: list[float], metadata: dict) -> None:
         self.members, self.weights, self.metadata = members, list(weights), metadata
         self.family = "ensemble"
-
-    @property
-    def preprocessor(self) -> Preprocessor:
-        return self.members[0].preprocessor
-
-    @property
-    def task(self) -> str:
-        return self.members[0].task
-
-    @property
-    def features(self) -> list[str]:
-        return self.members[0].features
-
-    @property
-    def classes(self) -> list[Any] | None:
-        return self.members[0].classes
+        self.preprocessor = members[0].preprocessor
 
     def predict_scores(self, data: Any) -> np.ndarray:
         return sum(
             w * np.asarray(m.predict_scores(data)) for m, w in zip(self.members, self.weights, strict=True)
         )
-
-    def predict_proba(self, data: Any) -> np.ndarray:
-        if self.task == "regression":
-            raise ValueError("predict_proba is for classifiers; this model is a regressor")
-        return self.predict_scores(data)
-
-    def predict(self, data: Any) -> np.ndarray:
-        scores = self.predict_scores(data)
-        if self.task == "regression":
-            return scores
-        return self.preprocessor.decode_labels(np.argmax(scores, axis=1))
 
 
 def save_ensemble(member_dirs: list[Path], weights: np.ndarray, out_dir: Path, *, info: dict) -> Path:

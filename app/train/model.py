@@ -81,18 +81,14 @@ def load_model(path: str | Path) -> Predictor:
     return Predictor(family=meta["family"], model=model, preprocessor=pre, metadata=meta)
 
 
-class Predictor:
-    """Predictions from raw feature columns: pandas, Arrow, a 2-D numpy array or a dict of columns.
+class ScoringModel:
+    """What every loaded model answers: labels and probabilities from ``predict_scores``.
 
-    A numpy array holds the raw feature columns in ``features`` order (an object array when some
-    are strings). Class predictions come back as the original labels.
+    Subclasses set ``preprocessor`` and implement ``predict_scores``: class probabilities
+    ``(n, classes)`` for classification, values ``(n,)`` for regression.
     """
 
-    def __init__(self, *, family: str, model: Any, preprocessor: Preprocessor, metadata: dict) -> None:
-        from app.train.api import family_module
-
-        self.family, self.model, self.preprocessor, self.metadata = family, model, preprocessor, metadata
-        self._mod = family_module(family)
+    preprocessor: Preprocessor
 
     @property
     def task(self) -> str:
@@ -106,15 +102,8 @@ class Predictor:
     def classes(self) -> list[Any] | None:
         return self.preprocessor.classes
 
-    def use_device(self, device: str) -> None:
-        """Predict on ``cuda`` or ``cpu`` where the family supports it (XGBoost)."""
-        if hasattr(self._mod, "set_device"):
-            self._mod.set_device(self.model, device)
-
     def predict_scores(self, data: Any) -> np.ndarray:
-        """Class probabilities ``(n, classes)`` for classification, values ``(n,)`` for regression."""
-        columns = self.preprocessor.transform(self._table(data), with_target=False)
-        return np.asarray(self._mod.predict(self.model, columns, self.preprocessor))
+        raise NotImplementedError
 
     def predict_proba(self, data: Any) -> np.ndarray:
         """Class probabilities ``(n, classes)``, columns in ``classes`` order; rows sum to 1."""
@@ -128,6 +117,30 @@ class Predictor:
         if self.task == "regression":
             return scores
         return self.preprocessor.decode_labels(np.argmax(scores, axis=1))
+
+
+class Predictor(ScoringModel):
+    """Predictions from raw feature columns: pandas, Arrow, a 2-D numpy array or a dict of columns.
+
+    A numpy array holds the raw feature columns in ``features`` order (an object array when some
+    are strings). Class predictions come back as the original labels.
+    """
+
+    def __init__(self, *, family: str, model: Any, preprocessor: Preprocessor, metadata: dict) -> None:
+        from app.train.api import family_module
+
+        self.family, self.model, self.preprocessor, self.metadata = family, model, preprocessor, metadata
+        self._mod = family_module(family)
+
+    def use_device(self, device: str) -> None:
+        """Predict on ``cuda`` or ``cpu`` where the family supports it (XGBoost)."""
+        if hasattr(self._mod, "set_device"):
+            self._mod.set_device(self.model, device)
+
+    def predict_scores(self, data: Any) -> np.ndarray:
+        """Class probabilities ``(n, classes)`` for classification, values ``(n,)`` for regression."""
+        columns = self.preprocessor.transform(self._table(data), with_target=False)
+        return np.asarray(self._mod.predict(self.model, columns, self.preprocessor))
 
     def _table(self, data: Any) -> pa.Table:
         if isinstance(data, pa.Table):
