@@ -159,7 +159,8 @@ def shap_importance(predictor: Any, frame: pd.DataFrame) -> dict[str, float]:
                 total[name] = total.get(name, 0.0) + weight * value
         return dict(sorted(total.items(), key=lambda kv: -kv[1]))
 
-    pre, features = predictor.preprocessor, predictor.features
+    pre = predictor.preprocessor
+    features = pre.columns  # the model's matrix columns (date parts included)
     columns = pre.transform(frame, with_target=False)
     n, f = len(frame), len(features)
     if predictor.family == "xgboost":

@@ -55,6 +55,7 @@ def train(
     s3: S3Config | None = None,
     storage_filesystem: pafs.FileSystem | None = None,
     round_hook: Callable[..., None] | None = None,
+    callbacks: list[Any] | None = None,
 ) -> TrainResult:
     """Train one model family on Ray Train and return the fitted model with its history.
 
@@ -69,6 +70,7 @@ def train(
         storage_filesystem: a ready pyarrow filesystem for ``config.storage_path`` instead (it travels
             to the workers, credentials included).
         round_hook: ``hook(round, resumed=bool, rank=int)`` run on every worker after every round.
+        callbacks: Ray Train ``UserCallback``s for the run (e.g. one forwarding reports to Ray Tune).
 
     Example:
         >>> data = prepare(DatasetSpec(uri="data/", target="y"))  # doctest: +SKIP
@@ -114,6 +116,7 @@ def train(
             storage_filesystem=storage_fs,
             failure_config=FailureConfig(max_failures=config.max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=2),
+            callbacks=callbacks,
             # Ray sets OMP_NUM_THREADS to the floor of the worker's CPUs (at least 1); OpenMP reads it once,
             # at load: XGBoost then builds its QuantileDMatrix on one thread whatever nthread says
             # (8M x 28 on 16 cores: 39 s instead of 4.6 s).
@@ -176,7 +179,7 @@ def _worker_spec(
             num_rows = datasets["train"].count()
         shard = estimate_shard_bytes(
             num_rows=num_rows,
-            num_features=len(pre.features),
+            num_features=len(pre.columns),
             num_workers=num_workers,
             weighted=bool(pre.weight),
         )
@@ -265,7 +268,7 @@ def _result(fit, mod, spec: WorkerSpec, pre, *, num_workers: int, started: float
     timings["teardown_s"] = max(
         wall - timings["start_s"] - timings.get("ingest_s", 0) - timings.get("train_s", 0), 0
     )
-    gains = mod.importance(model, pre.features)
+    gains = mod.importance(model, pre.columns)
     total = sum(gains.values()) or 1.0
     return TrainResult(
         family=spec.family,

@@ -65,7 +65,7 @@ def trainer_class():
 def frame(columns: dict[str, np.ndarray], pre: Preprocessor) -> pd.DataFrame:
     """Features as CatBoost wants them: float32 numbers, categorical codes as int32 with -1 for missing."""
     data = {}
-    for name in pre.features:
+    for name in pre.columns:
         col = columns[name]
         if name in pre.categories:
             col = np.where(np.isnan(col), -1, col).astype(np.int32)
@@ -75,7 +75,7 @@ def frame(columns: dict[str, np.ndarray], pre: Preprocessor) -> pd.DataFrame:
 
 def _pool(shard, pre: Preprocessor, spec: WorkerSpec) -> Pool:
     batches = list(iter_columns(shard, pre, batch_rows=spec.batch_rows))
-    cols = concat_columns(batches, [*pre.features, LABEL, WEIGHT])
+    cols = concat_columns(batches, [*pre.columns, LABEL, WEIGHT])
     return Pool(
         frame(cols, pre),
         label=cols[LABEL],

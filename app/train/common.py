@@ -167,6 +167,7 @@ class TrainResult:
             "task": self.task,
             "target": pre.target,
             "features": list(pre.features),
+            "columns": pre.columns,
             "categorical_features": pre.categorical_features,
             "classes": pre.classes,
             "params": self.params,

@@ -60,7 +60,7 @@ def iter_batches(
     shard, preprocessor: Preprocessor, *, batch_rows: int | None = None, stats: dict | None = None
 ) -> Iterator[Batch]:
     """The shard's batches as feature matrices."""
-    features = preprocessor.features
+    features = preprocessor.columns
     for cols in iter_columns(shard, preprocessor, batch_rows=batch_rows, stats=stats):
         yield Batch(x=feature_matrix(cols, features), y=cols[LABEL], w=cols.get(WEIGHT))
 
@@ -69,7 +69,7 @@ def stack_columns(
     batches: list[dict], preprocessor: Preprocessor
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """One float32 matrix from column batches, freeing each batch as it is copied (peak ~ one copy)."""
-    features = preprocessor.features
+    features = preprocessor.columns
     n = sum(len(b[LABEL]) for b in batches)
     x = np.empty((n, len(features)), dtype=np.float32)  # pages are touched only as rows are filled
     y = np.empty(n, dtype=np.float32)
@@ -153,7 +153,7 @@ def make_data_iter(
                 data=batch.x,
                 label=batch.y,
                 weight=batch.w,
-                feature_names=preprocessor.features,
+                feature_names=preprocessor.columns,
                 feature_types=preprocessor.feature_types,
             )
             return True

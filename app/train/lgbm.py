@@ -82,7 +82,7 @@ def _dataset(
         x,
         label=y,
         weight=w,
-        feature_name=list(pre.features),
+        feature_name=list(pre.columns),
         categorical_feature=cats or "auto",
         reference=reference,
         free_raw_data=True,
@@ -168,7 +168,7 @@ def importance(model: lgb.Booster, features: list[str]) -> dict[str, float]:
 
 def predict(model: lgb.Booster, columns: dict, pre: Preprocessor) -> np.ndarray:
     """Probabilities ``(n, classes)`` for classification, values ``(n,)`` for regression."""
-    out = model.predict(feature_matrix(columns, pre.features))
+    out = model.predict(feature_matrix(columns, pre.columns))
     if pre.task == "binary" and out.ndim == 1:
         return np.column_stack([1.0 - out, out])
     return out

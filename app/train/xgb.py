@@ -177,7 +177,7 @@ def importance(model: xgb.Booster, features: list[str]) -> dict[str, float]:
 
 def predict(model: xgb.Booster, columns: dict, pre: Preprocessor) -> np.ndarray:
     """Probabilities ``(n, classes)`` for classification, values ``(n,)`` for regression."""
-    out = model.inplace_predict(feature_matrix(columns, pre.features))
+    out = model.inplace_predict(feature_matrix(columns, pre.columns))
     if pre.task == "binary" and out.ndim == 1:
         return np.column_stack([1.0 - out, out])
     return out

@@ -106,3 +106,28 @@ def test_task_inference(ray_session):
     )
     with pytest.raises(DataError, match="nothing to learn"):
         infer_task(constant, "y")
+
+
+def test_dates_give_epoch_seconds_and_calendar_parts_with_nulls_kept():
+    pre = Preprocessor(features=["d", "x"], categories={}, datetime=["d"], target=None, task=None)
+    assert pre.columns == [
+        "d", "d__dayofweek", "d__month", "d__day", "d__dayofyear", "d__hour", "x"
+    ]  # fmt: skip
+    stamps = pa.array(
+        [pd.Timestamp("2024-01-06 13:05"), None, pd.Timestamp("2024-12-31 00:00")], pa.timestamp("ms")
+    )
+    out = pre.transform(pa.table({"d": stamps, "x": [1.0, 2.0, 3.0]}), with_target=False)
+    assert list(out) == pre.columns
+    assert out["d"][0] == pytest.approx(pd.Timestamp("2024-01-06 13:05").timestamp())
+    assert out["d__dayofweek"].tolist()[::2] == [5.0, 1.0]  # Saturday, Tuesday (Monday = 0)
+    assert out["d__month"].tolist()[::2] == [1.0, 12.0]
+    assert out["d__day"].tolist()[::2] == [6.0, 31.0]
+    assert out["d__dayofyear"].tolist()[::2] == [6.0, 366.0]  # 2024 is a leap year
+    assert out["d__hour"].tolist()[::2] == [13.0, 0.0]
+    assert all(np.isnan(out[c][1]) for c in pre.columns if c != "x")
+    dates = pa.array([pd.Timestamp("2024-03-01").date()], pa.date32())
+    from_dates = pre.transform(pa.table({"d": dates, "x": [0.0]}), with_target=False)
+    assert from_dates["d__month"].tolist() == [3.0] and from_dates["d__hour"].tolist() == [0.0]
+    with pytest.raises(DataError, match="cannot read string as a date/time") as err:
+        pre.transform(pa.table({"d": ["not a date"], "x": [0.0]}), with_target=False)
+    assert err.value.column == "d"
