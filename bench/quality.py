@@ -1,0 +1,485 @@
+"""Model quality: ``automl fit`` (AutoMLEngine) vs FLAML and AutoGluon-Tabular (GBMs), same budget and cores.
+
+    uv venv .bench-venv --python 3.11 && uv pip install --python .bench-venv -r bench/quality-requirements.txt
+    .venv/bin/python bench/quality.py [--time-budget 60] [--cpus 2] \
+        [--datasets breast_cancer,digits,diabetes,synth_binary,synth_regression]
+
+Every dataset is split once (75 % train / 25 % test, stratified for classifiers, fixed seed) into
+Parquet files under ``--out``; all three systems read those same files. Each system gets the same
+wall-clock budget for its fit and the same number of cores, one system at a time:
+
+* the project: ``AutoMLEngine(RayTuneOptimizer(RayTuneSettings(num_cpus=2, time_budget_s=B,
+  num_samples=N, metric=M))).fit(train.parquet, target=...)`` — what ``automl fit`` runs — in this
+  process on a local Ray (``num_cpus=2``), task auto-detected, tracking on as in the CLI (``--no-track``
+  turns it off); ``num_samples`` is large so that the budget, not the trial count, ends the search;
+* FLAML (``estimator_list=["lgbm", "xgboost", "catboost"]``, ``n_jobs=2``) and AutoGluon-Tabular
+  restricted to its GBMs (``hyperparameters={"GBM": {}, "CAT": {}, "XGB": {}}``, ``num_cpus=2``),
+  each in a subprocess of the baselines' own environment ``.bench-venv`` (their pins clash with the
+  project's lock) running bench/_quality_baselines.py.
+
+Every system optimises the primary metric, which is scored here, identically for all, on the test
+split: binary -> ROC AUC (higher is better), multiclass -> log loss (lower), regression -> RMSE (lower).
+Wall time is the fit call alone (no interpreter start, imports or ``ray.init``); over budget means
+wall > 1.1 x budget.
+
+Datasets: scikit-learn's bundled ones (no download): ``breast_cancer`` (binary), ``wine``,
+``digits`` (multiclass), ``diabetes`` (regression); and generated ones (``synth_binary``: ~7 %
+positives, ``synth_multiclass``, ``synth_regression``) with numeric, low- and high-cardinality
+categorical, missing (some informatively) and date columns, the date carrying a trend, a
+season and a weekend effect.
+
+The last line is one JSON object: per-dataset scores and wall times, ``ratio`` = mean over datasets
+of the project's score relative to FLAML's, higher is better (AUC: project / FLAML; losses: FLAML /
+project), ``wins_vs_flaml`` (datasets where the project is at least as good), ``ratio_vs_autogluon``
+(the same against AutoGluon), ``over_budget`` (true when any system's fit on any dataset took more
+than 1.1 x budget) and ``over_budget_runs`` (which). Per system and dataset: test ``scores`` (primary
+and secondary metrics), ``fit_s``; the project adds its trials and phase timings, the baselines
+``process_s`` (the subprocess, imports included). Run directories stay under ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from _harness import emit  # noqa: E402
+
+BENCH_VENV = ROOT / ".bench-venv"
+BENCH_PYTHON = BENCH_VENV / "bin" / "python"
+CREATE_VENV = (
+    "uv venv .bench-venv --python 3.11 && "
+    "uv pip install --python .bench-venv -r bench/quality-requirements.txt"
+)
+RUNNER = ROOT / "bench" / "_quality_baselines.py"
+TARGET = "target"
+# Primary metric per task: (name, higher is better).
+PRIMARY = {"binary": ("auc", True), "multiclass": ("mlogloss", False), "regression": ("rmse", False)}
+SYSTEMS = ("project", "flaml", "autogluon")
+DEFAULT_DATASETS = "breast_cancer,digits,diabetes,synth_binary,synth_regression"
+OVER_BUDGET = 1.1
+
+
+# --- datasets ------------------------------------------------------------------------------------
+
+
+def _sklearn(name: str) -> pd.DataFrame:
+    from sklearn import datasets
+
+    bunch = getattr(datasets, f"load_{name}")(as_frame=True)
+    frame = bunch.frame.rename(columns=lambda c: re.sub(r"[^0-9A-Za-z_]+", "_", str(c)).strip("_"))
+    return frame.rename(columns={"target": TARGET})
+
+
+def make_synthetic(task: str, n_rows: int, seed: int = 0) -> pd.DataFrame:
+    """Numeric, categorical (3, 8 and ~300 levels), missing values and a date with a trend, a
+    season and a weekend effect; binary is imbalanced (~7 % positives), multiclass has 4 unequal classes."""
+    rng = np.random.default_rng(seed)
+    n = n_rows
+    x = rng.normal(size=(n, 6))
+    region_levels = [f"r{i}" for i in range(8)]
+    region = rng.choice(region_levels, size=n, p=[0.3, 0.2, 0.15, 0.1, 0.1, 0.08, 0.05, 0.02])
+    region_effect = dict(zip(region_levels, [0.0, 0.6, -0.4, 0.9, -0.8, 0.3, 1.2, -1.5], strict=True))
+    n_products = 300
+    product_idx = np.minimum(rng.zipf(1.3, size=n) - 1, n_products - 1)
+    product_effect = rng.normal(scale=0.7, size=n_products)
+    channel = rng.choice(["web", "store", "phone"], size=n, p=[0.6, 0.3, 0.1])
+    day = rng.integers(0, 730, size=n)
+    date = pd.Timestamp("2022-01-03") + pd.to_timedelta(day, unit="D")  # a Monday
+    weekend = (day % 7 >= 5).astype(float)
+    season = np.sin(2 * np.pi * day / 365.25)
+
+    signal = (
+        1.2 * x[:, 0]
+        + 0.8 * x[:, 1] * (channel == "web")
+        - 0.6 * np.abs(x[:, 2])
+        + 0.5 * np.tanh(2 * x[:, 3])
+        + pd.Series(region).map(region_effect).to_numpy()
+        + product_effect[product_idx]
+        + 0.8 * weekend
+        + 0.5 * season
+        + 0.4 * day / 730
+    )
+    frame = pd.DataFrame({f"num{i}": x[:, i].astype(np.float32) for i in range(6)})
+    # Missing: at random in num3, informative in num1 (hidden when large), and in region.
+    frame.loc[rng.random(n) < 0.15, "num3"] = np.nan
+    frame.loc[(x[:, 1] > 1.0) & (rng.random(n) < 0.6), "num1"] = np.nan
+    region_col = pd.Series(region, dtype="object")
+    region_col[rng.random(n) < 0.1] = None
+    frame["region"] = region_col
+    frame["product"] = pd.Series([f"p{i:03d}" for i in product_idx], dtype="object")
+    frame["channel"] = pd.Series(channel, dtype="object")
+    frame["event_date"] = date.astype("datetime64[ns]")
+    noise = rng.logistic(scale=0.6, size=n)
+    if task == "binary":
+        z = signal + noise
+        frame[TARGET] = (z > np.quantile(z, 0.93)).astype(np.int64)
+    elif task == "multiclass":
+        z = signal + noise
+        frame[TARGET] = np.digitize(z, np.quantile(z, [0.5, 0.8, 0.95])).astype(np.int64)
+    else:
+        frame[TARGET] = (3.0 * signal + rng.normal(scale=1.0, size=n)).astype(np.float64)
+    return frame
+
+
+DATASETS = {
+    "breast_cancer": ("binary", lambda seed: _sklearn("breast_cancer")),
+    "wine": ("multiclass", lambda seed: _sklearn("wine")),
+    "digits": ("multiclass", lambda seed: _sklearn("digits")),
+    "diabetes": ("regression", lambda seed: _sklearn("diabetes")),
+    "synth_binary": ("binary", lambda seed: make_synthetic("binary", 20_000, seed)),
+    "synth_multiclass": ("multiclass", lambda seed: make_synthetic("multiclass", 15_000, seed + 1)),
+    "synth_regression": ("regression", lambda seed: make_synthetic("regression", 15_000, seed + 2)),
+}
+
+
+def write_split(name: str, out: Path, seed: int) -> dict:
+    from sklearn.model_selection import train_test_split
+
+    task, load = DATASETS[name]
+    frame = load(seed)
+    train, test = train_test_split(
+        frame,
+        test_size=0.25,
+        random_state=seed,
+        stratify=frame[TARGET] if task != "regression" else None,
+    )
+    d = out / "splits" / name
+    d.mkdir(parents=True, exist_ok=True)
+    train.reset_index(drop=True).to_parquet(d / "train.parquet", index=False)
+    test.reset_index(drop=True).to_parquet(d / "test.parquet", index=False)
+    return {
+        "name": name,
+        "task": task,
+        "train": d / "train.parquet",
+        "test": d / "test.parquet",
+        "rows": len(frame),
+        "features": frame.shape[1] - 1,
+    }
+
+
+# --- scoring -------------------------------------------------------------------------------------
+
+
+def score(task: str, y: np.ndarray, labels: list, pred: np.ndarray) -> dict[str, float]:
+    """Primary and secondary test metrics; ``pred`` is (n, classes) in ``labels`` order or (n,)."""
+    from sklearn.metrics import accuracy_score, log_loss, mean_absolute_error, roc_auc_score
+
+    if task == "regression":
+        return {
+            "rmse": float(np.sqrt(np.mean((y - pred) ** 2))),
+            "mae": float(mean_absolute_error(y, pred)),
+        }
+    proba = np.clip(pred, 1e-15, 1.0)
+    proba = proba / proba.sum(axis=1, keepdims=True)
+    idx = {lab: j for j, lab in enumerate(labels)}
+    y_idx = np.array([idx[v] for v in y])
+    out = {"accuracy": float(accuracy_score(y_idx, proba.argmax(axis=1)))}
+    loss = float(log_loss(y_idx, proba, labels=list(range(len(labels)))))
+    if task == "binary":
+        out |= {"auc": float(roc_auc_score(y_idx, proba[:, 1])), "logloss": loss}
+    else:
+        out["mlogloss"] = loss
+    return out
+
+
+def align(proba: np.ndarray, classes: list, labels: list) -> np.ndarray:
+    """Columns of ``proba`` (in ``classes`` order) reordered to ``labels``; matched as strings."""
+    pos = {str(c): j for j, c in enumerate(classes)}
+    missing = [lab for lab in labels if str(lab) not in pos]
+    if missing:
+        raise ValueError(f"predictions lack classes {missing} (have {classes})")
+    return proba[:, [pos[str(lab)] for lab in labels]]
+
+
+def relative(task: str, project: float | None, other: float | None) -> float | None:
+    """Project's score relative to another's, higher is better (1.0 = equal)."""
+    if project is None or other is None:
+        return None
+    _, higher = PRIMARY[task]
+    if higher:
+        return project / other
+    return other / project if project > 0 else float("inf")
+
+
+# --- systems -------------------------------------------------------------------------------------
+
+
+def run_project(ds: dict, args, labels: list, test: pd.DataFrame) -> dict:
+    from app.search import AutoMLEngine, RayTuneOptimizer, RayTuneSettings
+
+    metric, _ = PRIMARY[ds["task"]]
+    settings = RayTuneSettings(
+        num_cpus=args.cpus,
+        time_budget_s=args.time_budget,
+        num_samples=args.num_samples,
+        metric=metric,
+        seed=args.seed,
+    )
+    out_dir = args.out / "project" / ds["name"]
+    engine = AutoMLEngine(RayTuneOptimizer(settings), out_dir=out_dir, track=not args.no_track)
+    started = time.perf_counter()
+    result = engine.fit(str(ds["train"]), target=TARGET)  # task auto-detected, as `automl fit` does
+    fit_s = time.perf_counter() - started
+    started = time.perf_counter()
+    x_test = test.drop(columns=[TARGET])
+    scores = np.asarray(result.model.predict_scores(x_test), dtype=np.float64)
+    predict_s = time.perf_counter() - started
+    detected = result.model.task
+    if detected != ds["task"]:
+        raise RuntimeError(f"task detected as {detected}, expected {ds['task']}")
+    if ds["task"] != "regression":
+        scores = align(scores, list(result.model.classes), labels)
+    board = result.leaderboard
+    status = board["status"].value_counts().to_dict() if "status" in board else {}
+    families = board["family"].value_counts().to_dict() if "family" in board else {}
+    return {
+        "pred": scores,
+        "fit_s": fit_s,
+        "predict_s": predict_s,
+        "chosen": result.chosen
+        + (f" ({board['family'].iloc[0]})" if result.chosen == "single" and "family" in board else ""),
+        "trials": len(board),
+        "trial_status": {str(k): int(v) for k, v in status.items()},
+        "trial_families": {str(k): int(v) for k, v in families.items()},
+        "valid_score": float(result.ensemble_score if result.chosen == "ensemble" else result.best_score),
+        "timings": {k: round(v, 2) for k, v in result.timings.items()},
+    }
+
+
+def run_baseline(system: str, ds: dict, args, labels: list) -> dict:
+    metric, _ = PRIMARY[ds["task"]]
+    work = args.out / system / ds["name"]
+    work.mkdir(parents=True, exist_ok=True)
+    result_file = work / "result.json"
+    result_file.unlink(missing_ok=True)
+    cmd = [
+        str(BENCH_PYTHON),
+        str(RUNNER),
+        f"--system={system}",
+        f"--train={ds['train']}",
+        f"--test={ds['test']}",
+        f"--target={TARGET}",
+        f"--task={ds['task']}",
+        f"--metric={metric}",
+        f"--time-budget={args.time_budget}",
+        f"--cpus={args.cpus}",
+        f"--seed={args.seed}",
+        f"--work={work}",
+        f"--out={result_file}",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.cpus), "PYTHONPATH": ""}
+    env.pop("VIRTUAL_ENV", None)
+    started = time.perf_counter()
+    with open(work / "log.txt", "w") as log:
+        proc = subprocess.run(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=str(work),
+            timeout=3 * args.time_budget + 300,
+            check=False,
+        )
+    process_s = time.perf_counter() - started
+    if proc.returncode != 0 or not result_file.exists():
+        tail = (work / "log.txt").read_text()[-2000:]
+        raise RuntimeError(f"{system} exited with {proc.returncode}; log {work / 'log.txt'}:\n{tail}")
+    info = json.loads(result_file.read_text())
+    frame = pd.read_parquet(info.pop("predictions"))
+    if ds["task"] == "regression":
+        pred = frame["prediction"].to_numpy(dtype=np.float64)
+    else:
+        pred = align(frame.to_numpy(dtype=np.float64), info["classes"], labels)
+    return {"pred": pred, "process_s": process_s, **info}
+
+
+# --- main ----------------------------------------------------------------------------------------
+
+
+def _rounded(value):
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_rounded(v) for v in value]
+    if isinstance(value, float | np.floating):
+        return round(float(value), 5)
+    return value
+
+
+def fmt(v: float | None, digits: int = 4) -> str:
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--time-budget", type=float, default=60.0, help="Seconds per system per dataset.")
+    parser.add_argument("--datasets", default=DEFAULT_DATASETS, help=f"Comma list of {', '.join(DATASETS)}.")
+    parser.add_argument("--systems", default=",".join(SYSTEMS), help="Comma list of project,flaml,autogluon.")
+    parser.add_argument("--cpus", type=int, default=2, help="Cores every system gets.")
+    parser.add_argument(
+        "--num-samples", type=int, default=1000, help="Project: trial cap (budget ends first)."
+    )
+    parser.add_argument("--no-track", action="store_true", help="Project: no MLflow tracking in the fit.")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "quality")
+    args = parser.parse_args()
+
+    names = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    unknown = [d for d in names if d not in DATASETS]
+    systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    if unknown or not names:
+        parser.error(f"unknown datasets {unknown}; choose from {', '.join(DATASETS)}")
+    if set(systems) - set(SYSTEMS) or not systems:
+        parser.error(f"--systems must be a subset of {','.join(SYSTEMS)}")
+    if any(s != "project" for s in systems) and not BENCH_PYTHON.exists():
+        sys.exit(
+            f"error: the baselines' environment {BENCH_VENV} is missing (FLAML and AutoGluon live there, "
+            f"outside the project's lock). Create it from the repository root with:\n  {CREATE_VENV}"
+        )
+    args.out = args.out.resolve()
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    splits = [write_split(n, args.out, args.seed) for n in names]
+    results: dict[str, dict[str, dict]] = {ds["name"]: {} for ds in splits}
+    tests = {ds["name"]: pd.read_parquet(ds["test"]) for ds in splits}
+    labels = {
+        ds["name"]: sorted(pd.read_parquet(ds["train"], columns=[TARGET])[TARGET].unique().tolist())
+        if ds["task"] != "regression"
+        else []
+        for ds in splits
+    }
+
+    def record(system: str, ds: dict, fn) -> None:
+        name = ds["name"]
+        print(f"[{system}] {name} ({ds['task']}, {ds['rows']:,} rows) ...", flush=True)
+        try:
+            out = fn()
+        except Exception as exc:  # noqa: BLE001 - one failure is a result, not the end of the benchmark
+            print(f"[{system}] {name} FAILED: {exc}", flush=True)
+            results[name][system] = {"error": str(exc)[:500]}
+            return
+        y = tests[name][TARGET].to_numpy()
+        out["scores"] = score(ds["task"], y, labels[name], out.pop("pred"))
+        results[name][system] = out
+        metric, _ = PRIMARY[ds["task"]]
+        print(
+            f"[{system}] {name}: {metric}={out['scores'][metric]:.5f} fit {out['fit_s']:.1f} s "
+            f"({out.get('chosen')})",
+            flush=True,
+        )
+
+    if "project" in systems:
+        os.environ.pop("RAY_ADDRESS", None)  # a local Ray with --cpus cores, never a shared cluster
+        import ray
+
+        started = time.perf_counter()
+        ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)
+        from ray.data import DataContext
+
+        DataContext.get_current().enable_progress_bars = False
+        print(f"ray.init: {time.perf_counter() - started:.1f} s (not counted)", flush=True)
+        try:
+            for ds in splits:
+                record(
+                    "project", ds, lambda ds=ds: run_project(ds, args, labels[ds["name"]], tests[ds["name"]])
+                )
+        finally:
+            ray.shutdown()
+    for system in systems:
+        if system != "project":
+            for ds in splits:
+                record(
+                    system,
+                    ds,
+                    lambda ds=ds, system=system: run_baseline(system, ds, args, labels[ds["name"]]),
+                )
+
+    # --- table and JSON ---
+    def primary(name: str, system: str) -> float | None:
+        r = results[name].get(system, {})
+        task = next(d["task"] for d in splits if d["name"] == name)
+        return r.get("scores", {}).get(PRIMARY[task][0])
+
+    def wall(name: str, system: str) -> float | None:
+        return results[name].get(system, {}).get("fit_s")
+
+    header = (
+        f"{'dataset':<18}{'task':<11}{'metric':<9}"
+        + "".join(f"{s:>11}" for s in systems)
+        + "".join(f"{s + ' s':>13}" for s in systems)
+        + f"{'vs flaml':>10}{'vs ag':>8}"
+    )
+    print(f"\nbudget {args.time_budget:g} s per system per dataset, {args.cpus} cores; test-split scores")
+    print(header)
+    print("-" * len(header))
+    per_dataset, over = {}, []
+    r_flaml, r_ag, wins = [], [], 0
+    for ds in splits:
+        name, task = ds["name"], ds["task"]
+        metric, higher = PRIMARY[task]
+        p = primary(name, "project")
+        vf = relative(task, p, primary(name, "flaml"))
+        va = relative(task, p, primary(name, "autogluon"))
+        if vf is not None:
+            r_flaml.append(vf)
+            wins += vf >= 1.0
+        if va is not None:
+            r_ag.append(va)
+        for s in systems:
+            w = wall(name, s)
+            if w is not None and w > OVER_BUDGET * args.time_budget:
+                over.append(f"{s}:{name}:{w:.1f}s")
+        print(
+            f"{name:<18}{task:<11}{metric + ('↑' if higher else '↓'):<9}"
+            + "".join(f"{fmt(primary(name, s)):>11}" for s in systems)
+            + "".join(f"{fmt(wall(name, s), 1):>13}" for s in systems)
+            + f"{fmt(vf, 3):>10}{fmt(va, 3):>8}"
+        )
+        per_dataset[name] = {
+            "task": task,
+            "metric": metric,
+            "rows": ds["rows"],
+            **{
+                s: {k: v for k, v in results[name].get(s, {}).items() if k not in ("best_config", "classes")}
+                for s in systems
+            },
+            "ratio_vs_flaml": vf,
+            "ratio_vs_autogluon": va,
+        }
+    ratio = float(np.mean(r_flaml)) if r_flaml else float("nan")
+    ratio_ag = float(np.mean(r_ag)) if r_ag else None
+    print(
+        f"\nratio vs FLAML (mean, higher is better): {fmt(ratio, 4)}  wins (>=): {wins}/{len(r_flaml)}"
+        f"   ratio vs AutoGluon: {fmt(ratio_ag, 4)}   over budget: {over or 'none'}"
+    )
+    per_dataset = _rounded(per_dataset)
+    (args.out / "results.json").write_text(json.dumps(per_dataset, indent=2, default=float))
+    emit(
+        "quality",
+        ratio=ratio,
+        time_budget_s=args.time_budget,
+        cpus=args.cpus,
+        datasets=per_dataset,
+        wins_vs_flaml=wins,
+        n_vs_flaml=len(r_flaml),
+        ratio_vs_autogluon=None if ratio_ag is None else round(ratio_ag, 4),
+        over_budget=bool(over),
+        over_budget_runs=over,
+    )
+
+
+if __name__ == "__main__":
+    main()
