@@ -3,10 +3,13 @@
     python bench/search.py [--trials 100] [--compare-trials 30] [--rows 5000]
 
 (a) runs the project's search (``reuse_actors=True``, data shared once through the object store,
-trials reporting every 10 rounds) and, as the plain way, the same trials with Tune's defaults
-(``reuse_actors=False``). Overhead = wall time ÷ ideal - 1, with ideal = sum of trial times ÷ concurrency.
-(b) runs both searchers at equal trial count on the same data: best validation logloss and total
-boosting rounds used. The last line's ``ratio`` is ideal ÷ project wall time (1.0 = no overhead).
+trials reporting per ``tuner.ReportCadence``) and, as the plain way, the same trials with Tune's
+defaults (``reuse_actors=False``), 2 trials at a time on 2 CPUs. Overhead = wall time ÷ ideal - 1, with
+ideal = sum of the trials' own times (Tune's ``time_total_s``) ÷ concurrency; ``work_overhead`` uses the
+stricter ideal of the project's trial configurations trained one after another in one process without
+Tune (``train_local``), ÷ 2 cores. (b) runs both searchers at equal trial count on the same data: best
+validation logloss and total boosting rounds used. The last line's ``ratio`` is ideal ÷ project wall
+time (1.0 = no overhead).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ def run(data, settings, spec, *, reuse: bool, max_concurrent: int):
     rounds = sum(int(f["rounds"].max()) for f in frames if f is not None and "rounds" in f)
     scores = [float(f["score"].min()) for f in frames if f is not None and "score" in f]
     return {
+        "configs": [r.config for r in results],
         "wall_s": wall,
         "trial_s": trial_s,
         "ideal_s": trial_s / max_concurrent,
@@ -53,6 +57,30 @@ def run(data, settings, spec, *, reuse: bool, max_concurrent: int):
         "best": min(scores),
         "trials": len(results),
     }
+
+
+def sequential_work(data, configs, settings) -> float:
+    """Seconds to train ``configs`` one after another in this process, without Tune."""
+    from app.search.local import train_local
+    from app.search.spaces import split_config
+
+    started = time.perf_counter()
+    for config in configs:
+        family, params = split_config(config)
+        train_local(
+            family,
+            params,
+            data,
+            metric="logloss",
+            num_boost_round=settings.max_rounds,
+            early_stopping_rounds=settings.early_stopping_rounds,
+            threads=1,
+        )
+    return time.perf_counter() - started
+
+
+def _shown(figures: dict) -> dict:
+    return {k: v for k, v in figures.items() if k != "configs"}
 
 
 def main() -> None:
@@ -87,9 +115,11 @@ def main() -> None:
     )
     spec = search_spec(short, "binary")
     project = run(data, short, spec, reuse=True, max_concurrent=2)
-    report("tune overhead: project", **project)
+    report("tune overhead: project", **_shown(project))
+    work_s = sequential_work(data, project["configs"], short)
+    report("same trials, one process, no Tune", work_s=work_s, ideal_2_cores_s=work_s / 2)
     plain = run(data, short, spec, reuse=False, max_concurrent=2)
-    report("tune overhead: plain Tune defaults", **plain)
+    report("tune overhead: plain Tune defaults", **_shown(plain))
 
     common = {
         "num_samples": args.compare_trials,
@@ -104,7 +134,7 @@ def main() -> None:
         reuse=True,
         max_concurrent=2,
     )
-    report("ASHA + Optuna", **asha)
+    report("ASHA + Optuna", **_shown(asha))
     fifo = run(
         data,
         RayTuneSettings(scheduler="fifo", search_algorithm="random", **common),
@@ -112,7 +142,7 @@ def main() -> None:
         reuse=True,
         max_concurrent=2,
     )
-    report("FIFO + random", **fifo)
+    report("FIFO + random", **_shown(fifo))
     ray.shutdown()
     emit(
         "search",
@@ -120,6 +150,9 @@ def main() -> None:
         trials=args.trials,
         project_overhead=round(project["overhead"], 4),
         plain_overhead=round(plain["overhead"], 4),
+        work_s=round(work_s, 2),
+        project_work_overhead=round(project["wall_s"] / (work_s / 2) - 1, 4),
+        plain_work_overhead=round(plain["wall_s"] / (work_s / 2) - 1, 4),
         project_wall_s=round(project["wall_s"], 2),
         plain_wall_s=round(plain["wall_s"], 2),
         asha_best=round(asha["best"], 5),

@@ -22,6 +22,9 @@ def fit(
     out: Path = typer.Option(Path("runs/automl"), "--out", help="Run directory."),
     ray_address: str | None = typer.Option(None, "--ray-address", help="Ray cluster address."),
     resume: bool = typer.Option(False, "--resume", help="Continue the interrupted fit in --out."),
+    refit: bool = typer.Option(
+        True, "--refit/--no-refit", help="Train the chosen model again on train + valid (best round count)."
+    ),
 ) -> None:
     """Search model families and hyperparameters; write the leaderboard and the best model."""
     from pydantic import ValidationError
@@ -42,6 +45,7 @@ def fit(
             time_budget_s=time_budget,
             metric=metric,
             max_rounds=max_rounds,
+            refit=refit,
             **({"families": families} if families else {}),
         )
         engine = AutoMLEngine(RayTuneOptimizer(settings), out_dir=out)
@@ -59,7 +63,10 @@ def fit(
         f"\nchosen: {result.chosen}  valid {result.metric}: "
         f"{result.ensemble_score if result.chosen == 'ensemble' else result.best_score:.5f}"
     )
-    typer.echo(f"leaderboard: {out / 'leaderboard.csv'}\nmodel: {result.model_dir}")
+    refit_note = (
+        "refit on train + valid" if result.refit.get("done") else f"not refit ({result.refit.get('reason')})"
+    )
+    typer.echo(f"leaderboard: {out / 'leaderboard.csv'}\nmodel: {result.model_dir} ({refit_note})")
     typer.echo(f"wall time: {result.wall_time_s:.1f} s")
 
 

@@ -17,17 +17,28 @@ from app.config import DataConfig, TrackingConfig
 from app.data import DatasetSpec, PreparedData, prepare
 from app.search import ensemble as ens
 from app.search import leaderboard
-from app.search.local import TrialData
+from app.search.local import TrialData, ValidRows, encode_rows
+from app.search.raytrain import StreamingData, plan
 from app.search.settings import RayTuneSettings
 from app.search.tuner import make_tuner, restore_tuner, search_spec, storage_for
 
 FIT_FILE = "fit.json"
 MODEL_DIR = "model"
+VALIDATED_DIR = "validated_model"
+# Ray Train trials choose the ensemble on at most this many validation rows (or the memory limit's worth).
+ENSEMBLE_VALID_ROWS = 50_000
 
 
 @dataclass
 class FitResult:
-    """What a fit produced; ``model`` is the chosen predictor (ensemble or best single model)."""
+    """What a fit produced; ``model`` is the chosen predictor (ensemble or best single model).
+
+    With a refit, ``model_dir`` holds the refit model(s) and ``validated_model_dir`` the same choice as
+    trained in the search, which ``best_score`` and ``ensemble_score`` describe (validation scores are
+    measured before the refit: after it the validation rows are training rows). ``refit`` records what
+    was refit (``done``, ``reason``, and per member: rows, rounds, seconds); ``trainer`` says where the
+    trials trained: ``in_process`` or ``ray_train``.
+    """
 
     out_dir: Path
     model_dir: Path
@@ -39,6 +50,9 @@ class FitResult:
     best_score: float
     ensemble_score: float | None
     ensemble_weights: dict[str, float] = field(default_factory=dict)
+    validated_model_dir: Path | None = None
+    refit: dict[str, Any] = field(default_factory=dict)
+    trainer: str = "in_process"
     wall_time_s: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
     tracking: dict[str, Any] = field(default_factory=dict)
@@ -159,18 +173,26 @@ class AutoMLEngine:
         timings: dict[str, float] = {}
         prepared: PreparedData = prepare(spec, config=self.data_config, task=task)
         pre = prepared.preprocessor
-        data = TrialData.from_datasets(prepared.splits.train, prepared.splits.valid, pre)
-        if data.nbytes > settings.in_memory_limit_bytes:
-            raise ValueError(
-                f"the encoded training data is {data.nbytes:,} bytes, over in_memory_limit_bytes="
-                f"{settings.in_memory_limit_bytes:,}; train such data with `automl train` (Ray Train) for now"
+        cpus = ray.cluster_resources().get("CPU", 1.0)
+        if self._encoded_bytes(prepared) > settings.in_memory_limit_bytes:
+            max_concurrent, worker_cpus = plan(
+                cluster_cpus=cpus,
+                cpus_per_trial=settings.cpus_per_trial,
+                max_concurrent=settings.max_concurrent_trials,
             )
+            data, valid = self._streaming(prepared, settings, worker_cpus=worker_cpus)
+            n_rows, n_features = data.n_train, data.n_features
+        else:
+            max_concurrent = settings.max_concurrent_trials or max(1, int(cpus // settings.cpus_per_trial))
+            data = TrialData.from_datasets(prepared.splits.train, prepared.splits.valid, pre)
+            valid, n_rows, n_features = data.valid, len(data.y_train), data.x_train.shape[1]
         prepared.save(self.out_dir)
         timings["data_s"] = time.monotonic() - started
         sspec = search_spec(settings, str(pre.task))
         storage = storage_for(self.out_dir, settings)
-        cpus = ray.cluster_resources().get("CPU", 1.0)
-        max_concurrent = settings.max_concurrent_trials or max(1, int(cpus // settings.cpus_per_trial))
+        deadline = None
+        if settings.time_budget_s is not None:
+            deadline = started + settings.time_budget_s - (10.0 if self.track else 0.0)
         if resume:
             tuner = restore_tuner(data, settings, sspec, storage_path=storage)
         else:
@@ -187,8 +209,8 @@ class AutoMLEngine:
                 settings,
                 sspec,
                 storage_path=storage,
-                n_rows=len(data.y_train),
-                n_features=data.x_train.shape[1],
+                n_rows=n_rows,
+                n_features=n_features,
                 time_budget_s=budget,
                 max_concurrent=max_concurrent,
             )
@@ -203,8 +225,17 @@ class AutoMLEngine:
             )
         leaderboard.save(board, self.out_dir)
         t0 = time.monotonic()
-        result = self._finish(board, data, sspec, settings)
+        result = self._finish(board, valid, sspec, settings)
         timings["ensemble_s"] = time.monotonic() - t0
+        t0 = time.monotonic()
+        result.refit = self._refit(result, board, data, sspec, settings, threads=int(cpus), deadline=deadline)
+        timings["refit_s"] = time.monotonic() - t0
+        result.trainer = "ray_train" if isinstance(data, StreamingData) else "in_process"
+        refit_ids = {m["trial_id"] for m in result.refit.get("members", [])}
+        board["refit"] = board["trial_id"].isin(refit_ids)
+        result.leaderboard = board.drop(columns=["checkpoint", "history"])
+        leaderboard.save(board, self.out_dir)
+        self._record_result(result)
         if self.track:
             t0 = time.monotonic()
             result.tracking = self._log(result, board, prepared, settings)
@@ -212,6 +243,38 @@ class AutoMLEngine:
         result.wall_time_s = time.monotonic() - started
         result.timings = timings
         return result
+
+    def _encoded_bytes(self, prepared: PreparedData) -> int:
+        """Training plus validation rows as float32 features and label, from the training profile's row
+        count and the split fractions (known before any row is read)."""
+        rows = prepared.profile.num_rows + self._valid_rows(prepared.profile.num_rows)
+        return int(rows * 4 * (len(prepared.preprocessor.columns) + 1))
+
+    def _valid_rows(self, train_rows: int) -> int:
+        """Validation rows expected beside ``train_rows`` training rows, from the split fractions."""
+        cfg = self.data_config
+        return int(train_rows * cfg.valid_fraction / max(1.0 - cfg.valid_fraction - cfg.test_fraction, 1e-9))
+
+    def _streaming(
+        self, prepared: PreparedData, settings: RayTuneSettings, *, worker_cpus: float
+    ) -> tuple[StreamingData, ValidRows]:
+        """Ray Train trials' data, and the validation rows the ensemble is chosen on (a bounded head)."""
+        pre = prepared.preprocessor
+        row_bytes = 4 * (len(pre.columns) + 1)
+        cap = max(ENSEMBLE_VALID_ROWS, settings.in_memory_limit_bytes // row_bytes)
+        valid = encode_rows(prepared.splits.valid, pre, max_rows=cap)
+        n_train = prepared.profile.num_rows
+        data = StreamingData(
+            train=prepared.splits.train,
+            valid=prepared.splits.valid,
+            preprocessor=pre.to_dict(),
+            n_train=n_train,
+            n_valid=len(valid.y) if len(valid.y) < cap else self._valid_rows(n_train),
+            n_features=len(pre.columns),
+            worker_cpus=worker_cpus,
+            threads=max(1, int(settings.cpus_per_trial)),
+        )
+        return data, valid
 
     def _log(
         self, result: FitResult, board: pd.DataFrame, prepared: PreparedData, settings
@@ -238,7 +301,7 @@ class AutoMLEngine:
             )
             return {"error": str(exc)}
 
-    def _finish(self, board: pd.DataFrame, data: TrialData, sspec, settings: RayTuneSettings) -> FitResult:
+    def _finish(self, board: pd.DataFrame, valid: ValidRows, sspec, settings: RayTuneSettings) -> FitResult:
         from app.train.api import family_module
         from app.train.model import load_model
 
@@ -254,7 +317,7 @@ class AutoMLEngine:
             Checkpoint(row.checkpoint).to_directory(str(d))
             predictor = load_model(d)
             if not cols:
-                cols = {n: data.x_valid[:, j] for j, n in enumerate(predictor.features)}
+                cols = {n: valid.x[:, j] for j, n in enumerate(predictor.preprocessor.columns)}
             preds.append(
                 np.asarray(
                     family_module(predictor.family).predict(predictor.model, cols, predictor.preprocessor)
@@ -263,9 +326,9 @@ class AutoMLEngine:
             dirs.append(d)
         maximize = sspec.mode == "max"
         weights, ens_score = ens.select(
-            preds, data.y_valid, metric=sspec.metric, maximize=maximize, weight=data.w_valid
+            preds, valid.y, metric=sspec.metric, maximize=maximize, weight=valid.w
         )
-        best_single = ens.score(sspec.metric, data.y_valid, preds[0], data.w_valid)
+        best_single = ens.score(sspec.metric, valid.y, preds[0], valid.w)
         model_dir = self.out_dir / MODEL_DIR
         shutil.rmtree(model_dir, ignore_errors=True)
         better = ens_score > best_single if maximize else ens_score < best_single
@@ -297,6 +360,7 @@ class AutoMLEngine:
         return FitResult(
             out_dir=self.out_dir,
             model_dir=model_dir,
+            validated_model_dir=model_dir,
             leaderboard=board.drop(columns=["checkpoint", "history"]),
             model=load_any(model_dir),
             chosen=chosen,
@@ -306,3 +370,67 @@ class AutoMLEngine:
             ensemble_score=ens_score,
             ensemble_weights={d.name: float(w) for d, w in zip(dirs, weights, strict=True) if w > 0},
         )
+
+    def _refit(
+        self,
+        result: FitResult,
+        board: pd.DataFrame,
+        data: TrialData | StreamingData,
+        sspec,
+        settings: RayTuneSettings,
+        *,
+        threads: int,
+        deadline: float | None,
+    ) -> dict[str, Any]:
+        """Refit the chosen model's members on train + valid in place, keeping the validated choice in
+        ``validated_model/``; skipped (with the reason) when off or when it would overrun the budget."""
+        from app.search import refit
+        from app.search.predict import load_any
+
+        if not settings.refit:
+            return {"done": False, "reason": "refit=False"}
+        model_dir = result.model_dir
+        rows = board.set_index("trial_id")
+        best_id = str(board[board["checkpoint"].notna()].iloc[0].trial_id)
+        expected = 0.0
+        for d, trial_id in refit.members(model_dir, trial_id=best_id):
+            meta = json.loads((d / "metadata.json").read_text())
+            seconds = rows.loc[trial_id, "train_time_s"]
+            expected += refit.estimate_seconds(
+                trial_seconds=float(seconds) if pd.notna(seconds) else 0.0,
+                rounds_run=int(meta["num_rounds"]),
+                rounds=int(meta["best_iteration"]) + 1,
+                streaming=isinstance(data, StreamingData),
+            )
+        if deadline is not None and time.monotonic() + expected > deadline:
+            return {"done": False, "reason": f"time budget: the refit needs ~{expected:.0f} s"}
+        validated = self.out_dir / VALIDATED_DIR
+        shutil.rmtree(validated, ignore_errors=True)
+        shutil.copytree(model_dir, validated)
+        result.validated_model_dir = validated
+        records = refit.refit_model(
+            model_dir,
+            data=data,
+            params={str(t): json.loads(p) for t, p in rows["params"].items()},
+            metric=sspec.metric,
+            threads=max(1, threads),
+            storage_path=self.out_dir / "refit",
+            trial_id=best_id,
+        )
+        result.model = load_any(model_dir)
+        return {"done": True, "reason": None, "members": records}
+
+    def _record_result(self, result: FitResult) -> None:
+        """Add what the fit chose, where trials trained and whether it refit to ``fit.json``."""
+        path = self.out_dir / FIT_FILE
+        saved = json.loads(path.read_text())
+        saved["result"] = {
+            "chosen": result.chosen,
+            "metric": result.metric,
+            "best_score": result.best_score,
+            "ensemble_score": result.ensemble_score,
+            "trainer": result.trainer,
+            "refit": result.refit,
+            "validated_model_dir": str(result.validated_model_dir or result.model_dir),
+        }
+        path.write_text(json.dumps(saved, indent=2))

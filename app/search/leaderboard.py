@@ -1,4 +1,5 @@
-"""The leaderboard: one row per trial (family, params, validation score, rounds, time, status)."""
+"""The leaderboard: one row per trial (family, params, validation score, rounds, time, status, where
+it trained: ``in_process`` or ``ray_train``, and whether the final model holds its refit)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,23 @@ import pandas as pd
 
 from app.search.spaces import split_config
 
-COLUMNS = ["rank", "trial_id", "family", "score", "rounds", "train_time_s", "status", "params"]
+COLUMNS = [
+    "rank",
+    "trial_id",
+    "family",
+    "score",
+    "rounds",
+    "train_time_s",
+    "status",
+    "trainer",
+    "refit",
+    "params",
+]
 
 
 def from_results(results, *, mode: str) -> pd.DataFrame:
-    """Rows from a Tune ``ResultGrid``; ``score`` is the best value the trial reported."""
+    """Rows from a Tune ``ResultGrid``; ``score`` is the best value the trial reported (validation, before
+    any refit). ``refit`` is False here; the engine marks the trials it refit."""
     rows = []
     for r in results:
         config = r.config or {}
@@ -41,6 +54,8 @@ def from_results(results, *, mode: str) -> pd.DataFrame:
                 "rounds": metrics.get("rounds"),
                 "train_time_s": metrics.get("time_total_s"),
                 "status": status,
+                "trainer": metrics.get("trainer"),
+                "refit": False,
                 "params": json.dumps(params, sort_keys=True),
                 "checkpoint": r.checkpoint.path if r.checkpoint is not None else None,
                 "history": json.dumps(

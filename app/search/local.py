@@ -22,6 +22,15 @@ RoundFn = Callable[[int, dict[str, float]], bool]
 
 
 @dataclass
+class ValidRows:
+    """Encoded validation rows: features, labels, weights."""
+
+    x: np.ndarray
+    y: np.ndarray
+    w: np.ndarray | None
+
+
+@dataclass
 class TrialData:
     """Encoded training and validation data, shared read-only by every trial."""
 
@@ -37,6 +46,10 @@ class TrialData:
     def nbytes(self) -> int:
         return sum(a.nbytes for a in (self.x_train, self.y_train, self.x_valid, self.y_valid))
 
+    @property
+    def valid(self) -> ValidRows:
+        return ValidRows(self.x_valid, self.y_valid, self.w_valid)
+
     @classmethod
     def from_datasets(cls, train, valid, pre: Preprocessor) -> TrialData:
         """Encode two Ray Datasets batch by batch into contiguous float32 arrays."""
@@ -46,17 +59,40 @@ class TrialData:
             raise ValueError(f"empty split: {len(y_t)} training and {len(y_v)} validation rows")
         return cls(x_t, y_t, w_t, x_v, y_v, w_v, pre.to_dict())
 
+    def with_valid_in_train(self) -> TrialData:
+        """Training rows followed by the validation rows (for a refit); validation stays as it is."""
+        weights = None
+        if self.w_train is not None and self.w_valid is not None:
+            weights = np.concatenate([self.w_train, self.w_valid])
+        return TrialData(
+            np.concatenate([self.x_train, self.x_valid]),
+            np.concatenate([self.y_train, self.y_valid]),
+            weights,
+            self.x_valid,
+            self.y_valid,
+            self.w_valid,
+            self.preprocessor,
+        )
+
+
+def encode_rows(ds, pre: Preprocessor, *, max_rows: int | None = None) -> ValidRows:
+    """The first ``max_rows`` rows of ``ds``, encoded (the validation rows the ensemble is chosen on)."""
+    x, y, w = _encode(ds.limit(max_rows) if max_rows is not None else ds, pre)
+    if len(y) == 0:
+        raise ValueError("empty validation split")
+    return ValidRows(x, y, w)
+
 
 def _encode(ds, pre: Preprocessor) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     parts = [pre.transform(t) for t in ds.iter_batches(batch_format="pyarrow", batch_size=None)]
     parts = [p for p in parts if len(p[LABEL])]
     if not parts:
-        return np.empty((0, len(pre.features)), np.float32), np.empty(0, np.float32), None
-    x = np.empty((sum(len(p[LABEL]) for p in parts), len(pre.features)), dtype=np.float32)
+        return np.empty((0, len(pre.columns)), np.float32), np.empty(0, np.float32), None
+    x = np.empty((sum(len(p[LABEL]) for p in parts), len(pre.columns)), dtype=np.float32)
     row = 0
     for p in parts:
         n = len(p[LABEL])
-        for j, name in enumerate(pre.features):
+        for j, name in enumerate(pre.columns):
             x[row : row + n, j] = p[name]
         row += n
     y = np.concatenate([p[LABEL] for p in parts])
@@ -98,7 +134,11 @@ def train_local(
     threads: int = 1,
     on_round: RoundFn | None = None,
 ) -> TrainResult:
-    """Boost one model in this process; ``on_round`` sees the validation metrics after every round."""
+    """Boost one model in this process; ``on_round`` sees the validation metrics after every round.
+
+    With ``early_stopping_rounds=None`` the model keeps every round (as on Ray Train): a refit's
+    round count is fixed in advance and its validation rows are training rows.
+    """
     from app.train.api import family_module
 
     pre = Preprocessor.from_dict(data.preprocessor)
@@ -117,10 +157,13 @@ def train_local(
     started = time.perf_counter()
     model = _FIT[family](lib_params, data, pre, num_boost_round, stopper)
     wall = time.perf_counter() - started
-    rounds = len(stopper.history[metrics[0].name])
-    best = stopper.best_iteration if stopper.best_iteration >= 0 else rounds - 1
+    history = stopper.history[metrics[0].name]
+    rounds = len(history)
+    best = stopper.best_iteration
+    if early_stopping_rounds is None or best < 0:
+        best = rounds - 1
     model = mod.truncate(model, best + 1)
-    gains = mod.importance(model, pre.features)
+    gains = mod.importance(model, pre.columns)
     total = sum(gains.values()) or 1.0
     return TrainResult(
         family=family,
@@ -130,13 +173,13 @@ def train_local(
         metric_name=metrics[0].name,
         history=stopper.history,
         best_iteration=best,
-        best_score=float(stopper.best) if stopper.best is not None else float("nan"),
+        best_score=float(history[best]) if rounds else float("nan"),
         num_rounds=rounds,
         feature_importance={k: v / total for k, v in gains.items()},
         wall_time_s=wall,
         params={k: v for k, v in lib_params.items() if isinstance(v, int | float | str | bool)},
         timings={"train_s": wall},
-        ingest={"mode": "in_process"},
+        ingest={"mode": "in_process", "rows": len(data.y_train), "valid_rows": len(data.y_valid)},
     )
 
 
@@ -173,7 +216,7 @@ def _fit_lightgbm(params, data: TrialData, pre: Preprocessor, rounds: int, stopp
             raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list)
 
     cats = [i for i, t in enumerate(pre.feature_types) if t == "c"] or "auto"
-    kw = {"feature_name": list(pre.features), "categorical_feature": cats, "free_raw_data": False}
+    kw = {"feature_name": list(pre.columns), "categorical_feature": cats, "free_raw_data": False}
     dtrain = lgb.Dataset(data.x_train, data.y_train, weight=data.w_train, **kw)
     dvalid = lgb.Dataset(data.x_valid, data.y_valid, weight=data.w_valid, reference=dtrain, **kw)
     booster = lgb.train(
@@ -194,7 +237,7 @@ def _fit_catboost(params, data: TrialData, pre: Preprocessor, rounds: int, stopp
 
     def pool(x, y, w):
         return Pool(
-            frame({n: x[:, j] for j, n in enumerate(pre.features)}, pre),
+            frame({n: x[:, j] for j, n in enumerate(pre.columns)}, pre),
             label=y,
             weight=w,
             cat_features=pre.categorical_features or None,

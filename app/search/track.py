@@ -57,6 +57,8 @@ def log_search(
             "task": prepared.preprocessor.task,
             "train_rows": prepared.profile.num_rows,
             "features": len(prepared.preprocessor.features),
+            "trainer": result.trainer,
+            "refit": bool(result.refit.get("done")),
         }
     )
     histories: dict[str, list[float]] = {}
@@ -67,7 +69,7 @@ def log_search(
             row.family,
             json.loads(row.params),
             {result.metric: values},
-            int(row.rounds or 0),
+            int(row.rounds) if pd.notna(row.rounds) else 0,  # a trial stopped before its first report
             row.status,
             metric=result.metric,
             run_name=f"trial-{row.trial_id}",
@@ -89,7 +91,8 @@ def log_search(
     )
     build_report(
         result.out_dir,
-        model_dir=result.model_dir,
+        # The figures are on validation rows: they describe the model chosen there, not its refit.
+        model_dir=result.validated_model_dir or result.model_dir,
         valid=valid,
         leaderboard=board.drop(columns=["checkpoint", "history"], errors="ignore"),
         histories=histories,

@@ -1,37 +1,91 @@
 """Ray Tune over the training stage: Optuna (TPE) or random search, ASHA or FIFO, a time budget,
-resumable from its storage path. Each trial reports the validation metric every few rounds."""
+resumable from its storage path. Each trial reports the validation metric every few rounds.
+
+Trials train in their own process on shared in-memory arrays (``TrialData``), or, for data over the
+memory limit, on Ray Train from the streaming datasets (``StreamingData``, ``app.search.raytrain``).
+"""
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from app.search.local import TrialData, train_local
+from app.search.raytrain import DRIVER_CPUS, StreamingData, ray_train_trial_fn
 from app.search.settings import RayTuneSettings
 from app.search.spaces import OptunaSpace, initial_points, random_space, split_config
 from app.train.common import resolve_metrics
 
 EXPERIMENT = "search"
+# A report waits for the Tune driver to take it: on short trials reports cost more than boosting. Between
+# ASHA rungs a trial reports at most this often (Tune stops a trial, at the time budget, when it reports).
+MIN_REPORT_INTERVAL_S = 1.0
+
+
+def asha_rungs(settings: dict) -> list[float]:
+    """The rounds at which ASHA compares trials (its milestones with ``time_attr="rounds"``)."""
+    if settings["scheduler"] != "asha":
+        return []
+    rungs, rung = [], settings["grace_period"] * settings["report_every"]
+    while rung < settings["max_rounds"]:
+        rungs.append(rung)
+        rung *= settings["reduction_factor"]
+    return rungs
+
+
+class ReportCadence:
+    """Which rounds a trial reports at: multiples of ``every`` that reach an ASHA rung not reported yet,
+    or that come ``min_interval_s`` after the last report."""
+
+    def __init__(
+        self,
+        every: int,
+        rungs: list[float],
+        *,
+        min_interval_s: float = MIN_REPORT_INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.every, self.rungs, self.min_interval_s, self.clock = every, rungs, min_interval_s, clock
+        self.last_round, self.last_time = 0, clock()
+
+    def due(self, done: int) -> bool:
+        if done % self.every:
+            return False
+        now = self.clock()
+        rung = any(self.last_round < r <= done for r in self.rungs)
+        if not rung and now - self.last_time < self.min_interval_s:
+            return False
+        self.last_round, self.last_time = done, now
+        return True
 
 
 def trial_fn(config: dict, *, data: TrialData, settings: dict, metric: str) -> None:
-    """One Tune trial: boost in this process, report every ``report_every`` rounds, save the model."""
+    """One Tune trial: boost in this process, report at ``ReportCadence``, save the model."""
     from ray import tune
     from ray.tune import Checkpoint
 
     from app.train.model import save_model
 
     family, params = split_config(config)
-    every = settings["report_every"]
+    cadence = ReportCadence(settings["report_every"], asha_rungs(settings))
     threads = max(1, int(settings["cpus_per_trial"]))
 
     def on_round(done: int, values: dict[str, float]) -> bool:
-        if done % every == 0:
-            tune.report({"score": values[metric], "rounds": done, "family": family, "finished": False})
+        if cadence.due(done):
+            tune.report(
+                {
+                    "score": values[metric],
+                    "rounds": done,
+                    "family": family,
+                    "finished": False,
+                    "trainer": "in_process",
+                }
+            )
         return False
 
     result = train_local(
@@ -52,6 +106,8 @@ def trial_fn(config: dict, *, data: TrialData, settings: dict, metric: str) -> N
             "best_iteration": result.best_iteration,
             "family": family,
             "finished": True,
+            "trainer": "in_process",
+            "done": True,  # ends the trial on this result: one driver round trip fewer per trial
         }
         tune.report(final, checkpoint=Checkpoint.from_directory(tmp))
 
@@ -73,7 +129,7 @@ def search_spec(settings: RayTuneSettings, task: str) -> SearchSpec:
 
 
 def make_tuner(
-    data: TrialData,
+    data: TrialData | StreamingData,
     settings: RayTuneSettings,
     spec: SearchSpec,
     *,
@@ -84,10 +140,13 @@ def make_tuner(
     max_concurrent: int,
     reuse_actors: bool = True,
 ):
-    """A fresh ``Tuner`` over ``trial_fn`` with the settings' searcher and scheduler.
+    """A fresh ``Tuner`` over ``trial_fn`` (or ``ray_train_trial_fn``) with the settings' searcher
+    and scheduler.
 
     ``reuse_actors`` keeps one process per concurrent trial slot (Tune's default, False, starts a
-    process per trial: ~2.5 s each on this machine, longer than a short trial).
+    process per trial: ~2.5 s each on this machine, longer than a short trial). Ray Train trials never
+    reuse actors: a stopped trial's process must go, taking its Train controller and workers with it.
+    ASHA's rungs are in boosting rounds, so trials reporting at uneven rounds are judged alike.
     """
     from ray import tune
     from ray.tune import CheckpointConfig, FailureConfig, RunConfig, TuneConfig
@@ -114,19 +173,19 @@ def make_tuner(
         param_space = random_space(families, n_rows, n_features, spec.task)
     if settings.scheduler == "asha":
         scheduler = ASHAScheduler(
-            time_attr="training_iteration",
-            max_t=math.ceil(settings.max_rounds / settings.report_every) + 1,
-            grace_period=settings.grace_period,
+            time_attr="rounds",
+            # One past the last round: ASHA stops a trial whose result reaches max_t, and a trial
+            # that boosts all max_rounds reports rounds == max_rounds before its final, checkpointed
+            # report; stopped there, it would finish with no model.
+            max_t=settings.max_rounds + 1,
+            grace_period=settings.grace_period * settings.report_every,
             reduction_factor=settings.reduction_factor,
         )
     else:
         scheduler = FIFOScheduler()
-    trainable = tune.with_resources(
-        tune.with_parameters(trial_fn, data=data, settings=settings.model_dump(), metric=spec.metric),
-        {"CPU": settings.cpus_per_trial},
-    )
+    streaming = isinstance(data, StreamingData)
     return tune.Tuner(
-        trainable,
+        _trainable(data, settings, spec),
         param_space=param_space,
         tune_config=TuneConfig(
             metric="score",
@@ -136,30 +195,47 @@ def make_tuner(
             num_samples=settings.num_samples,
             max_concurrent_trials=max_concurrent,
             time_budget_s=time_budget_s,
-            reuse_actors=reuse_actors,
+            reuse_actors=reuse_actors and not streaming,
         ),
         run_config=RunConfig(
             name=EXPERIMENT,
             storage_path=storage_path,
-            checkpoint_config=CheckpointConfig(num_to_keep=1),
+            # No num_to_keep: each trial saves one checkpoint, and with it Tune would snapshot the whole
+            # experiment after every trial (~20% of the wall time of 100 short trials).
+            checkpoint_config=CheckpointConfig(),
             failure_config=FailureConfig(max_failures=0),
             verbose=1,
         ),
     )
 
 
-def restore_tuner(data: TrialData, settings: RayTuneSettings, spec: SearchSpec, *, storage_path: str):
+def restore_tuner(
+    data: TrialData | StreamingData, settings: RayTuneSettings, spec: SearchSpec, *, storage_path: str
+):
     """The interrupted search under ``storage_path``: finished trials are kept, the rest run again."""
     from ray import tune
 
     path = os.path.join(storage_path, EXPERIMENT)
     if not tune.Tuner.can_restore(path):
         raise FileNotFoundError(f"{path}: no search to resume there")
-    trainable = tune.with_resources(
-        tune.with_parameters(trial_fn, data=data, settings=settings.model_dump(), metric=spec.metric),
-        {"CPU": settings.cpus_per_trial},
+    return tune.Tuner.restore(
+        path, trainable=_trainable(data, settings, spec), resume_unfinished=True, resume_errored=True
     )
-    return tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True, resume_errored=True)
+
+
+def _trainable(data: TrialData | StreamingData, settings: RayTuneSettings, spec: SearchSpec):
+    """The trial function with its data; a Ray Train trial reserves only its driver's share here (its
+    worker's CPUs are Ray Train's placement group, sized by ``raytrain.plan``)."""
+    from ray import tune
+
+    if isinstance(data, StreamingData):
+        fn, cpus = ray_train_trial_fn, DRIVER_CPUS
+    else:
+        fn, cpus = trial_fn, settings.cpus_per_trial
+    return tune.with_resources(
+        tune.with_parameters(fn, data=data, settings=settings.model_dump(), metric=spec.metric),
+        {"CPU": cpus},
+    )
 
 
 def storage_for(out_dir: Path, settings: RayTuneSettings) -> str:

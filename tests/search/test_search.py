@@ -53,6 +53,8 @@ def test_leaderboard_has_every_family_and_is_saved(fitted):
         "rounds",
         "train_time_s",
         "status",
+        "trainer",
+        "refit",
         "params",
     ]
     assert len(json.loads((result.out_dir / "leaderboard.json").read_text())) == 12

@@ -1,0 +1,187 @@
+"""Search trials on Ray Train, for data over ``in_memory_limit_bytes``: each trial is a driver function
+that builds and fits one Ray Train run over the streaming datasets and forwards its reports to Tune.
+
+Under Train V2 a trainer cannot be Tune's trainable (``Tuner(trainer)`` raises); the driver-function
+trainable is its way. Workers report every ``report_every`` rounds, but never closer together than the
+controller's poll interval (``app.train.report.Cadence``), so on fast rounds reports thin out: ASHA
+therefore counts boosting rounds (``time_attr="rounds"``), not reports, and a trial is judged at the
+first report at or past each rung.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from app.search.spaces import split_config
+
+# The trial's own actor only waits on ``fit()``; Tune refuses 0 CPUs.
+DRIVER_CPUS = 0.01
+
+
+@dataclass
+class StreamingData:
+    """The lazy training and validation datasets every Ray Train trial streams from."""
+
+    train: Any  # ray.data.Dataset
+    valid: Any
+    preprocessor: dict
+    n_train: int
+    n_valid: int  # counted when the engine read the whole split, else estimated from the split fractions
+    n_features: int
+    worker_cpus: float
+    threads: int
+
+
+def plan(*, cluster_cpus: float, cpus_per_trial: float, max_concurrent: int | None) -> tuple[int, float]:
+    """Concurrent Ray Train trials and the CPUs of each one's worker.
+
+    One CPU stays free for Ray Data's read tasks, which need a whole CPU each (on 2 CPUs, two 1-CPU
+    workers hang in ReadFiles): on 2 CPUs two trials get 0.49 CPU each.
+    """
+    concurrent = max_concurrent or max(1, int(cluster_cpus // cpus_per_trial))
+    spare = max(cluster_cpus - 1.0, cluster_cpus / 2)
+    worker = min(cpus_per_trial, spare / concurrent - DRIVER_CPUS)
+    if worker < 0.05:  # more trials asked for than the spare CPUs can hold: fewer, not starved
+        concurrent = max(1, int(spare // 0.1))
+        worker = spare / concurrent - DRIVER_CPUS
+    return concurrent, round(worker, 3)
+
+
+def trial_train_config(
+    family: str,
+    params: dict[str, Any],
+    *,
+    settings: dict,
+    metric: str,
+    cpus: float,
+    threads: int,
+    storage: str,
+):
+    """The ``TrainConfig`` of one trial: one worker, the trial's parameters and the search's rounds."""
+    from app.config import TrainConfig
+
+    return TrainConfig(
+        family=family,
+        params=params,
+        num_boost_round=settings["max_rounds"],
+        early_stopping_rounds=settings["early_stopping_rounds"],
+        checkpoint_every=settings["report_every"],
+        report_every_s=None,
+        num_workers=1,
+        cpus_per_worker=cpus,
+        threads_per_worker=threads,
+        metrics=[metric],
+        max_failures=0,
+        storage_path=storage,
+    )
+
+
+def report_forwarder(queue, *, family: str, metric: str):
+    """A Ray Train callback (it runs in the Train controller) putting each worker report on ``queue`` as
+    the trial's ``score`` and ``rounds``; the worker's final report is left out (the trial reports it
+    with the model)."""
+    from ray.train import UserCallback
+
+    class ForwardReports(UserCallback):
+        def after_report(self, run_context, metrics, checkpoint) -> None:
+            first = metrics[0]
+            if first.get("final") or metric not in first:
+                return
+            queue.put(
+                {
+                    "score": first[metric],
+                    "rounds": first["round"],
+                    "family": family,
+                    "finished": False,
+                    "trainer": "ray_train",
+                }
+            )
+
+    return ForwardReports()
+
+
+def fit_reporting(fit: Callable[[list[Any]], Any], *, family: str, metric: str) -> Any:
+    """Run ``fit(callbacks)`` (a Ray Train run) in a helper thread while this, the trial's own thread,
+    hands its reports to Tune; returns what ``fit`` returned.
+
+    Every ``tune.report`` then comes from the trial's thread. Ray's ``TuneReportCallback`` instead hands
+    reports to the trial's main thread, which deadlocks when a last report is still queued as the
+    function itself reports (or returns): both land in the session's one-item result queue.
+    """
+    from ray import tune
+    from ray.util.queue import Queue
+
+    queue = Queue(actor_options={"num_cpus": 0})
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = fit([report_forwarder(queue, family=family, metric=metric)])
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the trial's thread
+            outcome["error"] = exc
+        finally:
+            queue.put(None)
+
+    thread = threading.Thread(target=run, name="ray-train-fit", daemon=True)
+    thread.start()
+    while (report := queue.get()) is not None:
+        tune.report(report)  # ASHA may stop the trial here: the process then goes, and the run with it
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
+
+
+def ray_train_trial_fn(config: dict, *, data: StreamingData, settings: dict, metric: str) -> None:
+    """One Tune trial on Ray Train: fit, forward reports, then report the saved model as the checkpoint.
+
+    The Ray Train run is named after the trial and kept in the trial's directory, so a resumed search
+    continues an interrupted trial from its last Train checkpoint.
+    """
+    from ray import tune
+    from ray.tune import Checkpoint
+
+    from app.data.encode import Preprocessor
+    from app.train.api import train
+    from app.train.model import save_model
+
+    family, params = split_config(config)
+    ctx = tune.get_context()
+    train_config = trial_train_config(
+        family,
+        params,
+        settings=settings,
+        metric=metric,
+        cpus=data.worker_cpus,
+        threads=data.threads,
+        storage=os.path.join(ctx.get_trial_dir(), "ray_train"),
+    )
+    result = fit_reporting(
+        lambda callbacks: train(
+            {"train": data.train, "valid": data.valid},
+            config=train_config,
+            preprocessor=Preprocessor.from_dict(data.preprocessor),
+            num_rows=data.n_train,
+            run_name=f"trial-{ctx.get_trial_id()}",
+            callbacks=callbacks,
+        ),
+        family=family,
+        metric=metric,
+    )
+    with tempfile.TemporaryDirectory(prefix="automl-trial-") as tmp:
+        save_model(result, tmp)
+        final = {
+            "score": result.best_score,
+            "rounds": result.num_rounds,
+            "best_iteration": result.best_iteration,
+            "family": family,
+            "finished": True,
+            "trainer": "ray_train",
+            "done": True,
+        }
+        tune.report(final, checkpoint=Checkpoint.from_directory(tmp))

@@ -1,0 +1,160 @@
+"""Refit: the chosen model (each member of a chosen ensemble) trained again on train + valid with the
+round count its trial chose on validation, ``best_iteration + 1``.
+
+The round count is not scaled for the extra rows (a quarter more data moves the best count little, and
+it keeps the refit to the rounds the validation scores describe). A refit model has seen the validation
+rows, so its own validation figures say nothing: its ``metadata.json`` keeps the trial's (measured before
+the refit) and adds a ``refit`` record (rows, rounds, trial, seconds).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from app.search.local import TrialData, train_local
+from app.search.raytrain import StreamingData
+from app.train.model import METADATA_FILE, save_model
+
+# Ray Train's fixed cost per run on a small machine (start and teardown), for the time-budget check.
+RAY_TRAIN_START_S = 15.0
+_KEPT = ("metric_name", "best_score", "metrics", "history")
+
+
+def estimate_seconds(*, trial_seconds: float, rounds_run: int, rounds: int, streaming: bool) -> float:
+    """A refit's expected time: its trial's time per round, on a quarter more rows, plus Ray Train's start."""
+    per_round = trial_seconds / max(rounds_run, 1)
+    return per_round * rounds * 1.25 + (RAY_TRAIN_START_S if streaming else 0.0)
+
+
+def members(model_dir: Path, *, trial_id: str | None = None) -> list[tuple[Path, str]]:
+    """``(directory, trial id)`` of each model in ``model_dir``: an ensemble's members (named by trial
+    id in ``ensemble.json``) or the single model itself, whose trial is ``trial_id``."""
+    from app.search.ensemble import ENSEMBLE_FILE
+
+    if (model_dir / ENSEMBLE_FILE).exists():
+        info = json.loads((model_dir / ENSEMBLE_FILE).read_text())
+        return [(model_dir / m["dir"], Path(m["dir"]).name) for m in info["members"]]
+    if trial_id is None:
+        raise ValueError(f"{model_dir}: a single model's refit needs trial_id=")
+    return [(model_dir, trial_id)]
+
+
+def refit_model(
+    model_dir: Path,
+    *,
+    data: TrialData | StreamingData,
+    params: dict[str, dict[str, Any]],
+    metric: str,
+    threads: int,
+    storage_path: Path,
+    trial_id: str | None = None,
+) -> list[dict[str, Any]]:
+    """Refit a saved model in place: the single model of trial ``trial_id``, or every member of an
+    ensemble with its weights kept. ``params`` maps trial ids to the trials' parameters."""
+    from app.search.ensemble import ENSEMBLE_FILE
+
+    records = [
+        refit_dir(
+            d,
+            data=data,
+            params=params[tid],
+            trial_id=tid,
+            metric=metric,
+            threads=threads,
+            storage_path=storage_path,
+        )
+        for d, tid in members(model_dir, trial_id=trial_id)
+    ]
+    info_path = model_dir / ENSEMBLE_FILE
+    if info_path.exists():
+        info = json.loads(info_path.read_text())
+        info["refit"] = True
+        info_path.write_text(json.dumps(info, indent=2))
+    return records
+
+
+def refit_dir(
+    model_dir: Path,
+    *,
+    data: TrialData | StreamingData,
+    params: dict[str, Any],
+    trial_id: str,
+    metric: str,
+    threads: int,
+    storage_path: Path,
+) -> dict[str, Any]:
+    """Replace the model in ``model_dir`` by its refit on train + valid; returns the ``refit`` record."""
+    trial_meta = json.loads((model_dir / METADATA_FILE).read_text())
+    family = trial_meta["family"]
+    rounds = int(trial_meta["best_iteration"]) + 1
+    started = time.monotonic()
+    if isinstance(data, StreamingData):
+        result = _refit_ray_train(
+            data, family, params, rounds=rounds, metric=metric, threads=threads, storage_path=storage_path
+        )
+    else:
+        result = train_local(
+            family,
+            params,
+            data.with_valid_in_train(),
+            metric=metric,
+            num_boost_round=rounds,
+            early_stopping_rounds=None,
+            threads=threads,
+        )
+    record = {
+        "trial_id": trial_id,
+        "rows": int(result.ingest["rows"]),
+        "rounds": int(result.num_rounds),
+        "trainer": "ray_train" if isinstance(data, StreamingData) else "in_process",
+        "seconds": round(time.monotonic() - started, 3),
+    }
+    shutil.rmtree(model_dir)
+    save_model(result, model_dir)
+    meta_path = model_dir / METADATA_FILE
+    meta = json.loads(meta_path.read_text())
+    meta.update({k: trial_meta[k] for k in _KEPT if k in trial_meta})
+    meta["refit"] = record
+    meta_path.write_text(json.dumps(meta, indent=2))
+    return record
+
+
+def _refit_ray_train(
+    data: StreamingData,
+    family: str,
+    params: dict[str, Any],
+    *,
+    rounds: int,
+    metric: str,
+    threads: int,
+    storage_path: Path,
+):
+    from app.config import TrainConfig
+    from app.data.encode import Preprocessor
+    from app.train.api import train
+
+    config = TrainConfig(
+        family=family,
+        params=params,
+        num_boost_round=rounds,
+        early_stopping_rounds=None,
+        checkpoint_every=rounds,
+        report_every_s=None,
+        num_workers=1,
+        cpus_per_worker=float(threads),  # capped by Ray Train so that Ray Data keeps a CPU
+        threads_per_worker=threads,
+        metrics=[metric],
+        storage_path=str(storage_path.resolve()),
+    )
+    return train(
+        {"train": data.train.union(data.valid), "valid": data.valid},
+        config=config,
+        preprocessor=Preprocessor.from_dict(data.preprocessor),
+        num_rows=data.n_train + data.n_valid,
+        run_name=f"refit-{family}-{uuid.uuid4().hex[:8]}",
+    )
