@@ -137,6 +137,30 @@ def fit_reporting(fit: Callable[[list[Any]], Any], *, family: str, metric: str) 
     return outcome["result"]
 
 
+def report_final(result: Any, *, family: str, trainer: str) -> None:
+    """A trial's last report: its scores and its saved model as the checkpoint.
+
+    ``done`` ends the trial on this result: one driver round trip fewer per trial.
+    """
+    from ray import tune
+    from ray.tune import Checkpoint
+
+    from app.train.model import save_model
+
+    with tempfile.TemporaryDirectory(prefix="automl-trial-") as tmp:
+        save_model(result, tmp)
+        final = {
+            "score": result.best_score,
+            "rounds": result.num_rounds,
+            "best_iteration": result.best_iteration,
+            "family": family,
+            "finished": True,
+            "trainer": trainer,
+            "done": True,
+        }
+        tune.report(final, checkpoint=Checkpoint.from_directory(tmp))
+
+
 def ray_train_trial_fn(config: dict, *, data: StreamingData, settings: dict, metric: str) -> None:
     """One Tune trial on Ray Train: fit, forward reports, then report the saved model as the checkpoint.
 
@@ -144,11 +168,9 @@ def ray_train_trial_fn(config: dict, *, data: StreamingData, settings: dict, met
     continues an interrupted trial from its last Train checkpoint.
     """
     from ray import tune
-    from ray.tune import Checkpoint
 
     from app.data.encode import Preprocessor
     from app.train.api import train
-    from app.train.model import save_model
 
     family, params = split_config(config)
     ctx = tune.get_context()
@@ -173,15 +195,4 @@ def ray_train_trial_fn(config: dict, *, data: StreamingData, settings: dict, met
         family=family,
         metric=metric,
     )
-    with tempfile.TemporaryDirectory(prefix="automl-trial-") as tmp:
-        save_model(result, tmp)
-        final = {
-            "score": result.best_score,
-            "rounds": result.num_rounds,
-            "best_iteration": result.best_iteration,
-            "family": family,
-            "finished": True,
-            "trainer": "ray_train",
-            "done": True,
-        }
-        tune.report(final, checkpoint=Checkpoint.from_directory(tmp))
+    report_final(result, family=family, trainer="ray_train")

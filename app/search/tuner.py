@@ -8,7 +8,6 @@ memory limit, on Ray Train from the streaming datasets (``StreamingData``, ``app
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from app.search.local import TrialData, train_local
-from app.search.raytrain import DRIVER_CPUS, StreamingData, ray_train_trial_fn
+from app.search.raytrain import DRIVER_CPUS, StreamingData, ray_train_trial_fn, report_final
 from app.search.settings import RayTuneSettings
 from app.search.spaces import OptunaSpace, initial_points, random_space, split_config
 from app.train.common import resolve_metrics
@@ -67,9 +66,6 @@ class ReportCadence:
 def trial_fn(config: dict, *, data: TrialData, settings: dict, metric: str) -> None:
     """One Tune trial: boost in this process, report at ``ReportCadence``, save the model."""
     from ray import tune
-    from ray.tune import Checkpoint
-
-    from app.train.model import save_model
 
     family, params = split_config(config)
     cadence = ReportCadence(settings["report_every"], asha_rungs(settings))
@@ -98,18 +94,7 @@ def trial_fn(config: dict, *, data: TrialData, settings: dict, metric: str) -> N
         threads=threads,
         on_round=on_round,
     )
-    with tempfile.TemporaryDirectory(prefix="automl-trial-") as tmp:
-        save_model(result, tmp)
-        final = {
-            "score": result.best_score,
-            "rounds": result.num_rounds,
-            "best_iteration": result.best_iteration,
-            "family": family,
-            "finished": True,
-            "trainer": "in_process",
-            "done": True,  # ends the trial on this result: one driver round trip fewer per trial
-        }
-        tune.report(final, checkpoint=Checkpoint.from_directory(tmp))
+    report_final(result, family=family, trainer="in_process")
 
 
 @dataclass
