@@ -66,7 +66,7 @@ def to_numpy(ds, pre) -> tuple[np.ndarray, np.ndarray]:
     xs, ys = [], []
     for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
         cols = pre.transform(batch)
-        xs.append(feature_matrix(cols, pre.features))
+        xs.append(feature_matrix(cols, pre.columns))
         ys.append(cols[LABEL])
     return np.concatenate(xs), np.concatenate(ys)
 

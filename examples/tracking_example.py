@@ -38,11 +38,11 @@ def train_small_model(rows: int = 2000) -> tuple[TrainResult, dict[str, float]]:
 
     def matrix(frame):
         cols = pre.transform(frame)
-        x = feature_matrix(cols, pre.features)
+        x = feature_matrix(cols, pre.columns)
         return xgb.DMatrix(
             x,
             cols[LABEL],
-            feature_names=pre.features,
+            feature_names=pre.columns,
             feature_types=pre.feature_types,
             enable_categorical=True,
         )

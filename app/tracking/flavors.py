@@ -298,7 +298,7 @@ def encoded_frame(predictor: Predictor, frame: pd.DataFrame) -> pd.DataFrame:
         from app.train.cat import frame as cat_frame
 
         return cat_frame(columns, predictor.preprocessor)
-    features = predictor.features
+    features = predictor.preprocessor.columns
     return pd.DataFrame(feature_matrix(columns, features), columns=features)
 
 

@@ -48,14 +48,14 @@ def train_model_dir(
     frame = make_frame(rows, task=task, seed=0)
     pre = preprocessor(frame, task)
     cols = pre.transform(frame)
-    x, y = feature_matrix(cols, pre.features), cols[LABEL]
+    x, y = feature_matrix(cols, pre.columns), cols[LABEL]
     k = pre.num_classes
     objective, metric = OBJECTIVES[family][task], METRICS[task]
     if family == "xgboost":
         import xgboost as xgb
 
         dm = xgb.DMatrix(
-            x, y, feature_names=pre.features, feature_types=pre.feature_types, enable_categorical=True
+            x, y, feature_names=pre.columns, feature_types=pre.feature_types, enable_categorical=True
         )
         params = {"objective": objective, "eval_metric": metric, "nthread": 1, "max_depth": 4, "eta": 0.2}
         if task == "multiclass":
@@ -77,7 +77,7 @@ def train_model_dir(
         if task == "multiclass":
             params["num_class"] = k
         cats = [i for i, t in enumerate(pre.feature_types) if t == "c"]
-        ds = lgb.Dataset(x, y, feature_name=list(pre.features), categorical_feature=cats)
+        ds = lgb.Dataset(x, y, feature_name=list(pre.columns), categorical_feature=cats)
         evals = {}
         model = lgb.train(
             params,
@@ -109,7 +109,7 @@ def train_model_dir(
         best_iteration=len(history) - 1,
         best_score=float(history[-1]),
         num_rounds=len(history),
-        feature_importance={f: float(i) for i, f in enumerate(pre.features)},
+        feature_importance={f: float(i) for i, f in enumerate(pre.columns)},
         wall_time_s=0.1,
         params=params if family != "catboost" else {"loss_function": objective},
     )

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from app.data.encode import DATE_PARTS
 from app.data.synthetic import make_frame
 from app.tracking.report import build_report
 
@@ -38,7 +39,8 @@ def test_treeshap_importance_ranks_the_planted_feature_first(family, tmp_path):
     )
 
     assert next(iter(report.importance)) == "x0"  # make_frame's strongest signal
-    assert set(report.importance) == {"x0", "x1", "x2", "x3", "x4", "x5", "city", "signup"}
+    date_parts = {f"signup__{p}" for p in DATE_PARTS}  # one entry per model column
+    assert set(report.importance) == {"x0", "x1", "x2", "x3", "x4", "x5", "city", "signup", *date_parts}
     assert set(report.images) == {"importance", "learning_curves", "leaderboard", "roc_pr", "confusion"}
     for path in report.images.values():
         assert path.parent == tmp_path / "report" and path.read_bytes()[:8] == PNG_MAGIC
