@@ -142,6 +142,20 @@ def _report_project(label: str, res, n: int, rounds: int) -> None:
     )
 
 
+def alternate(family: str, raw_run, project_run, *, repeat: int, n: int, rounds: int):
+    """Raw and project runs alternating, ``repeat`` times each; the best of each side.
+
+    Other processes on a shared machine only ever slow a run down, so the best run is the fairest.
+    """
+    raws, runs = [], []
+    for _ in range(repeat):
+        raws.append(raw_run())
+        report(f"raw {family}", **raws[-1], rows_per_s=n / raws[-1]["total_s"])
+        runs.append(project_run())
+        _report_project(f"project {family} (Ray Train)", runs[-1], n, rounds)
+    return min(raws, key=lambda r: r["total_s"]), min(runs, key=lambda r: r.wall_time_s)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -207,28 +221,24 @@ def main(argv: list[str] | None = None) -> None:
         "nthread": threads,
         **({"device": "cuda"} if args.gpu else {}),
     }
-    # Raw and project alternate, `--repeat` times each; the best run of each side counts (other
-    # processes on a shared machine only ever slow a run down).
-    raws, runs = [], []
-    for _ in range(args.repeat):
-        raws.append(raw_xgboost(train_np, valid_np, params=xgb_params, rounds=rounds))
-        report("raw xgboost", **raws[-1], rows_per_s=n / raws[-1]["total_s"])
-        runs.append(
-            project(
-                data,
-                family="xgboost",
-                pre=pre,
-                num_rows=num_rows,
-                rounds=rounds,
-                threads=threads,
-                params={"max_depth": args.depth},
-                gpu=args.gpu,
-                work=work,
-            )
-        )
-        _report_project("project xgboost (Ray Train)", runs[-1], n, rounds)
-    raw = min(raws, key=lambda r: r["total_s"])
-    res = min(runs, key=lambda r: r.wall_time_s)
+    raw, res = alternate(
+        "xgboost",
+        lambda: raw_xgboost(train_np, valid_np, params=xgb_params, rounds=rounds),
+        lambda: project(
+            data,
+            family="xgboost",
+            pre=pre,
+            num_rows=num_rows,
+            rounds=rounds,
+            threads=threads,
+            params={"max_depth": args.depth},
+            gpu=args.gpu,
+            work=work,
+        ),
+        repeat=args.repeat,
+        n=n,
+        rounds=rounds,
+    )
     raw_rate, proj_rate = n / raw["total_s"], n / res.wall_time_s
     t = res.timings
     steady = n * rounds / t["train_s"]
@@ -263,26 +273,25 @@ def main(argv: list[str] | None = None) -> None:
             "num_threads": threads,
             "verbose": -1,
         }
-        raws_l, runs_l = [], []
-        for _ in range(args.repeat):
-            raws_l.append(raw_lightgbm(train_np, valid_np, params=lgb_params, rounds=rounds))
-            report("raw lightgbm", **raws_l[-1], rows_per_s=n / raws_l[-1]["total_s"])
-            runs_l.append(
-                project(
-                    data,
-                    family="lightgbm",
-                    pre=pre,
-                    num_rows=num_rows,
-                    rounds=rounds,
-                    threads=threads,
-                    params={"max_depth": args.depth, "num_leaves": 2**args.depth - 1},
-                    gpu=False,
-                    work=work,
-                )
-            )
-            _report_project("project lightgbm (Ray Train)", runs_l[-1], n, rounds)
-        raw_l = min(r["total_s"] for r in raws_l)
-        res_l = min(r.wall_time_s for r in runs_l)
+        raw_lgb, res_lgb = alternate(
+            "lightgbm",
+            lambda: raw_lightgbm(train_np, valid_np, params=lgb_params, rounds=rounds),
+            lambda: project(
+                data,
+                family="lightgbm",
+                pre=pre,
+                num_rows=num_rows,
+                rounds=rounds,
+                threads=threads,
+                params={"max_depth": args.depth, "num_leaves": 2**args.depth - 1},
+                gpu=False,
+                work=work,
+            ),
+            repeat=args.repeat,
+            n=n,
+            rounds=rounds,
+        )
+        raw_l, res_l = raw_lgb["total_s"], res_lgb.wall_time_s
         figures.update(
             raw_lgb_s=round(raw_l, 3), project_lgb_s=round(res_l, 3), ratio_lgb=round(raw_l / res_l, 4)
         )
