@@ -1,15 +1,20 @@
 """Search benchmark: (a) Tune overhead over >=100 short trials, (b) ASHA+Optuna vs FIFO+random.
 
-    python bench/search.py [--trials 100] [--compare-trials 30] [--rows 5000]
+    python bench/search.py [--trials 100] [--trial-rows 50000] [--trial-rounds 150] [--tiny-trials 100]
+                           [--compare-trials 30] [--rows 5000]
 
 (a) runs the project's search (``reuse_actors=True``, data shared once through the object store,
 trials reporting per ``tuner.ReportCadence``) and, as the plain way, the same trials with Tune's
-defaults (``reuse_actors=False``), 2 trials at a time on 2 CPUs. Overhead = wall time ÷ ideal - 1, with
-ideal = sum of the trials' own times (Tune's ``time_total_s``) ÷ concurrency; ``work_overhead`` uses the
-stricter ideal of the project's trial configurations trained one after another in one process without
-Tune (``train_local``), ÷ 2 cores. (b) runs both searchers at equal trial count on the same data: best
-validation logloss and total boosting rounds used. The last line's ``ratio`` is ideal ÷ project wall
-time (1.0 = no overhead).
+defaults (``reuse_actors=False``), 2 trials at a time on 2 CPUs. The trials are shaped like Ray's own
+release test of Tune's bookkeeping overhead (trials of about a second): LightGBM, ``--trial-rounds``
+rounds on ``--trial-rows`` rows. Overhead = wall time ÷ ideal - 1, with ideal = sum of the trials' own
+times (Tune's ``time_total_s``) ÷ concurrency; ``work_overhead`` uses the stricter ideal of the
+project's trial configurations trained one after another in one process without Tune
+(``train_local``), ÷ 2 cores. ``--tiny-trials`` repeats the project's run (not the plain one: ~3 s per
+trial there) with 30-round trials on ``--rows`` rows (a few hundredths of a second each), where Tune's
+fixed start (a fresh process importing ``ray.tune`` per concurrent trial slot) and per-trial cost dominate.
+(b) runs both searchers at equal trial count on ``--rows`` rows: best validation logloss and total
+boosting rounds used. The last line's ``ratio`` is ideal ÷ project wall time of (a) (1.0 = no overhead).
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ def run(data, settings, spec, *, reuse: bool, max_concurrent: int):
     scores = [float(f["score"].min()) for f in frames if f is not None and "score" in f]
     return {
         "configs": [r.config for r in results],
+        "finals": [r.metrics for r in results],
         "wall_s": wall,
         "trial_s": trial_s,
         "ideal_s": trial_s / max_concurrent,
@@ -79,6 +85,18 @@ def sequential_work(data, configs, settings) -> float:
     return time.perf_counter() - started
 
 
+def trial_data(rows: int):
+    """Encoded in-memory splits of ``rows`` generated binary rows (the project's trial data)."""
+    from app.data import DatasetSpec, prepare
+    from app.data.synthetic import make_frame, write_parquet
+    from app.search.local import TrialData
+
+    work = Path(tempfile.mkdtemp(prefix="bench-search-data-"))
+    write_parquet(make_frame(rows, task="binary", seed=3), work, files=2)
+    prepared = prepare(DatasetSpec(uri=str(work), target="y"))
+    return TrialData.from_datasets(prepared.splits.train, prepared.splits.valid, prepared.preprocessor)
+
+
 def _shown(figures: dict) -> dict:
     return {k: v for k, v in figures.items() if k != "configs"}
 
@@ -86,33 +104,34 @@ def _shown(figures: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=100)
+    parser.add_argument("--trial-rows", type=int, default=50_000)
+    parser.add_argument("--trial-rounds", type=int, default=150)
+    parser.add_argument("--tiny-trials", type=int, default=100)
     parser.add_argument("--compare-trials", type=int, default=30)
     parser.add_argument("--rows", type=int, default=5000)
     args = parser.parse_args()
 
     import ray
 
-    from app.data import DatasetSpec, prepare
-    from app.data.synthetic import make_frame, write_parquet
-    from app.search.local import TrialData
     from app.search.settings import RayTuneSettings
     from app.search.tuner import search_spec
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    work = Path(tempfile.mkdtemp(prefix="bench-search-data-"))
-    write_parquet(make_frame(args.rows, task="binary", seed=3), work, files=2)
-    prepared = prepare(DatasetSpec(uri=str(work), target="y"))
-    data = TrialData.from_datasets(prepared.splits.train, prepared.splits.valid, prepared.preprocessor)
+    data = trial_data(args.trial_rows)
+    small = trial_data(args.rows)
 
-    short = RayTuneSettings(
-        num_samples=args.trials,
-        scheduler="fifo",
-        search_algorithm="random",
-        families=["lightgbm"],
-        max_rounds=30,
-        report_every=10,
-        early_stopping_rounds=30,
-    )
+    def overhead_settings(trials: int, rounds: int) -> RayTuneSettings:
+        return RayTuneSettings(
+            num_samples=trials,
+            scheduler="fifo",
+            search_algorithm="random",
+            families=["lightgbm"],
+            max_rounds=rounds,
+            report_every=10,
+            early_stopping_rounds=rounds,
+        )
+
+    short = overhead_settings(args.trials, args.trial_rounds)
     spec = search_spec(short, "binary")
     project = run(data, short, spec, reuse=True, max_concurrent=2)
     report("tune overhead: project", **_shown(project))
@@ -120,6 +139,11 @@ def main() -> None:
     report("same trials, one process, no Tune", work_s=work_s, ideal_2_cores_s=work_s / 2)
     plain = run(data, short, spec, reuse=False, max_concurrent=2)
     report("tune overhead: plain Tune defaults", **_shown(plain))
+    tiny_settings = overhead_settings(args.tiny_trials, 30)
+    tiny = run(small, tiny_settings, spec, reuse=True, max_concurrent=2)
+    report("tiny trials: project", **_shown(tiny))
+    tiny_work_s = sequential_work(small, tiny["configs"], tiny_settings)
+    report("tiny trials, one process, no Tune", work_s=tiny_work_s)
 
     common = {
         "num_samples": args.compare_trials,
@@ -128,7 +152,7 @@ def main() -> None:
         "early_stopping_rounds": 300,
     }
     asha = run(
-        data,
+        small,
         RayTuneSettings(scheduler="asha", search_algorithm="optuna", **common),
         spec,
         reuse=True,
@@ -136,7 +160,7 @@ def main() -> None:
     )
     report("ASHA + Optuna", **_shown(asha))
     fifo = run(
-        data,
+        small,
         RayTuneSettings(scheduler="fifo", search_algorithm="random", **common),
         spec,
         reuse=True,
@@ -148,6 +172,9 @@ def main() -> None:
         "search",
         ratio=project["ideal_s"] / project["wall_s"],
         trials=args.trials,
+        trial_rows=args.trial_rows,
+        trial_rounds=args.trial_rounds,
+        mean_trial_s=round(project["trial_s"] / project["trials"], 3),
         project_overhead=round(project["overhead"], 4),
         plain_overhead=round(plain["overhead"], 4),
         work_s=round(work_s, 2),
@@ -155,6 +182,11 @@ def main() -> None:
         plain_work_overhead=round(plain["wall_s"] / (work_s / 2) - 1, 4),
         project_wall_s=round(project["wall_s"], 2),
         plain_wall_s=round(plain["wall_s"], 2),
+        tiny_trials=args.tiny_trials,
+        tiny_mean_trial_s=round(tiny["trial_s"] / tiny["trials"], 3),
+        tiny_overhead=round(tiny["overhead"], 4),
+        tiny_work_overhead=round(tiny["wall_s"] / (tiny_work_s / 2) - 1, 4),
+        tiny_wall_s=round(tiny["wall_s"], 2),
         asha_best=round(asha["best"], 5),
         fifo_best=round(fifo["best"], 5),
         asha_rounds=asha["rounds"],

@@ -66,6 +66,7 @@ def prepare(
         datetime=info.datetime,
         target=spec.target,
         top_k=config.max_categories,
+        schema=info.schema,
     )
     pre = Preprocessor.fit(
         prof,

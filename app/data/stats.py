@@ -214,17 +214,22 @@ def profile(
     target: str | None = None,
     datetime: list[str] | None = None,
     top_k: int = 100,
+    schema: pa.Schema | None = None,
 ) -> DatasetProfile:
     """Statistics of every listed column in one streaming pass over ``ds``.
 
     Numeric columns get moments, min/max and quantiles; categorical ones top-k counts and the number of
     distinct levels (exact up to 4,096). The target gets both when it is numeric, so the task can be
-    inferred from it. Datetime columns are profiled as numbers of seconds since the epoch.
+    inferred from it. Datetime columns are profiled as numbers of seconds since the epoch. ``schema``
+    (e.g. from the files' footers) gives the target's type without ``ds.schema()``, which runs the
+    dataset's first block through its transforms (a Ray Data run of its own).
     """
     datetime = datetime or []
     numeric_cols = list(dict.fromkeys(numeric + datetime))
     topk_cols = list(categorical)
-    schema = ds.schema()
+    wanted = set(numeric_cols + topk_cols + ([target] if target is not None else []))
+    if schema is None or not wanted <= set(schema.names):
+        schema = ds.schema()
     types = dict(zip(schema.names, schema.types, strict=True)) if schema is not None else {}
     if target is not None:
         if target not in topk_cols and target not in numeric_cols:

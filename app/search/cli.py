@@ -25,6 +25,12 @@ def fit(
     refit: bool = typer.Option(
         True, "--refit/--no-refit", help="Train the chosen model again on train + valid (best round count)."
     ),
+    cv_folds: int | None = typer.Option(
+        None,
+        "--cv-folds",
+        min=0,
+        help="Cross-validate the best trials and choose on it: 0 off, 2+ folds; default 5 up to 10,000 rows.",
+    ),
 ) -> None:
     """Search model families and hyperparameters; write the leaderboard and the best model."""
     from pydantic import ValidationError
@@ -46,6 +52,7 @@ def fit(
             metric=metric,
             max_rounds=max_rounds,
             refit=refit,
+            cv_folds=cv_folds,
             **({"families": families} if families else {}),
         )
         engine = AutoMLEngine(RayTuneOptimizer(settings), out_dir=out)
@@ -59,8 +66,9 @@ def fit(
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         raise typer.Exit(code=2) from None
     typer.echo(lb.table(result.leaderboard))
+    scored_on = f"{result.cv['folds']}-fold cv" if result.cv.get("done") else "valid"
     typer.echo(
-        f"\nchosen: {result.chosen}  valid {result.metric}: "
+        f"\nchosen: {result.chosen}  {scored_on} {result.metric}: "
         f"{result.ensemble_score if result.chosen == 'ensemble' else result.best_score:.5f}"
     )
     refit_note = (

@@ -15,8 +15,8 @@ import pandas as pd
 
 from app.config import DataConfig, TrackingConfig
 from app.data import DatasetSpec, PreparedData, prepare
+from app.search import cv, leaderboard
 from app.search import ensemble as ens
-from app.search import leaderboard
 from app.search.local import TrialData, ValidRows, encode_rows
 from app.search.raytrain import StreamingData, plan
 from app.search.settings import RayTuneSettings
@@ -27,6 +27,8 @@ MODEL_DIR = "model"
 VALIDATED_DIR = "validated_model"
 # Ray Train trials choose the ensemble on at most this many validation rows (or the memory limit's worth).
 ENSEMBLE_VALID_ROWS = 50_000
+# Choosing, saving and loading the model after cross-validation (kept out of its deadline).
+CHOOSE_S = 2.0
 
 
 @dataclass
@@ -38,6 +40,13 @@ class FitResult:
     measured before the refit: after it the validation rows are training rows). ``refit`` records what
     was refit (``done``, ``reason``, and per member: rows, rounds, seconds); ``trainer`` says where the
     trials trained: ``in_process`` or ``ray_train``.
+
+    With cross-validation (``cv["done"]``; small in-memory data, see ``RayTuneSettings.cv_folds``) the
+    model and ensemble weights are chosen on out-of-fold predictions over all train + valid rows:
+    ``best_score`` and ``ensemble_score`` are those cross-validation scores, the members are refit with
+    their folds' mean best round count, and ``validated_model_dir`` holds the chosen members as trained
+    in the search. ``cv`` records the folds, the candidates' scores and rounds, those skipped, the
+    seconds, or why cross-validation did not run. ``best_trial`` is the best single model's trial.
     """
 
     out_dir: Path
@@ -52,6 +61,8 @@ class FitResult:
     ensemble_weights: dict[str, float] = field(default_factory=dict)
     validated_model_dir: Path | None = None
     refit: dict[str, Any] = field(default_factory=dict)
+    cv: dict[str, Any] = field(default_factory=dict)
+    best_trial: str = ""
     trainer: str = "in_process"
     wall_time_s: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
@@ -192,15 +203,15 @@ class AutoMLEngine:
         storage = storage_for(self.out_dir, settings)
         deadline = None
         if settings.time_budget_s is not None:
-            deadline = started + settings.time_budget_s - (10.0 if self.track else 0.0)
+            deadline = started + settings.time_budget_s - self._tracking_reserve(settings)
         if resume:
             tuner = restore_tuner(data, settings, sspec, storage_path=storage)
         else:
             budget = None
             if settings.time_budget_s is not None:
                 # Leave time for the ensemble and saving (a tenth of the budget, at least 5 s) and for
-                # logging to MLflow (~10 s here).
-                reserve = max(5.0, 0.1 * settings.time_budget_s) + (10.0 if self.track else 0.0)
+                # logging to MLflow.
+                reserve = max(5.0, 0.1 * settings.time_budget_s) + self._tracking_reserve(settings)
                 # At least 15 s: a search that cannot finish one trial is no answer; past the budget,
                 # not silently empty, is the lesser failure (the leaderboard shows the overrun).
                 budget = max(15.0, settings.time_budget_s - (time.monotonic() - started) - reserve)
@@ -211,9 +222,14 @@ class AutoMLEngine:
                 storage_path=storage,
                 n_rows=n_rows,
                 n_features=n_features,
-                time_budget_s=budget,
+                time_budget_s=self._search_budget(budget, data, settings),
                 max_concurrent=max_concurrent,
             )
+        warm = None
+        if self.track:  # open the MLflow store while the search runs (a fresh local store: seconds)
+            from app.search.track import warm_tracker
+
+            warm = warm_tracker(self.tracking, self.out_dir)
         t0 = time.monotonic()
         results = tuner.fit()
         timings["search_s"] = time.monotonic() - t0
@@ -225,7 +241,7 @@ class AutoMLEngine:
             )
         leaderboard.save(board, self.out_dir)
         t0 = time.monotonic()
-        result = self._finish(board, valid, sspec, settings)
+        result = self._finish(board, valid, sspec, settings, data=data, deadline=deadline, cpus=cpus)
         timings["ensemble_s"] = time.monotonic() - t0
         t0 = time.monotonic()
         result.refit = self._refit(result, board, data, sspec, settings, threads=int(cpus), deadline=deadline)
@@ -238,11 +254,19 @@ class AutoMLEngine:
         self._record_result(result)
         if self.track:
             t0 = time.monotonic()
-            result.tracking = self._log(result, board, prepared, settings)
+            result.tracking = self._log(result, board, prepared, settings, valid=valid, warm=warm)
             timings["tracking_s"] = time.monotonic() - t0
         result.wall_time_s = time.monotonic() - started
         result.timings = timings
         return result
+
+    def _tracking_reserve(self, settings: RayTuneSettings) -> float:
+        """Seconds kept for MLflow after the search: ~3 s for the parent run, the model and the report
+        (the store is opened during the search), ~8 ms per trial's child run (a local store on this
+        2-core machine: 706 trials took 4.7 s), trials counted by ``num_samples``, at most 12 s."""
+        if not self.track:
+            return 0.0
+        return min(12.0, 3.0 + 0.008 * settings.num_samples)
 
     def _encoded_bytes(self, prepared: PreparedData) -> int:
         """Training plus validation rows as float32 features and label, from the training profile's row
@@ -277,7 +301,14 @@ class AutoMLEngine:
         return data, valid
 
     def _log(
-        self, result: FitResult, board: pd.DataFrame, prepared: PreparedData, settings
+        self,
+        result: FitResult,
+        board: pd.DataFrame,
+        prepared: PreparedData,
+        settings,
+        *,
+        valid: ValidRows,
+        warm: tuple[Any, Any] | None,
     ) -> dict[str, Any]:
         """Tracking never loses a fit: whatever fails here is reported, and the model stays on disk."""
         import logging
@@ -285,6 +316,10 @@ class AutoMLEngine:
 
         from app.search.track import log_search
 
+        tracker = None
+        if warm is not None:
+            tracker, thread = warm
+            thread.join()
         try:
             return log_search(
                 result,
@@ -293,6 +328,8 @@ class AutoMLEngine:
                 settings=settings,
                 config=self.tracking,
                 run_name=self.out_dir.name,
+                valid_frame=valid.raw.to_pandas() if valid.raw is not None else None,
+                tracker=tracker,
             )
         except Exception as exc:  # noqa: BLE001 - the fit's outputs are already saved
             logging.getLogger(__name__).exception("tracking failed")
@@ -301,56 +338,64 @@ class AutoMLEngine:
             )
             return {"error": str(exc)}
 
-    def _finish(self, board: pd.DataFrame, valid: ValidRows, sspec, settings: RayTuneSettings) -> FitResult:
-        from app.train.api import family_module
-        from app.train.model import load_model
+    def _search_budget(
+        self, budget: float | None, data: TrialData | StreamingData, settings: RayTuneSettings
+    ) -> float | None:
+        """The search's time budget, less cross-validation's share when it will run."""
+        if cv.folds_for(settings, data)[0] == 0:
+            return budget
+        return cv.search_budget(budget, time_budget_s=settings.time_budget_s)
 
-        done = board[board["checkpoint"].notna()].head(max(1, settings.ensemble_size))
+    def _finish(
+        self,
+        board: pd.DataFrame,
+        valid: ValidRows,
+        sspec,
+        settings: RayTuneSettings,
+        *,
+        data: TrialData | StreamingData | None = None,
+        deadline: float | None = None,
+        cpus: float = 1.0,
+    ) -> FitResult:
+        """Choose the best single model or a greedy ensemble of the best trials: on out-of-fold
+        predictions over train + valid when cross-validation runs (it adds ``cv_score`` to ``board``),
+        else on the validation rows."""
+        run, cv_record = self._cross_validate(board, data, sspec, settings, deadline=deadline, cpus=cpus)
         members_dir = self.out_dir / "trials"
         shutil.rmtree(members_dir, ignore_errors=True)
-        dirs, preds = [], []
-        cols = {}
-        for row in done.itertuples():
-            from ray.tune import Checkpoint
-
-            d = members_dir / str(row.trial_id)
-            Checkpoint(row.checkpoint).to_directory(str(d))
-            predictor = load_model(d)
-            if not cols:
-                cols = {n: valid.x[:, j] for j, n in enumerate(predictor.preprocessor.columns)}
-            preds.append(
-                np.asarray(
-                    family_module(predictor.family).predict(predictor.model, cols, predictor.preprocessor)
-                )
-            )
-            dirs.append(d)
+        if run is not None:
+            checkpoints = board.set_index("trial_id")["checkpoint"]
+            scored = run.scored[: max(1, settings.ensemble_size)]
+            dirs = [_checkout(checkpoints[c.trial_id], members_dir / c.trial_id) for c in scored]
+            preds, y, w = [c.oof for c in scored], run.y, run.w
+            board["cv_score"] = board["trial_id"].map({c.trial_id: c.score for c in run.scored})
+        else:
+            done = board[board["checkpoint"].notna()].head(max(1, settings.ensemble_size))
+            dirs = [_checkout(r.checkpoint, members_dir / str(r.trial_id)) for r in done.itertuples()]
+            preds, y, w = [_predict(d, valid) for d in dirs], valid.y, valid.w
         maximize = sspec.mode == "max"
-        weights, ens_score = ens.select(
-            preds, valid.y, metric=sspec.metric, maximize=maximize, weight=valid.w
-        )
-        best_single = ens.score(sspec.metric, valid.y, preds[0], valid.w)
+        weights, ens_score = ens.select(preds, y, metric=sspec.metric, maximize=maximize, weight=w)
+        best_single = ens.score(sspec.metric, y, preds[0], w)
         model_dir = self.out_dir / MODEL_DIR
         shutil.rmtree(model_dir, ignore_errors=True)
         better = ens_score > best_single if maximize else ens_score < best_single
         if settings.ensemble_size > 1 and better and (weights > 0).sum() > 1:
             member_dirs = []
-            for d, w in zip(dirs, weights, strict=True):
-                if w > 0:
+            for d, wt in zip(dirs, weights, strict=True):
+                if wt > 0:
                     dst = model_dir / "members" / d.name
                     shutil.copytree(d, dst)
                     member_dirs.append(dst)
-            ens.save_ensemble(
-                member_dirs,
-                weights[weights > 0],
-                model_dir,
-                info={
-                    "metric": sspec.metric,
-                    "mode": sspec.mode,
-                    "score": ens_score,
-                    "best_single_score": best_single,
-                    "task": sspec.task,
-                },
-            )
+            info = {
+                "metric": sspec.metric,
+                "mode": sspec.mode,
+                "score": ens_score,
+                "best_single_score": best_single,
+                "task": sspec.task,
+            }
+            if run is not None:
+                info["cv_folds"] = run.folds
+            ens.save_ensemble(member_dirs, weights[weights > 0], model_dir, info=info)
             chosen = "ensemble"
         else:
             shutil.copytree(dirs[0], model_dir)
@@ -368,8 +413,47 @@ class AutoMLEngine:
             mode=sspec.mode,
             best_score=best_single,
             ensemble_score=ens_score,
-            ensemble_weights={d.name: float(w) for d, w in zip(dirs, weights, strict=True) if w > 0},
+            ensemble_weights={d.name: float(wt) for d, wt in zip(dirs, weights, strict=True) if wt > 0},
+            cv=cv_record,
+            best_trial=dirs[0].name,
         )
+
+    def _cross_validate(
+        self,
+        board: pd.DataFrame,
+        data: TrialData | StreamingData | None,
+        sspec,
+        settings: RayTuneSettings,
+        *,
+        deadline: float | None,
+        cpus: float,
+    ) -> tuple[cv.CVRun | None, dict[str, Any]]:
+        """Cross-validate the best trials when ``cv.folds_for`` says so, leaving before ``deadline`` the
+        time to refit the ensemble's members; the run (None if nothing was kept) and its record."""
+        folds, reason = cv.folds_for(settings, data) if data is not None else (0, "no data")
+        if not folds:
+            return None, {"done": False, "reason": reason}
+        cands = cv.candidates(board, top_k=settings.cv_top_k)
+        cv_deadline = None
+        if deadline is not None:
+            # A member's refit: its trial's time on a quarter more rows (refit.estimate_seconds).
+            refit_s = sum(1.25 * c.train_time_s for c in cands[: max(1, settings.ensemble_size)])
+            cv_deadline = deadline - refit_s - CHOOSE_S
+        run = cv.cross_validate(
+            cands,
+            data.with_valid_in_train(),
+            folds=folds,
+            task=sspec.task,
+            metric=sspec.metric,
+            maximize=sspec.mode == "max",
+            max_rounds=settings.max_rounds,
+            early_stopping_rounds=settings.early_stopping_rounds,
+            trial_rows=len(data.y_train),
+            seed=settings.seed,
+            deadline=cv_deadline,
+            slots=max(1, int(cpus)),
+        )
+        return (run if run.scored else None), run.record()
 
     def _refit(
         self,
@@ -383,7 +467,10 @@ class AutoMLEngine:
         deadline: float | None,
     ) -> dict[str, Any]:
         """Refit the chosen model's members on train + valid in place, keeping the validated choice in
-        ``validated_model/``; skipped (with the reason) when off or when it would overrun the budget."""
+        ``validated_model/``; skipped (with the reason) when off or when it would overrun the budget.
+
+        After cross-validation the refit is part of the choice: it always runs (its time was kept out of
+        cross-validation's deadline), with each member's folds' mean best round count."""
         from app.search import refit
         from app.search.predict import load_any
 
@@ -391,7 +478,10 @@ class AutoMLEngine:
             return {"done": False, "reason": "refit=False"}
         model_dir = result.model_dir
         rows = board.set_index("trial_id")
-        best_id = str(board[board["checkpoint"].notna()].iloc[0].trial_id)
+        best_id = result.best_trial
+        cv_rounds = None
+        if result.cv.get("done"):
+            cv_rounds = {c["trial_id"]: c["rounds"] for c in result.cv["candidates"]}
         expected = 0.0
         for d, trial_id in refit.members(model_dir, trial_id=best_id):
             meta = json.loads((d / "metadata.json").read_text())
@@ -402,7 +492,7 @@ class AutoMLEngine:
                 rounds=int(meta["best_iteration"]) + 1,
                 streaming=isinstance(data, StreamingData),
             )
-        if deadline is not None and time.monotonic() + expected > deadline:
+        if cv_rounds is None and deadline is not None and time.monotonic() + expected > deadline:
             return {"done": False, "reason": f"time budget: the refit needs ~{expected:.0f} s"}
         validated = self.out_dir / VALIDATED_DIR
         shutil.rmtree(validated, ignore_errors=True)
@@ -416,6 +506,7 @@ class AutoMLEngine:
             threads=max(1, threads),
             storage_path=self.out_dir / "refit",
             trial_id=best_id,
+            rounds=cv_rounds,
         )
         result.model = load_any(model_dir)
         return {"done": True, "reason": None, "members": records}
@@ -431,6 +522,25 @@ class AutoMLEngine:
             "ensemble_score": result.ensemble_score,
             "trainer": result.trainer,
             "refit": result.refit,
+            "cv": result.cv,
             "validated_model_dir": str(result.validated_model_dir or result.model_dir),
         }
         path.write_text(json.dumps(saved, indent=2))
+
+
+def _checkout(checkpoint: str, directory: Path) -> Path:
+    """A trial's checkpoint (its saved model) copied to ``directory``."""
+    from ray.tune import Checkpoint
+
+    Checkpoint(checkpoint).to_directory(str(directory))
+    return directory
+
+
+def _predict(model_dir: Path, valid: ValidRows) -> np.ndarray:
+    """A saved model's predictions for encoded rows: probabilities ``(n, k)`` or values ``(n,)``."""
+    from app.train.api import family_module
+    from app.train.model import load_model
+
+    predictor = load_model(model_dir)
+    cols = {n: valid.x[:, j] for j, n in enumerate(predictor.preprocessor.columns)}
+    return np.asarray(family_module(predictor.family).predict(predictor.model, cols, predictor.preprocessor))

@@ -1,5 +1,6 @@
-"""The leaderboard: one row per trial (family, params, validation score, rounds, time, status, where
-it trained: ``in_process`` or ``ray_train``, and whether the final model holds its refit)."""
+"""The leaderboard: one row per trial (family, params, validation score, cross-validation score, rounds,
+time, status, where it trained: ``in_process`` or ``ray_train``, and whether the final model holds its
+refit)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ COLUMNS = [
     "trial_id",
     "family",
     "score",
+    "cv_score",
     "rounds",
     "train_time_s",
     "status",
@@ -26,7 +28,8 @@ COLUMNS = [
 
 def from_results(results, *, mode: str) -> pd.DataFrame:
     """Rows from a Tune ``ResultGrid``; ``score`` is the best value the trial reported (validation, before
-    any refit). ``refit`` is False here; the engine marks the trials it refit."""
+    any refit). ``cv_score`` is empty and ``refit`` False here; the engine fills in the trials it
+    cross-validated (out-of-fold score on train + valid) and those it refit."""
     rows = []
     for r in results:
         config = r.config or {}
@@ -51,6 +54,7 @@ def from_results(results, *, mode: str) -> pd.DataFrame:
                 "trial_id": metrics.get("trial_id") or Path(r.path).name,
                 "family": family,
                 "score": score,
+                "cv_score": None,
                 "rounds": metrics.get("rounds"),
                 "train_time_s": metrics.get("time_total_s"),
                 "status": status,
@@ -82,7 +86,12 @@ def save(frame: pd.DataFrame, out_dir: Path) -> dict[str, Path]:
 
 def table(frame: pd.DataFrame, *, limit: int = 15) -> str:
     """A fixed-width text table of the top rows."""
-    shown = frame.head(limit)[["rank", "family", "score", "rounds", "train_time_s", "status"]].copy()
-    shown["score"] = shown["score"].map(lambda v: f"{v:.5f}" if pd.notna(v) else "-")
+    cols = ["rank", "family", "score", "rounds", "train_time_s", "status"]
+    if "cv_score" in frame and frame["cv_score"].notna().any():
+        cols.insert(3, "cv_score")
+    shown = frame.head(limit)[cols].copy()
+    for col in ("score", "cv_score"):
+        if col in shown:
+            shown[col] = shown[col].map(lambda v: f"{v:.5f}" if pd.notna(v) else "-")
     shown["train_time_s"] = shown["train_time_s"].map(lambda v: f"{v:.1f}" if pd.notna(v) else "-")
     return shown.to_string(index=False)

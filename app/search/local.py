@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from app.data.encode import LABEL, WEIGHT, Preprocessor
 from app.train.common import DEFAULT_OBJECTIVES, Metric, TrainResult, resolve_metrics
@@ -21,13 +22,18 @@ from app.train.common import DEFAULT_OBJECTIVES, Metric, TrainResult, resolve_me
 RoundFn = Callable[[int, dict[str, float]], bool]
 
 
+# Raw (not encoded) validation rows kept for the run report and the model's input example.
+RAW_VALID_ROWS = 2000
+
+
 @dataclass
 class ValidRows:
-    """Encoded validation rows: features, labels, weights."""
+    """Encoded validation rows: features, labels, weights; ``raw`` is a head of the rows as read."""
 
     x: np.ndarray
     y: np.ndarray
     w: np.ndarray | None
+    raw: pa.Table | None = None
 
 
 @dataclass
@@ -41,6 +47,7 @@ class TrialData:
     y_valid: np.ndarray
     w_valid: np.ndarray | None
     preprocessor: dict
+    raw_valid: pa.Table | None = None
 
     @property
     def nbytes(self) -> int:
@@ -48,16 +55,17 @@ class TrialData:
 
     @property
     def valid(self) -> ValidRows:
-        return ValidRows(self.x_valid, self.y_valid, self.w_valid)
+        return ValidRows(self.x_valid, self.y_valid, self.w_valid, self.raw_valid)
 
     @classmethod
     def from_datasets(cls, train, valid, pre: Preprocessor) -> TrialData:
-        """Encode two Ray Datasets batch by batch into contiguous float32 arrays."""
-        x_t, y_t, w_t = _encode(train, pre)
-        x_v, y_v, w_v = _encode(valid, pre)
+        """Encode two Ray Datasets batch by batch into contiguous float32 arrays, keeping the first
+        ``RAW_VALID_ROWS`` validation rows as read (reading them again later costs a Ray Data run)."""
+        x_t, y_t, w_t, _ = _encode(train, pre)
+        x_v, y_v, w_v, raw = _encode(valid, pre, keep_raw=RAW_VALID_ROWS)
         if len(y_t) == 0 or len(y_v) == 0:
             raise ValueError(f"empty split: {len(y_t)} training and {len(y_v)} validation rows")
-        return cls(x_t, y_t, w_t, x_v, y_v, w_v, pre.to_dict())
+        return cls(x_t, y_t, w_t, x_v, y_v, w_v, pre.to_dict(), raw)
 
     def with_valid_in_train(self) -> TrialData:
         """Training rows followed by the validation rows (for a refit); validation stays as it is."""
@@ -77,17 +85,26 @@ class TrialData:
 
 def encode_rows(ds, pre: Preprocessor, *, max_rows: int | None = None) -> ValidRows:
     """The first ``max_rows`` rows of ``ds``, encoded (the validation rows the ensemble is chosen on)."""
-    x, y, w = _encode(ds.limit(max_rows) if max_rows is not None else ds, pre)
+    x, y, w, raw = _encode(ds.limit(max_rows) if max_rows is not None else ds, pre, keep_raw=RAW_VALID_ROWS)
     if len(y) == 0:
         raise ValueError("empty validation split")
-    return ValidRows(x, y, w)
+    return ValidRows(x, y, w, raw)
 
 
-def _encode(ds, pre: Preprocessor) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    parts = [pre.transform(t) for t in ds.iter_batches(batch_format="pyarrow", batch_size=None)]
+def _encode(
+    ds, pre: Preprocessor, *, keep_raw: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, pa.Table | None]:
+    """Features, labels and weights of ``ds``, and its first ``keep_raw`` rows as read (or None)."""
+    parts, raw, kept = [], [], 0
+    for t in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+        parts.append(pre.transform(t))
+        if kept < keep_raw and t.num_rows:
+            raw.append(t.slice(0, keep_raw - kept))
+            kept += raw[-1].num_rows
+    head = pa.concat_tables(raw, promote_options="permissive") if raw else None
     parts = [p for p in parts if len(p[LABEL])]
     if not parts:
-        return np.empty((0, len(pre.columns)), np.float32), np.empty(0, np.float32), None
+        return np.empty((0, len(pre.columns)), np.float32), np.empty(0, np.float32), None, head
     x = np.empty((sum(len(p[LABEL]) for p in parts), len(pre.columns)), dtype=np.float32)
     row = 0
     for p in parts:
@@ -97,7 +114,7 @@ def _encode(ds, pre: Preprocessor) -> tuple[np.ndarray, np.ndarray, np.ndarray |
         row += n
     y = np.concatenate([p[LABEL] for p in parts])
     w = np.concatenate([p[WEIGHT] for p in parts]) if WEIGHT in parts[0] else None
-    return x, y, w
+    return x, y, w, head
 
 
 class _Stopper:

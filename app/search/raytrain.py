@@ -156,6 +156,7 @@ def report_final(result: Any, *, family: str, trainer: str) -> None:
             "family": family,
             "finished": True,
             "trainer": trainer,
+            "train_s": result.wall_time_s,
             "done": True,
         }
         tune.report(final, checkpoint=Checkpoint.from_directory(tmp))

@@ -53,9 +53,11 @@ def refit_model(
     threads: int,
     storage_path: Path,
     trial_id: str | None = None,
+    rounds: dict[str, int] | None = None,
 ) -> list[dict[str, Any]]:
     """Refit a saved model in place: the single model of trial ``trial_id``, or every member of an
-    ensemble with its weights kept. ``params`` maps trial ids to the trials' parameters."""
+    ensemble with its weights kept. ``params`` maps trial ids to the trials' parameters; ``rounds``, to
+    round counts other than the trials' own (cross-validation's)."""
     from app.search.ensemble import ENSEMBLE_FILE
 
     records = [
@@ -67,6 +69,7 @@ def refit_model(
             metric=metric,
             threads=threads,
             storage_path=storage_path,
+            rounds=(rounds or {}).get(tid),
         )
         for d, tid in members(model_dir, trial_id=trial_id)
     ]
@@ -87,11 +90,13 @@ def refit_dir(
     metric: str,
     threads: int,
     storage_path: Path,
+    rounds: int | None = None,
 ) -> dict[str, Any]:
-    """Replace the model in ``model_dir`` by its refit on train + valid; returns the ``refit`` record."""
+    """Replace the model in ``model_dir`` by its refit on train + valid with ``rounds`` rounds (default:
+    its trial's best round count); returns the ``refit`` record."""
     trial_meta = json.loads((model_dir / METADATA_FILE).read_text())
     family = trial_meta["family"]
-    rounds = int(trial_meta["best_iteration"]) + 1
+    rounds = rounds or int(trial_meta["best_iteration"]) + 1
     started = time.monotonic()
     if isinstance(data, StreamingData):
         result = _refit_ray_train(

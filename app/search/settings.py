@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.train.common import FAMILIES
 
@@ -54,6 +54,18 @@ class RayTuneSettings(BaseModel):
         "well under a second per member on small data); over in_memory_limit_bytes each member is one more "
         "Ray Train run (~10-15 s of start-up). Validation scores stay those measured before the refit.",
     )
+    cv_folds: int | None = Field(
+        None,
+        ge=0,
+        description="Cross-validation after the search: the best cv_top_k trials are cross-validated on "
+        "train + valid and the model and ensemble weights chosen on their out-of-fold predictions, then "
+        "refit on train + valid. None: 5 folds when trials train in process on at most 10,000 train + "
+        "valid rows (and refit is on), else 0; 0: off (choose on the validation rows); 2 or more: that "
+        "many folds (needs refit).",
+    )
+    cv_top_k: int = Field(
+        8, ge=1, description="Finished trials with distinct configurations, best first, to cross-validate."
+    )
     in_memory_limit_bytes: int = Field(
         2 * 1024**3,
         gt=0,
@@ -68,3 +80,21 @@ class RayTuneSettings(BaseModel):
         if unknown or not value:
             raise ValueError(f"families must be a non-empty subset of {list(FAMILIES)}; unknown: {unknown}")
         return list(dict.fromkeys(value))
+
+    @field_validator("cv_folds")
+    @classmethod
+    def _cv_folds(cls, value: int | None) -> int | None:
+        if value == 1:
+            raise ValueError(
+                "cv_folds=1 is no cross-validation: use None (auto), 0 (off) or at least 2 folds"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _cv_needs_refit(self) -> RayTuneSettings:
+        if self.cv_folds and not self.refit:
+            raise ValueError(
+                f"cv_folds={self.cv_folds} needs refit=True: the model chosen by cross-validation is trained "
+                "on train + valid after it (set cv_folds=0 to keep the searched model)"
+            )
+        return self

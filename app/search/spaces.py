@@ -1,4 +1,6 @@
-"""Search spaces of the three learners, sized from the data, each with a good initial point.
+"""Search spaces of the three learners, sized from the data, each with good initial points: the
+library's defaults and a slower, more regularised configuration (the search tries them first, so every
+family has a strong model on the leaderboard and the ensemble can mix families).
 
 Parameters are flat keys ``"<family>__<param>"`` so that one conditional space over families works with
 Optuna (define-by-run: only the chosen family's parameters are sampled) and with random search.
@@ -24,7 +26,7 @@ class Param:
     high: float
 
 
-def xgboost_space(n_rows: int, n_features: int, task: str) -> tuple[list[Param], dict[str, Any]]:
+def xgboost_space(n_rows: int, n_features: int, task: str) -> tuple[list[Param], list[dict[str, Any]]]:
     deep = 12 if n_rows > 100_000 else 10
     space = [
         Param("eta", "logfloat", 0.01, 0.3),
@@ -44,15 +46,24 @@ def xgboost_space(n_rows: int, n_features: int, task: str) -> tuple[list[Param],
         "reg_lambda": 1.0,
         "reg_alpha": 1e-3,
     }
-    return space, initial
+    slow = {
+        **initial,
+        "eta": 0.05,
+        "max_depth": 8 if n_rows > 10_000 else 4,
+        "subsample": 0.8,
+        "colsample_bytree": 0.8,
+        "min_child_weight": 2.0,
+    }
+    return space, [initial, slow]
 
 
-def lightgbm_space(n_rows: int, n_features: int, task: str) -> tuple[list[Param], dict[str, Any]]:
+def lightgbm_space(n_rows: int, n_features: int, task: str) -> tuple[list[Param], list[dict[str, Any]]]:
     max_leaves = int(min(512, max(8, n_rows // 20)))
+    max_child = max(3, min(200, n_rows // 50))
     space = [
         Param("learning_rate", "logfloat", 0.01, 0.3),
         Param("num_leaves", "logint", 4, max_leaves),
-        Param("min_child_samples", "logint", 2, max(3, min(200, n_rows // 50))),
+        Param("min_child_samples", "logint", 2, max_child),
         Param("feature_fraction", "float", 0.4 if n_features > 4 else 0.8, 1.0),
         Param("bagging_fraction", "float", 0.5, 1.0),
         Param("lambda_l2", "logfloat", 1e-3, 10.0),
@@ -60,15 +71,23 @@ def lightgbm_space(n_rows: int, n_features: int, task: str) -> tuple[list[Param]
     initial = {
         "learning_rate": 0.1,
         "num_leaves": min(31, max_leaves),
-        "min_child_samples": 2 if n_rows < 500 else 20,
+        "min_child_samples": 2 if n_rows < 500 else min(20, max_child),
         "feature_fraction": 1.0,
         "bagging_fraction": 1.0,
         "lambda_l2": 1e-3,
     }
-    return space, initial
+    slow = {
+        **initial,
+        "learning_rate": 0.05,
+        "num_leaves": min(63 if n_rows > 10_000 else 15, max_leaves),
+        "feature_fraction": 0.8,
+        "bagging_fraction": 0.8,
+        "lambda_l2": 1.0,
+    }
+    return space, [initial, slow]
 
 
-def catboost_space(n_rows: int, n_features: int, task: str) -> tuple[list[Param], dict[str, Any]]:
+def catboost_space(n_rows: int, n_features: int, task: str) -> tuple[list[Param], list[dict[str, Any]]]:
     space = [
         Param("learning_rate", "logfloat", 0.02, 0.3),
         Param("depth", "int", 4, 8 if n_rows < 1_000_000 else 10),
@@ -76,10 +95,16 @@ def catboost_space(n_rows: int, n_features: int, task: str) -> tuple[list[Param]
         Param("random_strength", "logfloat", 0.1, 10.0),
     ]
     initial = {"learning_rate": 0.1, "depth": 6, "l2_leaf_reg": 3.0, "random_strength": 1.0}
-    return space, initial
+    slow = {
+        "learning_rate": 0.05,
+        "depth": 8 if n_rows > 10_000 else 4,
+        "l2_leaf_reg": 5.0,
+        "random_strength": 1.0,
+    }
+    return space, [initial, slow]
 
 
-SPACES: dict[str, Callable[[int, int, str], tuple[list[Param], dict[str, Any]]]] = {
+SPACES: dict[str, Callable[[int, int, str], tuple[list[Param], list[dict[str, Any]]]]] = {
     "xgboost": xgboost_space,
     "lightgbm": lightgbm_space,
     "catboost": catboost_space,
@@ -143,12 +168,15 @@ def random_space(families: list[str], n_rows: int, n_features: int, task: str) -
 
 
 def initial_points(families: list[str], n_rows: int, n_features: int, task: str) -> list[dict[str, Any]]:
-    """Each family's initial point, as flat configs (evaluated first by Optuna)."""
-    points = []
-    for f in families:
-        _, initial = SPACES[f](n_rows, n_features, task)
-        points.append({"family": f, **{f"{f}{SEP}{k}": v for k, v in initial.items()}})
-    return points
+    """Each family's initial points as flat configs, evaluated first by Optuna: every family's defaults,
+    then every family's slower configuration."""
+    per_family = {f: SPACES[f](n_rows, n_features, task)[1] for f in families}
+    return [
+        {"family": f, **{f"{f}{SEP}{k}": v for k, v in points[i].items()}}
+        for i in range(max(len(p) for p in per_family.values()))
+        for f, points in per_family.items()
+        if i < len(points)
+    ]
 
 
 def default_rounds(n_rows: int) -> int:

@@ -7,7 +7,9 @@ that is down leaves everything under ``RUN_DIR/mlruns-pending/`` for ``automl tr
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +20,7 @@ if TYPE_CHECKING:
     from app.data import PreparedData
     from app.search.engine import FitResult
     from app.search.settings import RayTuneSettings
+    from app.tracking import MLflowTracker
 
 
 def trial_history(row: Any, metric: str) -> tuple[list[float], str]:
@@ -31,6 +34,23 @@ def trial_history(row: Any, metric: str) -> tuple[list[float], str]:
     return [float(v) for v in json.loads(row.history or "[]")], "report"
 
 
+def warm_tracker(config: TrackingConfig, run_dir: Path) -> tuple[MLflowTracker, threading.Thread]:
+    """A tracker whose store is opened (a fresh local store creates its database: seconds) on a thread,
+    while the search runs; a store that fails here is retried, and reported, by ``log_search``."""
+    from app.tracking import MLflowTracker
+
+    tracker = MLflowTracker(config, run_dir=run_dir)
+
+    def connect() -> None:
+        with contextlib.suppress(Exception):  # log_search retries, and reports a store that fails
+            if tracker.reachable():
+                tracker.experiment_id  # noqa: B018 - creates the client, the store and the experiment
+
+    thread = threading.Thread(target=connect, name="mlflow-warmup", daemon=True)
+    thread.start()
+    return tracker, thread
+
+
 def log_search(
     result: FitResult,
     *,
@@ -39,12 +59,18 @@ def log_search(
     settings: RayTuneSettings,
     config: TrackingConfig,
     run_name: str,
+    valid_frame: pd.DataFrame | None = None,
+    tracker: MLflowTracker | None = None,
 ) -> dict[str, Any]:
-    """Log the whole fit; returns the parent run id, the tracking URI and what was registered."""
+    """Log the whole fit; returns the parent run id, the tracking URI and what was registered.
+
+    ``valid_frame`` is a head of the validation rows as read (read from the split when None: one more
+    Ray Data run, seconds on a small machine); ``tracker`` one already connected (see ``warm_tracker``).
+    """
     from app.tracking import MLflowTracker
     from app.tracking.report import build_report
 
-    tracker = MLflowTracker(config, run_dir=result.out_dir)
+    tracker = tracker or MLflowTracker(config, run_dir=result.out_dir)
     parent = tracker.start_run(run_name=run_name, tags={"automl.kind": "search"})
     tracker.log_params(
         {
@@ -59,6 +85,7 @@ def log_search(
             "features": len(prepared.preprocessor.features),
             "trainer": result.trainer,
             "refit": bool(result.refit.get("done")),
+            "cv_folds": result.cv.get("folds", 0) if result.cv.get("done") else 0,
         }
     )
     histories: dict[str, list[float]] = {}
@@ -83,7 +110,7 @@ def log_search(
             f"ensemble_{result.metric}": result.ensemble_score or result.best_score,
         }
     )
-    valid = prepared.splits.valid.limit(2000).to_pandas()
+    valid = valid_frame if valid_frame is not None else prepared.splits.valid.limit(2000).to_pandas()
     features = prepared.preprocessor.features
     logged = tracker.log_model(result.model_dir, input_example=valid[features].head(5))
     tracker.log_run_artifacts(

@@ -21,7 +21,8 @@ from app.search.refit import refit_model
 
 @pytest.fixture(scope="module")
 def refit_fit(ray_session, tmp_path_factory):
-    """A small XGBoost search whose best single model is refit (the default)."""
+    """A small XGBoost search whose best single model is refit (the default) with its trial's round count
+    (no cross-validation: that refits with the folds' round count, see test_cv.py)."""
     out = tmp_path_factory.mktemp("refit")
     frame = make_frame(2_000, task="binary", seed=11)
     settings = RayTuneSettings(
@@ -33,6 +34,7 @@ def refit_fit(ray_session, tmp_path_factory):
         report_every=5,
         early_stopping_rounds=10,
         ensemble_size=1,
+        cv_folds=0,
     )
     result = AutoMLEngine(RayTuneOptimizer(settings), out_dir=out, track=False).fit(frame, target="y")
     prepared = prepare(DatasetSpec(uri=str(out / "data"), target="y"))

@@ -50,6 +50,7 @@ def test_leaderboard_has_every_family_and_is_saved(fitted):
         "trial_id",
         "family",
         "score",
+        "cv_score",
         "rounds",
         "train_time_s",
         "status",
@@ -60,6 +61,18 @@ def test_leaderboard_has_every_family_and_is_saved(fitted):
     assert len(json.loads((result.out_dir / "leaderboard.json").read_text())) == 12
     assert board.score.is_monotonic_increasing  # logloss: best first
     assert all(json.loads(p) for p in board.params)
+
+
+def test_fit_is_tracked_with_the_validation_rows_as_read(fitted):
+    """The report's rows are the validation split's raw rows, kept while encoding (no second read)."""
+    result, frame = fitted
+    assert result.tracking.get("run_id") and "error" not in result.tracking
+    rows = pd.read_parquet(next(result.out_dir.glob("report/**/valid.parquet")))
+    assert 0 < len(rows) <= 2_000
+    assert set(frame.columns) <= set(rows.columns)
+    matched = rows.merge(frame, on="x0", suffixes=("", "_given"))
+    assert len(matched) == len(rows)
+    assert (matched["y"] == matched["y_given"]).all()
 
 
 def test_asha_stops_bad_trials_with_fewer_rounds_than_survivors(fitted):

@@ -1,0 +1,31 @@
+"""Search spaces: initial points inside their spaces, tried family by family (pure logic, no Ray)."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.search.spaces import SEP, SPACES, initial_points
+
+
+@pytest.mark.parametrize("n_rows", [300, 600, 5_000, 50_000, 2_000_000])
+@pytest.mark.parametrize("family", sorted(SPACES))
+def test_initial_points_lie_inside_their_space(family: str, n_rows: int) -> None:
+    space, points = SPACES[family](n_rows, 10, "binary")
+    bounds = {p.name: p for p in space}
+    assert len(points) == 2
+    for point in points:
+        assert set(point) == set(bounds)
+        for name, value in point.items():
+            assert bounds[name].low <= value <= bounds[name].high, (name, value)
+
+
+def test_initial_points_give_every_family_its_defaults_first() -> None:
+    points = initial_points(["xgboost", "lightgbm", "catboost"], 1_000, 10, "binary")
+    assert [p["family"] for p in points] == ["xgboost", "lightgbm", "catboost"] * 2
+    defaults, slower = points[:3], points[3:]
+    rates = {"xgboost": "eta", "lightgbm": "learning_rate", "catboost": "learning_rate"}
+    for first, second in zip(defaults, slower, strict=True):
+        family = first["family"]
+        key = f"{family}{SEP}{rates[family]}"
+        assert second[key] < first[key]
+        assert all(k == "family" or k.startswith(family + SEP) for k in first)
