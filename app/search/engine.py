@@ -27,6 +27,9 @@ MODEL_DIR = "model"
 VALIDATED_DIR = "validated_model"
 # Ray Train trials choose the ensemble on at most this many validation rows (or the memory limit's worth).
 ENSEMBLE_VALID_ROWS = 50_000
+# Trials a timed search is expected to reach at most, for the tracking time kept from it (small data on
+# 2 cores: 77-510 trials in 60 s); the stages after the search recount with the real number.
+SEARCH_TRIALS_GUESS = 500
 # Choosing, saving and loading the model after cross-validation (kept out of its deadline).
 CHOOSE_S = 2.0
 
@@ -201,9 +204,6 @@ class AutoMLEngine:
         timings["data_s"] = time.monotonic() - started
         sspec = search_spec(settings, str(pre.task))
         storage = storage_for(self.out_dir, settings)
-        deadline = None
-        if settings.time_budget_s is not None:
-            deadline = started + settings.time_budget_s - self._tracking_reserve(settings)
         if resume:
             tuner = restore_tuner(data, settings, sspec, storage_path=storage)
         else:
@@ -211,7 +211,9 @@ class AutoMLEngine:
             if settings.time_budget_s is not None:
                 # Leave time for the ensemble and saving (a tenth of the budget, at least 5 s) and for
                 # logging to MLflow.
-                reserve = max(5.0, 0.1 * settings.time_budget_s) + self._tracking_reserve(settings)
+                reserve = max(5.0, 0.1 * settings.time_budget_s) + self._tracking_seconds(
+                    min(settings.num_samples, SEARCH_TRIALS_GUESS)
+                )
                 # At least 15 s: a search that cannot finish one trial is no answer; past the budget,
                 # not silently empty, is the lesser failure (the leaderboard shows the overrun).
                 budget = max(15.0, settings.time_budget_s - (time.monotonic() - started) - reserve)
@@ -240,6 +242,10 @@ class AutoMLEngine:
                 f"no trial finished; first errors: {errors or 'none (time budget too short?)'}"
             )
         leaderboard.save(board, self.out_dir)
+        # The stages after the search share what the budget leaves once tracking's share is known.
+        deadline = None
+        if settings.time_budget_s is not None:
+            deadline = started + settings.time_budget_s - self._tracking_seconds(len(board))
         t0 = time.monotonic()
         result = self._finish(board, valid, sspec, settings, data=data, deadline=deadline, cpus=cpus)
         timings["ensemble_s"] = time.monotonic() - t0
@@ -260,13 +266,13 @@ class AutoMLEngine:
         result.timings = timings
         return result
 
-    def _tracking_reserve(self, settings: RayTuneSettings) -> float:
-        """Seconds kept for MLflow after the search: ~3 s for the parent run, the model and the report
-        (the store is opened during the search), ~8 ms per trial's child run (a local store on this
-        2-core machine: 706 trials took 4.7 s), trials counted by ``num_samples``, at most 12 s."""
+    def _tracking_seconds(self, trials: int) -> float:
+        """Seconds MLflow takes after the search: ~2.5 s for the parent run, the model and the report (the
+        store is opened during the search) and ~20 ms per trial's child run (a local store on this 2-core
+        machine, 60 s fits: 77 trials 3.8 s, 126 trials 5.1 s, 410 trials 10.2 s, 510 trials 13.0 s)."""
         if not self.track:
             return 0.0
-        return min(12.0, 3.0 + 0.008 * settings.num_samples)
+        return 2.5 + 0.02 * trials
 
     def _encoded_bytes(self, prepared: PreparedData) -> int:
         """Training plus validation rows as float32 features and label, from the training profile's row
