@@ -442,8 +442,13 @@ class AutoMLEngine:
         cands = cv.candidates(board, top_k=settings.cv_top_k)
         cv_deadline = None
         if deadline is not None:
-            # A member's refit: its trial's time on a quarter more rows (refit.estimate_seconds).
-            refit_s = sum(1.25 * c.train_time_s for c in cands[: max(1, settings.ensemble_size)])
+            from app.search import refit
+
+            # A member's refit at its trial's round count (the folds' count is not known yet).
+            refit_s = sum(
+                refit.estimate_seconds(trial_seconds=c.train_time_s, rounds_run=1, rounds=1, streaming=False)
+                for c in cands[: max(1, settings.ensemble_size)]
+            )
             cv_deadline = deadline - refit_s - CHOOSE_S
         run = cv.cross_validate(
             cands,
@@ -488,18 +493,19 @@ class AutoMLEngine:
         cv_rounds = None
         if result.cv.get("done"):
             cv_rounds = {c["trial_id"]: c["rounds"] for c in result.cv["candidates"]}
-        expected = 0.0
-        for d, trial_id in refit.members(model_dir, trial_id=best_id):
-            meta = json.loads((d / "metadata.json").read_text())
-            seconds = rows.loc[trial_id, "train_time_s"]
-            expected += refit.estimate_seconds(
-                trial_seconds=float(seconds) if pd.notna(seconds) else 0.0,
-                rounds_run=int(meta["num_rounds"]),
-                rounds=int(meta["best_iteration"]) + 1,
-                streaming=isinstance(data, StreamingData),
-            )
-        if cv_rounds is None and deadline is not None and time.monotonic() + expected > deadline:
-            return {"done": False, "reason": f"time budget: the refit needs ~{expected:.0f} s"}
+        if cv_rounds is None and deadline is not None:
+            expected = 0.0
+            for d, trial_id in refit.members(model_dir, trial_id=best_id):
+                meta = json.loads((d / "metadata.json").read_text())
+                seconds = rows.loc[trial_id, "train_time_s"]
+                expected += refit.estimate_seconds(
+                    trial_seconds=float(seconds) if pd.notna(seconds) else 0.0,
+                    rounds_run=int(meta["num_rounds"]),
+                    rounds=int(meta["best_iteration"]) + 1,
+                    streaming=isinstance(data, StreamingData),
+                )
+            if time.monotonic() + expected > deadline:
+                return {"done": False, "reason": f"time budget: the refit needs ~{expected:.0f} s"}
         validated = self.out_dir / VALIDATED_DIR
         shutil.rmtree(validated, ignore_errors=True)
         shutil.copytree(model_dir, validated)
