@@ -7,8 +7,10 @@ collective, so histograms and metrics are all-reduced across workers.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +19,11 @@ import xgboost as xgb
 
 from app.data.encode import Preprocessor
 from app.train.common import Metric, WorkerSpec, feature_matrix
-from app.train.ingest import Spill, iter_batches, make_data_iter
+from app.train.ingest import Batch, Spill, iter_batches, make_data_iter
 from app.train.report import Reporter, load_resume
 
 MODEL_FILE = "model.ubj"
+logger = logging.getLogger(__name__)
 
 
 def build_params(
@@ -74,11 +77,17 @@ def _matrices(spec: WorkerSpec, pre: Preprocessor, cache_dir: str) -> tuple[Any,
 
     stats: dict[str, dict] = {"train": {}, "valid": {}}
 
+    # On a GPU, in-memory batches go to the device as they are read: QuantileDMatrix then sketches and
+    # quantises device arrays (10M x 28 on an H200: 2.3 s from CuPy against 4.9 s from host numpy).
+    to_device = None if spec.external_memory else device_copier(p.get("device", "cpu"))
+
     def read(name: str):
         shard = ray.train.get_dataset_shard(name)
         batches = iter_batches(shard, pre, batch_rows=spec.batch_rows, stats=stats[name])
         if spec.external_memory:
             return lambda: Spill(Path(cache_dir, f"{name}-spill")).write(batches)
+        if to_device is not None:
+            return lambda: [to_device(b) for b in batches]
         return lambda: list(batches)
 
     # One after the other: two Ray Data executors at once in a worker starve each other (500k rows on
@@ -97,6 +106,7 @@ def _matrices(spec: WorkerSpec, pre: Preprocessor, cache_dir: str) -> tuple[Any,
     train = data["train"]
     ingest = {
         "mode": "external_memory" if spec.external_memory else "in_memory",
+        "batch_device": "cuda" if to_device is not None else "cpu",
         "read_s": t1 - t0,
         "read_wait_s": stats["train"].get("wait_s", 0.0),
         "encode_s": stats["train"].get("encode_s", 0.0),
@@ -108,7 +118,32 @@ def _matrices(spec: WorkerSpec, pre: Preprocessor, cache_dir: str) -> tuple[Any,
         "spill_bytes": train.nbytes if isinstance(train, Spill) else 0,
     }
     data.clear()  # in memory, the float32 batches go; the quantised matrices stay
+    if to_device is not None:
+        import cupy
+
+        cupy.get_default_memory_pool().free_all_blocks()
     return dtrain, dvalid, ingest
+
+
+def device_copier(device: str) -> Callable[[Batch], Batch] | None:
+    """A function moving a batch's arrays to ``device`` ("cuda", "cuda:N"), or None on the CPU.
+
+    None too when CuPy is not installed: the batches then stay in host memory and XGBoost copies them
+    to the device itself (slower to sketch, same model).
+    """
+    if not device.startswith("cuda"):
+        return None
+    try:
+        import cupy
+    except ImportError:
+        logger.warning("CuPy is not installed: QuantileDMatrix is built from host batches on %s", device)
+        return None
+
+    def copy(batch: Batch) -> Batch:
+        w = cupy.asarray(batch.w) if batch.w is not None else None
+        return Batch(x=cupy.asarray(batch.x), y=cupy.asarray(batch.y), w=w)
+
+    return copy
 
 
 def train_fn_per_worker(config: dict) -> None:

@@ -41,3 +41,34 @@ def test_gpu_parameters_per_family():
     cat_metrics = resolve_metrics("catboost", "binary", None)
     params = cat.build_params(objective="Logloss", **{**common, "metrics": cat_metrics})
     assert params["task_type"] == "GPU"
+
+
+def test_batches_stay_on_the_host_without_cuda_or_cupy(monkeypatch, caplog):
+    import sys
+
+    from app.train.xgb import device_copier
+
+    assert device_copier("cpu") is None
+    monkeypatch.setitem(sys.modules, "cupy", None)  # as if CuPy were not installed
+    assert device_copier("cuda") is None
+    assert "CuPy is not installed" in caplog.text
+
+
+def test_xgboost_trains_on_the_gpu_like_on_the_cpu(ray_session, tmp_path, trained, holdout):
+    """Runs where the Ray cluster has a GPU (the lent device machine); skipped on CPU-only machines."""
+    import numpy as np
+
+    if not ray_session.cluster_resources().get("GPU", 0):
+        pytest.skip("this cluster has no GPU")
+    pytest.importorskip("cupy")
+    config = TrainConfig(family="xgboost", use_gpu=True, num_boost_round=40, storage_path=str(tmp_path))
+    gpu = train(datasets("binary"), config=config, preprocessor=preprocessor("binary"), num_rows=2400)
+    assert gpu.ingest["batch_device"] == "cuda"
+    assert gpu.ingest["rows"] == 2400
+    cpu = trained("xgboost", "binary")
+    df = holdout("binary")
+    p_gpu, p_cpu = gpu.predictor().predict_proba(df)[:, 1], cpu.predictor().predict_proba(df)[:, 1]
+    assert np.corrcoef(p_gpu, p_cpu)[0, 1] > 0.95
+    y = df["y"].to_numpy()
+    accuracy = float(np.mean((p_gpu > 0.5) == y))
+    assert accuracy > max(y.mean(), 1 - y.mean()) + 0.2
