@@ -185,22 +185,13 @@ def main() -> None:
             "report_every": 10,
             "early_stopping_rounds": 300,
         }
-        asha = run(
-            small,
-            RayTuneSettings(scheduler="asha", search_algorithm="optuna", **common),
-            spec,
-            reuse=True,
-            max_concurrent=2,
-        )
-        report("ASHA + Optuna", **_shown(asha))
-        fifo = run(
-            small,
-            RayTuneSettings(scheduler="fifo", search_algorithm="random", **common),
-            spec,
-            reuse=True,
-            max_concurrent=2,
-        )
-        report("FIFO + random", **_shown(fifo))
+        runs = {}
+        pairs = (("ASHA + Optuna", "asha", "optuna"), ("FIFO + random", "fifo", "random"))
+        for label, scheduler, searcher in pairs:
+            settings = RayTuneSettings(scheduler=scheduler, search_algorithm=searcher, **common)
+            runs[scheduler] = run(small, settings, spec, reuse=True, max_concurrent=2)
+            report(label, **_shown(runs[scheduler]))
+        asha, fifo = runs["asha"], runs["fifo"]
         figures.update(
             asha_best=round(asha["best"], 5),
             fifo_best=round(fifo["best"], 5),
