@@ -1,7 +1,7 @@
 """Search benchmark: (a) Tune overhead over >=100 short trials, (b) ASHA+Optuna vs FIFO+random.
 
     python bench/search.py [--trials 100] [--trial-rows 50000] [--trial-rounds 150] [--plain-trials N]
-                           [--tiny-trials 100] [--compare-trials 30] [--rows 5000]
+                           [--tiny-trials 100] [--compare-trials 30] [--compare-seeds 3] [--rows 5000]
 
 (a) runs the project's search (``reuse_actors=True``, data shared once through the object store,
 trials reporting per ``tuner.ReportCadence``) and, as the plain way, the same trials with Tune's
@@ -13,8 +13,9 @@ project's trial configurations trained one after another in one process without 
 (``train_local``), ÷ 2 cores. ``--tiny-trials`` repeats the project's run (not the plain one: ~3 s per
 trial there) with 30-round trials on ``--rows`` rows (a few hundredths of a second each), where Tune's
 fixed start (a fresh process importing ``ray.tune`` per concurrent trial slot) and per-trial cost dominate.
-(b) runs both searchers at equal trial count on ``--rows`` rows: best validation logloss and total
-boosting rounds used. The last line's ``ratio`` is ideal ÷ project wall time of (a) (1.0 = no overhead).
+(b) runs both searchers at equal trial count on ``--rows`` rows, once per searcher seed
+(``--compare-seeds``): best validation logloss and total boosting rounds used, per seed and averaged.
+The last line's ``ratio`` is ideal ÷ project wall time of (a) (1.0 = no overhead).
 """
 
 from __future__ import annotations
@@ -115,6 +116,9 @@ def main() -> None:
     )
     parser.add_argument("--tiny-trials", type=int, default=100, help="0 skips the tiny-trial run")
     parser.add_argument("--compare-trials", type=int, default=30, help="0 skips ASHA vs FIFO")
+    parser.add_argument(
+        "--compare-seeds", type=int, default=3, help="ASHA vs FIFO pairs, one per searcher seed"
+    )
     parser.add_argument("--rows", type=int, default=5000)
     args = parser.parse_args()
 
@@ -185,20 +189,28 @@ def main() -> None:
             "report_every": 10,
             "early_stopping_rounds": 300,
         }
-        runs = {}
         pairs = (("ASHA + Optuna", "asha", "optuna"), ("FIFO + random", "fifo", "random"))
-        for label, scheduler, searcher in pairs:
-            settings = RayTuneSettings(scheduler=scheduler, search_algorithm=searcher, **common)
-            runs[scheduler] = run(small, settings, spec, reuse=True, max_concurrent=2)
-            report(label, **_shown(runs[scheduler]))
-        asha, fifo = runs["asha"], runs["fifo"]
+        gaps, shares, bests = [], [], []
+        for seed in range(args.compare_seeds):
+            runs = {}
+            for label, scheduler, searcher in pairs:
+                settings = RayTuneSettings(
+                    scheduler=scheduler, search_algorithm=searcher, seed=seed, **common
+                )
+                runs[scheduler] = run(small, settings, spec, reuse=True, max_concurrent=2)
+                report(f"{label}, seed {seed}", **_shown(runs[scheduler]))
+            asha, fifo = runs["asha"], runs["fifo"]
+            bests.append((round(asha["best"], 5), round(fifo["best"], 5)))
+            gaps.append(round(asha["best"] / fifo["best"] - 1, 5))
+            shares.append(round(asha["rounds"] / fifo["rounds"], 4))
         figures.update(
-            asha_best=round(asha["best"], 5),
-            fifo_best=round(fifo["best"], 5),
-            asha_rounds=asha["rounds"],
-            fifo_rounds=fifo["rounds"],
-            asha_rounds_share=round(asha["rounds"] / fifo["rounds"], 4),
-            asha_vs_fifo_score_gap=round(asha["best"] / fifo["best"] - 1, 5),
+            compare_seeds=args.compare_seeds,
+            asha_fifo_best=bests,
+            asha_vs_fifo_score_gap=gaps,
+            asha_rounds_share=shares,
+            mean_score_gap=round(sum(gaps) / len(gaps), 5),
+            worst_score_gap=max(gaps),
+            mean_rounds_share=round(sum(shares) / len(shares), 4),
         )
     ray.shutdown()
     emit("search", ratio=project["ideal_s"] / project["wall_s"], **figures)
