@@ -55,7 +55,8 @@ def test_batches_stay_on_the_host_without_cuda_or_cupy(monkeypatch, caplog):
 
 
 def test_xgboost_trains_on_the_gpu_like_on_the_cpu(ray_session, tmp_path, trained, holdout):
-    """Runs where the Ray cluster has a GPU (the lent device machine); skipped on CPU-only machines."""
+    """GPU training, then GPU batch scoring of its model. Runs where the Ray cluster has a GPU (the lent
+    device machine); skipped on CPU-only machines."""
     import numpy as np
 
     if not ray_session.cluster_resources().get("GPU", 0):
@@ -72,3 +73,14 @@ def test_xgboost_trains_on_the_gpu_like_on_the_cpu(ray_session, tmp_path, traine
     y = df["y"].to_numpy()
     accuracy = float(np.mean((p_gpu > 0.5) == y))
     assert accuracy > max(y.mean(), 1 - y.mean()) + 0.2
+
+    # Batch scoring on the GPU (one actor holding the GPU) gives the in-process predictor's output.
+    from app.train import save_model, score_dataset
+
+    model_dir = save_model(gpu, tmp_path / "model")
+    df = df.reset_index(drop=True)
+    df["row"] = np.arange(len(df))
+    ds = ray_session.data.from_pandas([df.iloc[i : i + 250] for i in range(0, len(df), 250)])
+    scored = score_dataset(ds, model_dir, num_gpus=1, num_cpus=0.25, proba=True, batch_size=256)
+    out = scored.to_pandas().sort_values("row").reset_index(drop=True)
+    np.testing.assert_allclose(out["proba_1"], p_gpu, rtol=1e-5, atol=1e-6)
