@@ -78,7 +78,8 @@ def _matrices(spec: WorkerSpec, pre: Preprocessor, cache_dir: str) -> tuple[Any,
     stats: dict[str, dict] = {"train": {}, "valid": {}}
 
     # On a GPU, in-memory batches go to the device as they are read: QuantileDMatrix then sketches and
-    # quantises device arrays (10M x 28 on an H200: 2.3 s from CuPy against 4.9 s from host numpy).
+    # quantises device arrays (8M x 28 on an H100: 0.11-0.15 s, against 4.9 s for raw xgboost from host
+    # numpy; 20M: 0.26 s against 15.1 s).
     to_device = None if spec.external_memory else device_copier(p.get("device", "cpu"))
 
     def read(name: str):
