@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from app.search.local import TrialData, train_local
+from app.search.local import TrialData, predict_encoded, train_local
 
 AUTO_FOLDS = 5
 AUTO_MAX_ROWS = 10_000
@@ -180,8 +180,6 @@ def fit_fold(
     the rows it then predicts flatters every candidate alike (so it hardly moves the ranking), by little
     (a model's score changes slowly near its best round), and patience bounds the cost.
     """
-    from app.train.api import family_module
-
     w = data.w_train
     fold = TrialData(
         data.x_train[train_rows],
@@ -201,9 +199,8 @@ def fit_fold(
         early_stopping_rounds=early_stopping_rounds,
         threads=1,
     )
-    pre = result.preprocessor
-    cols = {n: fold.x_valid[:, j] for j, n in enumerate(pre.columns)}
-    return np.asarray(family_module(family).predict(result.model, cols, pre)), int(result.best_iteration)
+    held_out = predict_encoded(family, result.model, result.preprocessor, fold.x_valid)
+    return held_out, int(result.best_iteration)
 
 
 def cross_validate(

@@ -17,7 +17,7 @@ from app.config import DataConfig, TrackingConfig
 from app.data import DatasetSpec, PreparedData, prepare
 from app.search import cv, leaderboard
 from app.search import ensemble as ens
-from app.search.local import TrialData, ValidRows, encode_rows
+from app.search.local import TrialData, ValidRows, encode_rows, predict_encoded
 from app.search.raytrain import StreamingData, plan
 from app.search.settings import RayTuneSettings
 from app.search.tuner import make_tuner, restore_tuner, search_spec, storage_for
@@ -550,9 +550,7 @@ def _checkout(checkpoint: str, directory: Path) -> Path:
 
 def _predict(model_dir: Path, valid: ValidRows) -> np.ndarray:
     """A saved model's predictions for encoded rows: probabilities ``(n, k)`` or values ``(n,)``."""
-    from app.train.api import family_module
     from app.train.model import load_model
 
     predictor = load_model(model_dir)
-    cols = {n: valid.x[:, j] for j, n in enumerate(predictor.preprocessor.columns)}
-    return np.asarray(family_module(predictor.family).predict(predictor.model, cols, predictor.preprocessor))
+    return predict_encoded(predictor.family, predictor.model, predictor.preprocessor, valid.x)

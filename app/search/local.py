@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from app.data.encode import LABEL, WEIGHT, Preprocessor
+from app.data.encode import LABEL, Preprocessor
 from app.train.common import DEFAULT_OBJECTIVES, Metric, TrainResult, resolve_metrics
+from app.train.ingest import stack_columns
 
 # on_round(round, {metric: value}) -> True to stop the trial
 RoundFn = Callable[[int, dict[str, float]], bool]
@@ -102,18 +103,7 @@ def _encode(
             raw.append(t.slice(0, keep_raw - kept))
             kept += raw[-1].num_rows
     head = pa.concat_tables(raw, promote_options="permissive") if raw else None
-    parts = [p for p in parts if len(p[LABEL])]
-    if not parts:
-        return np.empty((0, len(pre.columns)), np.float32), np.empty(0, np.float32), None, head
-    x = np.empty((sum(len(p[LABEL]) for p in parts), len(pre.columns)), dtype=np.float32)
-    row = 0
-    for p in parts:
-        n = len(p[LABEL])
-        for j, name in enumerate(pre.columns):
-            x[row : row + n, j] = p[name]
-        row += n
-    y = np.concatenate([p[LABEL] for p in parts])
-    w = np.concatenate([p[WEIGHT] for p in parts]) if WEIGHT in parts[0] else None
+    x, y, w = stack_columns([p for p in parts if len(p[LABEL])], pre)
     return x, y, w, head
 
 
@@ -138,6 +128,15 @@ class _Stopper:
         if self.patience is not None and done - 1 - self.best_iteration >= self.patience:
             stop = True
         return bool(stop)
+
+
+def predict_encoded(family: str, model: Any, pre: Preprocessor, x: np.ndarray) -> np.ndarray:
+    """A trained model's predictions for encoded rows ``x`` (the preprocessor's columns, in order):
+    probabilities ``(n, k)`` for classification, values ``(n,)`` for regression."""
+    from app.train.api import family_module
+
+    columns = {name: x[:, j] for j, name in enumerate(pre.columns)}
+    return np.asarray(family_module(family).predict(model, columns, pre))
 
 
 def train_local(
