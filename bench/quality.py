@@ -1,6 +1,7 @@
 """Model quality: ``automl fit`` (AutoMLEngine) vs FLAML and AutoGluon-Tabular (GBMs), same budget and cores.
 
-    uv venv .bench-venv --python 3.11 && uv pip install --python .bench-venv -r bench/quality-requirements.txt
+    uv venv .bench-venv --python 3.11 && UV_COMPILE_BYTECODE=1 uv pip install --python .bench-venv \
+        -r bench/quality-requirements.txt
     .venv/bin/python bench/quality.py [--time-budget 60] [--cpus 2] \
         [--datasets breast_cancer,digits,diabetes,synth_binary,synth_regression]
 
@@ -61,7 +62,7 @@ BENCH_VENV = ROOT / ".bench-venv"
 BENCH_PYTHON = BENCH_VENV / "bin" / "python"
 CREATE_VENV = (
     "uv venv .bench-venv --python 3.11 && "
-    "uv pip install --python .bench-venv -r bench/quality-requirements.txt"
+    "UV_COMPILE_BYTECODE=1 uv pip install --python .bench-venv -r bench/quality-requirements.txt"
 )
 RUNNER = ROOT / "bench" / "_quality_baselines.py"
 TARGET = "target"
