@@ -12,9 +12,9 @@ from app.config import AppConfig
 from app.data import DatasetSpec, prepare
 from app.data.synthetic import make_frame, write_parquet
 from app.search import AutoMLEngine, RayTuneOptimizer, RayTuneSettings, leaderboard
-from app.search.predict import predict_to_parquet
 from app.train.api import train
 from app.train.model import save_model
+from app.train.predict import predict_to_parquet
 
 
 @dataclass

@@ -85,7 +85,7 @@ def predict(
 ) -> None:
     """Write ``prediction`` (and ``proba_<class>``) for every row, in input order."""
     from app.data.errors import DataError
-    from app.search.predict import predict_to_parquet
+    from app.train.predict import predict_to_parquet
 
     try:
         rows = predict_to_parquet(model_dir, data, out)

@@ -21,6 +21,7 @@ from app.search.local import TrialData, ValidRows, encode_rows, predict_encoded
 from app.search.raytrain import StreamingData, plan
 from app.search.settings import RayTuneSettings
 from app.search.tuner import make_tuner, restore_tuner, search_spec, storage_for
+from app.train.ensemble import save_ensemble
 
 FIT_FILE = "fit.json"
 MODEL_DIR = "model"
@@ -401,19 +402,19 @@ class AutoMLEngine:
             }
             if run is not None:
                 info["cv_folds"] = run.folds
-            ens.save_ensemble(member_dirs, weights[weights > 0], model_dir, info=info)
+            save_ensemble(member_dirs, weights[weights > 0], model_dir, info=info)
             chosen = "ensemble"
         else:
             shutil.copytree(dirs[0], model_dir)
             chosen = "single"
-        from app.search.predict import load_any
+        from app.train.load import load_model
 
         return FitResult(
             out_dir=self.out_dir,
             model_dir=model_dir,
             validated_model_dir=model_dir,
             leaderboard=board.drop(columns=["checkpoint", "history"]),
-            model=load_any(model_dir),
+            model=load_model(model_dir),
             chosen=chosen,
             metric=sspec.metric,
             mode=sspec.mode,
@@ -483,7 +484,7 @@ class AutoMLEngine:
         After cross-validation the refit is part of the choice: it always runs (its time was kept out of
         cross-validation's deadline), with each member's folds' mean best round count."""
         from app.search import refit
-        from app.search.predict import load_any
+        from app.train.load import load_model
 
         if not settings.refit:
             return {"done": False, "reason": "refit=False"}
@@ -520,7 +521,7 @@ class AutoMLEngine:
             trial_id=best_id,
             rounds=cv_rounds,
         )
-        result.model = load_any(model_dir)
+        result.model = load_model(model_dir)
         return {"done": True, "reason": None, "members": records}
 
     def _record_result(self, result: FitResult) -> None:
@@ -550,7 +551,7 @@ def _checkout(checkpoint: str, directory: Path) -> Path:
 
 def _predict(model_dir: Path, valid: ValidRows) -> np.ndarray:
     """A saved model's predictions for encoded rows: probabilities ``(n, k)`` or values ``(n,)``."""
-    from app.train.model import load_model
+    from app.train.load import load_model
 
     predictor = load_model(model_dir)
     return predict_encoded(predictor.family, predictor.model, predictor.preprocessor, valid.x)

@@ -1,20 +1,12 @@
 """Greedy ensemble selection (Caruana et al., 2004) over the best trials' validation predictions.
 
-The ensemble is a model like any other: a directory with each member's native model directory and
-``ensemble.json`` (members and weights), loaded by ``load_model``; nothing is pickled.
+The chosen weights are saved as an ensemble model directory by ``app.train.ensemble.save_ensemble``
+and loaded like any model by ``app.train.load_model``.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any
-
 import numpy as np
-
-from app.train.model import ScoringModel
-
-ENSEMBLE_FILE = "ensemble.json"
 
 
 def score(metric: str, y: np.ndarray, pred: np.ndarray, weight: np.ndarray | None = None) -> float:
@@ -82,39 +74,3 @@ def select(
         total += preds[i]
         best_score = trial[i]
     return counts / counts.sum(), float(best_score)
-
-
-class EnsemblePredictor(ScoringModel):
-    """Weighted average of members' probabilities (classification) or values (regression)."""
-
-    def __init__(self, members: list[Any], weights: list[float], metadata: dict) -> None:
-        self.members, self.weights, self.metadata = members, list(weights), metadata
-        self.family = "ensemble"
-        self.preprocessor = members[0].preprocessor
-
-    def predict_scores(self, data: Any) -> np.ndarray:
-        return sum(
-            w * np.asarray(m.predict_scores(data)) for m, w in zip(self.members, self.weights, strict=True)
-        )
-
-
-def save_ensemble(member_dirs: list[Path], weights: np.ndarray, out_dir: Path, *, info: dict) -> Path:
-    """Write ``ensemble.json`` naming member directories (relative to ``out_dir``) and weights."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    members = [
-        {"dir": str(Path(d).relative_to(out_dir)), "weight": float(w)}
-        for d, w in zip(member_dirs, weights, strict=True)
-        if w > 0
-    ]
-    (out_dir / ENSEMBLE_FILE).write_text(
-        json.dumps({"format_version": 1, "members": members, **info}, indent=2)
-    )
-    return out_dir
-
-
-def load_ensemble(path: Path) -> EnsemblePredictor:
-    from app.train.model import load_model
-
-    meta = json.loads((path / ENSEMBLE_FILE).read_text())
-    members = [load_model(path / m["dir"]) for m in meta["members"]]
-    return EnsemblePredictor(members, [m["weight"] for m in meta["members"]], meta)

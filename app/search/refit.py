@@ -34,11 +34,11 @@ def estimate_seconds(*, trial_seconds: float, rounds_run: int, rounds: int, stre
 def members(model_dir: Path, *, trial_id: str | None = None) -> list[tuple[Path, str]]:
     """``(directory, trial id)`` of each model in ``model_dir``: an ensemble's members (named by trial
     id in ``ensemble.json``) or the single model itself, whose trial is ``trial_id``."""
-    from app.search.ensemble import ENSEMBLE_FILE
+    from app.train.ensemble import is_ensemble_dir, read_ensemble
 
-    if (model_dir / ENSEMBLE_FILE).exists():
-        info = json.loads((model_dir / ENSEMBLE_FILE).read_text())
-        return [(model_dir / m["dir"], Path(m["dir"]).name) for m in info["members"]]
+    if is_ensemble_dir(model_dir):
+        dirs, _, _ = read_ensemble(model_dir)
+        return [(d, d.name) for d in dirs]
     if trial_id is None:
         raise ValueError(f"{model_dir}: a single model's refit needs trial_id=")
     return [(model_dir, trial_id)]
@@ -58,7 +58,7 @@ def refit_model(
     """Refit a saved model in place: the single model of trial ``trial_id``, or every member of an
     ensemble with its weights kept. ``params`` maps trial ids to the trials' parameters; ``rounds``, to
     round counts other than the trials' own (cross-validation's)."""
-    from app.search.ensemble import ENSEMBLE_FILE
+    from app.train.ensemble import ENSEMBLE_FILE
 
     records = [
         refit_dir(

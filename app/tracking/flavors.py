@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from app.train.ensemble import is_ensemble_dir, read_ensemble
+
 if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.models import Model
@@ -26,7 +28,6 @@ if TYPE_CHECKING:
     from app.train.model import Predictor
 
 ENTRY_FILE = Path(__file__).with_name("_pyfunc_entry.py")
-ENSEMBLE_FILE = "ensemble.json"  # app.search.ensemble's layout: {"members": [{"dir", "weight"}], ...}
 PIPELINE_PACKAGES = ("mlflow", "numpy", "pandas", "pyarrow")
 
 
@@ -74,11 +75,9 @@ def expand_models(model: Any, scratch: Path) -> tuple[list[Path], list[float] | 
     ``EnsemblePredictor``, or a list of single models (equal weights)."""
     if isinstance(model, list | tuple):
         return [as_model_dir(m, scratch / f"member_{i}") for i, m in enumerate(model)], None
-    if isinstance(model, str | os.PathLike) and (Path(model) / ENSEMBLE_FILE).is_file():
-        spec = json.loads((Path(model) / ENSEMBLE_FILE).read_text())
-        return [Path(model) / m["dir"] for m in spec["members"]], [
-            float(m["weight"]) for m in spec["members"]
-        ]
+    if isinstance(model, str | os.PathLike) and is_ensemble_dir(model):
+        dirs, weights, _ = read_ensemble(model)
+        return dirs, weights
     if hasattr(model, "members") and hasattr(model, "weights"):  # an EnsemblePredictor
         members = [as_model_dir(m, scratch / f"member_{i}") for i, m in enumerate(model.members)]
         return members, [float(w) for w in model.weights]
@@ -212,7 +211,7 @@ def native_saver(model_dir: Path, input_example: pd.DataFrame) -> Callable[[str,
     """Saves the booster of ``model_dir`` with its library's MLflow flavour (read from the native file)."""
     from mlflow.models import infer_signature
 
-    from app.train.model import load_model
+    from app.train.load import load_model
 
     predictor = load_model(model_dir)
     encoded = encoded_frame(predictor, input_example)
@@ -253,7 +252,7 @@ def pipeline_saver(
     """Saves the preprocessor + model pipeline pyfunc (``PipelineModel``) over ``members``' directories."""
     from mlflow.models import infer_signature
 
-    from app.train.model import load_model
+    from app.train.load import load_model
 
     predictors = [load_model(m) for m in members]
     w = np.asarray(weights or [1.0] * len(members), dtype=np.float64)

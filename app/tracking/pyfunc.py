@@ -20,7 +20,7 @@ class PipelineModel(mlflow.pyfunc.PythonModel):
     """
 
     def load_context(self, context: Any) -> None:
-        from app.train.model import load_model
+        from app.train.load import load_model
 
         config = context.model_config or {}
         count = int(config.get("members", 1))

@@ -117,17 +117,9 @@ class ModelRegistry:
     def download_uri(self, model_uri: str) -> str:
         """Where the artifacts of ``models:/NAME@ALIAS``, ``models:/NAME/VERSION`` or ``models:/<model id>``
         are stored."""
-        ref = model_uri.removeprefix("models:/").strip("/")
-        if "@" in ref:
-            name, alias = ref.split("@", 1)
-            version = self.version_for(name, alias)
-            if version is None:
-                raise ValueError(f"{model_uri}: model {name!r} has no alias {alias!r}")
-            return self.client.get_model_version_download_uri(name, version.version)
-        if "/" in ref:
-            name, version = ref.rsplit("/", 1)
-            return self.client.get_model_version_download_uri(name, version)
-        return self.client.get_logged_model(ref).artifact_location
+        from app.train.load import resolve_model_uri
+
+        return resolve_model_uri(self.client, model_uri).download_uri
 
     def set_alias(self, name: str, alias: str, version: str | int) -> None:
         self.client.set_registered_model_alias(name, alias, str(version))

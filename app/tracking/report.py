@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from app.tracking import metrics as m
+from app.train.load import load_model
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -65,7 +66,7 @@ def build_report(
     """
     out = Path(run_dir) / REPORT_DIR
     (out / INPUTS_DIR).mkdir(parents=True, exist_ok=True)
-    predictor = load_any(model_dir)
+    predictor = load_model(model_dir)
     meta = predictor.metadata
     metric = metric or meta.get("metric_name") or meta.get("metric") or "metric"
     mode = mode or ("max" if m.MAXIMIZE.get(metric, metric in ("auc", "accuracy")) else "min")
@@ -131,19 +132,6 @@ def regenerate_report(
         top_k=spec["top_k"],
         tracker=tracker,
     )
-
-
-def load_any(model_dir: str | Path) -> Any:
-    """A ``Predictor``, or the search stage's ``EnsemblePredictor`` for an ``ensemble.json`` directory."""
-    from app.tracking.flavors import ENSEMBLE_FILE
-
-    if (Path(model_dir) / ENSEMBLE_FILE).is_file():
-        from app.search.ensemble import load_ensemble
-
-        return load_ensemble(Path(model_dir))
-    from app.train.model import load_model
-
-    return load_model(model_dir)
 
 
 def shap_importance(predictor: Any, frame: pd.DataFrame) -> dict[str, float]:

@@ -1,7 +1,8 @@
 """The training stage: data-parallel GBDT training on Ray Train, native model files, batch scoring.
 
 Exports (loaded on first use, so ``import app.train`` stays cheap): ``train``, ``run_training``,
-``TrainResult``, ``save_model``, ``load_model``, ``Predictor``, ``score_dataset``.
+``TrainResult``, ``save_model``, ``load_model`` (any saved model: a directory, an ensemble, a
+``models:/`` URI), ``Predictor``, ``EnsemblePredictor``, ``save_ensemble``, ``score_dataset``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ _EXPORTS = {
     "TrainResult": "app.train.common",
     "GPUUnavailableError": "app.train.common",
     "save_model": "app.train.model",
-    "load_model": "app.train.model",
+    "load_model": "app.train.load",
+    "EnsemblePredictor": "app.train.ensemble",
+    "save_ensemble": "app.train.ensemble",
     "Predictor": "app.train.model",
     "score_dataset": "app.train.score",
 }

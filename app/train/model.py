@@ -59,13 +59,9 @@ def save_model(result: TrainResult, out_dir: str | Path) -> Path:
     return out_dir
 
 
-def load_model(path: str | Path) -> Predictor:
-    """The ``Predictor`` of a directory written by ``save_model``.
-
-    Example:
-        >>> predictor = load_model("runs/m1")  # doctest: +SKIP
-        >>> predictor.predict_proba(frame)[:2]  # doctest: +SKIP
-    """
+def load_single(path: str | Path) -> Predictor:
+    """The ``Predictor`` of one directory written by ``save_model`` (``app.train.load_model`` loads
+    any saved model: this, an ensemble or a registered one)."""
     from app.train.api import family_module
 
     path = Path(path)
@@ -89,6 +85,7 @@ class ScoringModel:
     """
 
     preprocessor: Preprocessor
+    metadata: dict
 
     @property
     def task(self) -> str:
@@ -104,6 +101,29 @@ class ScoringModel:
 
     def predict_scores(self, data: Any) -> np.ndarray:
         raise NotImplementedError
+
+    def use_device(self, device: str) -> None:
+        """Predict on ``cuda`` or ``cpu`` where the family supports it."""
+
+    def as_table(self, data: Any) -> pa.Table:
+        """The raw feature columns of ``data`` as an Arrow table."""
+        if isinstance(data, pa.Table):
+            return data
+        if isinstance(data, pa.RecordBatch):
+            return pa.Table.from_batches([data])
+        if isinstance(data, pd.DataFrame):
+            return pa.Table.from_pandas(data, preserve_index=False)
+        if isinstance(data, dict):
+            return pa.table({k: pa.array(np.asarray(v), from_pandas=True) for k, v in data.items()})
+        if isinstance(data, np.ndarray):
+            if data.ndim != 2 or data.shape[1] != len(self.features):
+                raise ValueError(
+                    f"a numpy input must be 2-D with {len(self.features)} columns ({self.features}); "
+                    f"got shape {data.shape}"
+                )
+            cols = {name: pa.array(data[:, j], from_pandas=True) for j, name in enumerate(self.features)}
+            return pa.table(cols)
+        raise TypeError(f"cannot predict on {type(data).__name__}: pass pandas, Arrow, numpy or a dict")
 
     def predict_proba(self, data: Any) -> np.ndarray:
         """Class probabilities ``(n, classes)``, columns in ``classes`` order; rows sum to 1."""
@@ -139,27 +159,8 @@ class Predictor(ScoringModel):
 
     def predict_scores(self, data: Any) -> np.ndarray:
         """Class probabilities ``(n, classes)`` for classification, values ``(n,)`` for regression."""
-        columns = self.preprocessor.transform(self._table(data), with_target=False)
+        columns = self.preprocessor.transform(self.as_table(data), with_target=False)
         return np.asarray(self._mod.predict(self.model, columns, self.preprocessor))
-
-    def _table(self, data: Any) -> pa.Table:
-        if isinstance(data, pa.Table):
-            return data
-        if isinstance(data, pa.RecordBatch):
-            return pa.Table.from_batches([data])
-        if isinstance(data, pd.DataFrame):
-            return pa.Table.from_pandas(data, preserve_index=False)
-        if isinstance(data, dict):
-            return pa.table({k: pa.array(np.asarray(v), from_pandas=True) for k, v in data.items()})
-        if isinstance(data, np.ndarray):
-            if data.ndim != 2 or data.shape[1] != len(self.features):
-                raise ValueError(
-                    f"a numpy input must be 2-D with {len(self.features)} columns ({self.features}); "
-                    f"got shape {data.shape}"
-                )
-            cols = {name: pa.array(data[:, j], from_pandas=True) for j, name in enumerate(self.features)}
-            return pa.table(cols)
-        raise TypeError(f"cannot predict on {type(data).__name__}: pass pandas, Arrow, numpy or a dict")
 
 
 def _plain(value: Any) -> Any:

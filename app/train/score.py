@@ -31,7 +31,7 @@ class ScoringActor:
         loader: Callable[[str], Predictor] | None = None,
     ) -> None:
         if loader is None:
-            from app.train.model import load_model as loader
+            from app.train.load import load_model as loader
         self.predictor = loader(model_dir)
         if device:
             self.predictor.use_device(device)

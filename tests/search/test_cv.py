@@ -16,8 +16,8 @@ from app.search import AutoMLEngine, RayTuneOptimizer, RayTuneSettings, cv
 from app.search.cv import Candidate
 from app.search.ensemble import score
 from app.search.local import TrialData
-from app.search.predict import load_any
 from app.search.raytrain import StreamingData
+from app.train import load_model
 
 
 def _data(n: int, *, classes: int = 3, seed: int = 0) -> TrialData:
@@ -220,7 +220,7 @@ def test_the_chosen_ensemble_is_refit_with_the_folds_round_count_and_predicts(cv
     assert {m["trial_id"] for m in members} == set(result.ensemble_weights)
     for m in members:
         assert m["rounds"] == rounds[m["trial_id"]] and m["rows"] == 800
-    model = load_any(result.model_dir)
+    model = load_model(result.model_dir)
     fresh = make_frame(500, task="binary", seed=22)
     np.testing.assert_allclose(model.predict_proba(fresh).sum(axis=1), 1.0, rtol=1e-5)
     assert (model.predict(fresh) == fresh.y).mean() > 0.8
@@ -255,7 +255,7 @@ def test_a_single_model_is_refit_with_its_cross_validated_round_count(ray_sessio
     booster = xgb.Booster(model_file=str(result.model_dir / "model.ubj"))
     assert booster.num_boosted_rounds() == best["rounds"] == result.refit["members"][0]["rounds"]
     fresh = make_frame(200, task="regression", seed=24)
-    assert np.corrcoef(load_any(result.model_dir).predict(fresh), fresh.y)[0, 1] > 0.8
+    assert np.corrcoef(load_model(result.model_dir).predict(fresh), fresh.y)[0, 1] > 0.8
 
 
 def test_a_budget_too_short_for_the_best_trial_keeps_the_validation_choice(ray_session, tmp_path):
@@ -274,4 +274,4 @@ def test_a_budget_too_short_for_the_best_trial_keeps_the_validation_choice(ray_s
     best = result.leaderboard[result.leaderboard.status == "completed"].iloc[0]
     assert result.best_trial == best.trial_id
     assert result.best_score == pytest.approx(best.score, rel=1e-4)  # its validation score
-    assert load_any(result.model_dir).predict_proba(make_frame(50, seed=26)).shape == (50, 2)
+    assert load_model(result.model_dir).predict_proba(make_frame(50, seed=26)).shape == (50, 2)

@@ -13,10 +13,11 @@ from typer.testing import CliRunner
 from app.data import DatasetSpec, prepare
 from app.data.synthetic import make_frame, write_parquet
 from app.search import AutoMLEngine, RayTuneOptimizer, RayTuneSettings
-from app.search.ensemble import ENSEMBLE_FILE, save_ensemble, score
+from app.search.ensemble import score
 from app.search.local import TrialData
-from app.search.predict import load_any
 from app.search.refit import refit_model
+from app.train import load_model
+from app.train.ensemble import ENSEMBLE_FILE, save_ensemble
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +63,7 @@ def test_refit_model_has_learned_the_validation_rows_and_still_predicts(refit_fi
     result, prepared = refit_fit
     valid = prepared.splits.valid.to_pandas()
     y = valid["y"].to_numpy()
-    before = load_any(result.validated_model_dir).predict_proba(valid)
+    before = load_model(result.validated_model_dir).predict_proba(valid)
     after = result.model.predict_proba(valid)
     assert score("logloss", y, after) < score("logloss", y, before)
     fresh = make_frame(1_000, task="binary", seed=12)
@@ -108,7 +109,7 @@ def test_ensemble_members_are_refit_and_keep_their_weights(refit_fit, tmp_path):
         rounds = _meta(checkpoint)["best_iteration"] + 1
         assert xgb.Booster(model_file=str(d / "model.ubj")).num_boosted_rounds() == rounds
         assert _meta(d)["refit"]["rows"] == len(data.y_train) + len(data.y_valid)
-    assert load_any(tmp_path / "ens").predict_proba(make_frame(50, seed=3)).shape == (50, 2)
+    assert load_model(tmp_path / "ens").predict_proba(make_frame(50, seed=3)).shape == (50, 2)
 
 
 def test_no_refit_flag_keeps_the_searched_model(ray_session, tmp_path):

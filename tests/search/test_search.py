@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from app.data.synthetic import make_frame, write_parquet
 from app.search import AutoMLEngine, RayTuneOptimizer, RayTuneSettings
 from app.search.ensemble import score, select
-from app.search.predict import load_any
+from app.train import load_model
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -87,7 +87,7 @@ def test_ensemble_is_never_worse_than_the_best_single_model(fitted):
     result, frame = fitted
     assert result.ensemble_score <= result.best_score + 1e-12
     assert (result.model_dir / ("ensemble.json" if result.chosen == "ensemble" else "metadata.json")).exists()
-    model = load_any(result.model_dir)
+    model = load_model(result.model_dir)
     proba = model.predict_proba(frame.head(50))
     assert proba.shape == (50, 2)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
@@ -134,7 +134,7 @@ def test_predict_cli_writes_predictions_and_probabilities_in_row_order(fitted, t
     preds = pq.read_table(out).to_pandas()
     assert list(preds.columns) == ["prediction", "proba_0", "proba_1"]
     assert len(preds) == 300
-    expected = load_any(result.model_dir).predict_proba(rows)
+    expected = load_model(result.model_dir).predict_proba(rows)
     np.testing.assert_allclose(preds[["proba_0", "proba_1"]].to_numpy(), expected, rtol=1e-5)
 
 

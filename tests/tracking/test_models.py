@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.train.model import load_model
+from app.train.load import load_model
 
 
 @pytest.mark.parametrize("family_dir", ["xgb_dir", "lgb_dir"])
@@ -71,7 +71,7 @@ def test_native_flavour_loads_the_booster_with_signature_and_example(tracker, xg
 @pytest.fixture
 def ensemble_dir(tmp_path, xgb_dir, lgb_dir) -> Path:
     """The search stage's ensemble layout: member directories and ``ensemble.json`` with weights."""
-    from app.search.ensemble import save_ensemble
+    from app.train.ensemble import save_ensemble
 
     out = tmp_path / "ensemble"
     members = [shutil.copytree(d, out / f"member_{i}") for i, d in enumerate((xgb_dir, lgb_dir))]
@@ -79,7 +79,6 @@ def ensemble_dir(tmp_path, xgb_dir, lgb_dir) -> Path:
 
 
 def test_an_ensemble_is_one_pyfunc_averaging_its_members(tracker, ensemble_dir, holdout, unique_name):
-    from app.search.ensemble import load_ensemble
     from app.tracking.registry import load_pyfunc
 
     tracker.start_run("automl")
@@ -88,12 +87,32 @@ def test_an_ensemble_is_one_pyfunc_averaging_its_members(tracker, ensemble_dir, 
     assert [m.name for m in logged.native] == ["model-member0-xgboost", "model-member1-lightgbm"]
 
     pyfunc = load_pyfunc(f"models:/{unique_name}@champion", tracking_uri=tracker.tracking_uri)
-    saved = load_ensemble(ensemble_dir)
+    saved = load_model(ensemble_dir)
     features = holdout.drop(columns=["y"])
     np.testing.assert_allclose(
         pyfunc.predict(features, params={"method": "predict_proba"}), saved.predict_proba(features), rtol=1e-6
     )
     np.testing.assert_array_equal(pyfunc.predict(features), saved.predict(features))
+
+    registered = load_model(f"models:/{unique_name}@champion", tracking_uri=tracker.tracking_uri)
+    assert registered.family == "ensemble" and registered.weights == pytest.approx([0.75, 0.25])
+    np.testing.assert_allclose(registered.predict_proba(features), saved.predict_proba(features), rtol=1e-6)
+
+
+def test_load_model_reads_a_registered_version_by_alias_or_number_from_native_files(
+    tracker, xgb_dir, holdout, unique_name
+):
+    tracker.start_run("automl")
+    tracker.log_model(xgb_dir, registered_model_name=unique_name, input_example=holdout.head(5))
+    tracker.end_run()
+    saved = load_model(xgb_dir)
+    for uri in (f"models:/{unique_name}@champion", f"models:/{unique_name}/1"):
+        model = load_model(uri, tracking_uri=tracker.tracking_uri)
+        assert (model.family, model.metadata["registered_name"]) == ("xgboost", unique_name)
+        assert model.metadata["registered_version"] == "1" and model.metadata["source"] == uri
+        np.testing.assert_allclose(model.predict_proba(holdout), saved.predict_proba(holdout))
+    with pytest.raises(LookupError, match="no version with alias 'nope'"):
+        load_model(f"models:/{unique_name}@nope", tracking_uri=tracker.tracking_uri)
 
 
 def test_a_list_of_models_is_an_ensemble_with_the_given_or_equal_weights(tmp_path, xgb_dir, lgb_dir):

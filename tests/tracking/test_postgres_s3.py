@@ -13,7 +13,7 @@ from app.config import TrackingConfig
 from app.testing import services
 from app.tracking.registry import load_pyfunc
 from app.tracking.tracker import MLflowTracker
-from app.train.model import load_model
+from app.train.load import load_model
 
 PG = ["-h", "127.0.0.1", "-p", "5432", "-U", "postgres"]
 

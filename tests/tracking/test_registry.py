@@ -77,7 +77,7 @@ def test_challenger_promoted_when_it_beats_the_champion_by_the_margin(
 def test_promotion_scores_both_versions_on_the_same_holdout(
     registry, logged_pipelines, unique_name, holdout, xgb_dir, lgb_dir, mlflow_url
 ):
-    from app.train.model import load_model
+    from app.train.load import load_model
 
     register(registry, unique_name, logged_pipelines)  # xgboost: champion
     register(registry, unique_name, logged_pipelines, "lightgbm")  # challenger

@@ -53,7 +53,7 @@ def test_treeshap_importance_ranks_the_planted_feature_first(family, tmp_path):
 def test_an_ensemble_report_weighs_its_members_treeshap(tmp_path):
     import numpy as np
 
-    from app.search.ensemble import save_ensemble
+    from app.train.ensemble import save_ensemble
 
     members = [
         train_model_dir(tmp_path / "ens" / f"m{i}", family=f) for i, f in enumerate(("xgboost", "catboost"))

@@ -1,4 +1,5 @@
-"""Loading any saved model (single or ensemble) and batch prediction to Parquet, row order kept."""
+"""Batch prediction: a prediction table (``prediction`` + ``proba_<class>``) for Arrow rows, and whole
+files predicted to Parquet in input order."""
 
 from __future__ import annotations
 
@@ -9,17 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from app.search.ensemble import ENSEMBLE_FILE, load_ensemble
-
-
-def load_any(path: str | Path) -> Any:
-    """A predictor for a model directory: an ensemble (``ensemble.json``) or a single model."""
-    from app.train.model import load_model
-
-    path = Path(path)
-    if (path / ENSEMBLE_FILE).exists():
-        return load_ensemble(path)
-    return load_model(path)
+from app.train.load import load_model
 
 
 def prediction_table(model: Any, table: pa.Table) -> pa.Table:
@@ -43,7 +34,7 @@ def predict_to_parquet(model_dir: str | Path, data: str, out: str | Path, *, bat
 
     from app.data.filesystem import filesystem_for
 
-    model = load_any(model_dir)
+    model = load_model(model_dir)
     fs, path = filesystem_for(data)
     dataset = pads.dataset(
         path, filesystem=fs, format="csv" if str(data).endswith(".csv") else "parquet", partitioning="hive"
