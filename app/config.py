@@ -135,9 +135,56 @@ class TrackingConfig(_Section):
 
 
 class ServeConfig(_Section):
-    redis_url: str | None = Field(None, description="Prediction cache; None disables caching.")
-    cache_ttl_s: int = Field(300, ge=1, description="Seconds a cached prediction lives.")
-    max_batch_size: int = Field(64, ge=1, description="Requests batched into one model call.")
+    """The online prediction service: what ``app.serve:build_app`` takes as ``args`` in serve_config.yaml."""
+
+    model: str | None = Field(
+        None,
+        description="Model to serve: a directory written by `automl fit`/`automl train` (single model or "
+        "ensemble) or a registry URI (models:/NAME@champion, models:/NAME/3).",
+    )
+    tracking_uri: str | None = Field(
+        None, description="MLflow server that resolves a models:/ URI; None: MLFLOW_TRACKING_URI."
+    )
+    model_poll_s: float | None = Field(
+        30.0,
+        gt=0,
+        description="Seconds between checks of a models:/NAME@alias URI for a moved alias (hot update); "
+        "None never polls (push a new model with `serve deploy` of a changed user_config instead).",
+    )
+    redis_url: str | None = Field(
+        None,
+        description="Redis prediction cache (redis://[:password@]host:port/db or rediss://); None keeps an "
+        "in-process LRU cache per replica.",
+    )
+    cache_ttl_s: int = Field(300, ge=1, description="Seconds a cached prediction lives in Redis.")
+    cache_max_rows: int = Field(
+        256,
+        ge=0,
+        description="Requests with at most this many rows use the cache (larger batches skip it: hashing "
+        "every row costs more than it saves); 0 turns caching off.",
+    )
+    lru_size: int = Field(
+        100_000, ge=1, description="Rows the in-process cache keeps when there is no Redis."
+    )
+    redis_timeout_s: float = Field(
+        0.02,
+        gt=0,
+        description="Longest a request waits for Redis; past it the rows count as misses and the request "
+        "goes on. After a failure Redis is skipped for `redis_retry_s`.",
+    )
+    redis_retry_s: float = Field(1.0, gt=0, description="Seconds Redis is skipped after a failure.")
+    max_rows: int = Field(10_000, ge=1, description="Most rows one request may send (413 beyond).")
+    max_batch_size: int = Field(
+        64, ge=1, description="Most concurrent requests whose rows are predicted in one model call."
+    )
+    batch_wait_timeout_s: float = Field(
+        0.002, ge=0, description="Longest a request waits for others to share its model call."
+    )
+    api_key_env: str | None = Field(
+        None,
+        description="Name of an environment variable holding the API key; when set, requests need the "
+        "header `X-API-Key` (or `Authorization: Bearer KEY`). The key itself is never in the YAML.",
+    )
 
 
 class MonitorConfig(_Section):

@@ -112,8 +112,11 @@ def moto_s3() -> Iterator[S3Endpoint]:
 
 
 @contextlib.contextmanager
-def redis_server(*, url: str | None = "redis://127.0.0.1:6379/0") -> Iterator[str]:
-    """A Redis URL: the given server if it answers PING, else a ``redis-server`` started here."""
+def redis_server(
+    *, url: str | None = "redis://127.0.0.1:6379/0", password: str | None = None
+) -> Iterator[str]:
+    """A Redis URL: the given server if it answers PING, else a ``redis-server`` started here (with
+    ``requirepass`` when ``password`` is given; ``url=None`` always starts one)."""
     import redis
 
     if url:
@@ -129,13 +132,14 @@ def redis_server(*, url: str | None = "redis://127.0.0.1:6379/0") -> Iterator[st
             "no Redis answers and redis-server is not installed (apt-get install redis-server)"
         )
     port = free_port()
+    auth = ["--requirepass", password] if password else []
     proc = subprocess.Popen(
-        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", *auth],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    started = f"redis://127.0.0.1:{port}/0"
+    started = f"redis://{f':{password}@' if password else ''}127.0.0.1:{port}/0"
     try:
         _wait_for(lambda: redis.Redis.from_url(started).ping(), timeout_s=20, what="redis-server", proc=proc)
         yield started

@@ -1,0 +1,214 @@
+"""The prediction cache: one key per row (model version + a hash of the row's canonical feature values),
+in Redis when configured, else an in-process LRU. A cache that is down, slow or full never fails or
+holds up a request: its rows count as misses and Redis is skipped for a moment before it is tried again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+logger = logging.getLogger(__name__)
+
+KEY_PREFIX = "automl:pred"
+
+
+def row_keys(table: pa.Table, features: Sequence[str], *, version: str) -> list[str]:
+    """One cache key per row of ``table``: the same values give the same key whatever the column order,
+    the numbers' formatting (1, 1.0, 1e0) or the request format; a new model version gives new keys."""
+    n = table.num_rows
+    numeric, text = [], []
+    for name in features:
+        column = table.column(name)
+        if (
+            pa.types.is_integer(column.type)
+            or pa.types.is_floating(column.type)
+            or pa.types.is_boolean(column.type)
+        ):
+            numeric.append(pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False))
+        else:
+            text.append(pc.cast(column, pa.string()).to_pylist())
+    parts = []
+    if numeric:
+        matrix = np.ascontiguousarray(np.column_stack(numeric), dtype=np.float64)
+        matrix[np.isnan(matrix)] = np.nan  # one NaN bit pattern for every missing number
+        matrix += 0.0  # -0.0 and 0.0 are the same input
+        parts.append([row.tobytes() for row in matrix])
+    if text:
+        parts.append([orjson.dumps(values) for values in zip(*text, strict=True)])
+    prefix = f"{KEY_PREFIX}:{version}:"
+    rows = zip(*parts, strict=True) if parts else ([b""] for _ in range(n))
+    return [prefix + hashlib.blake2b(b"\x1e".join(row), digest_size=16).hexdigest() for row in rows]
+
+
+@dataclass
+class CacheStats:
+    hits: int = 0
+    misses: int = 0
+    errors: int = 0
+
+
+class LRUCache:
+    """In-process least-recently-used cache: the embedded default when no Redis is configured."""
+
+    def __init__(self, max_entries: int = 100_000) -> None:
+        self.max_entries = max_entries
+        self._data: OrderedDict[str, bytes] = OrderedDict()
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        out = []
+        for key in keys:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            out.append(value)
+        return out
+
+    async def set_many(self, items: dict[str, bytes], ttl_s: int) -> None:
+        self._data.update(items)
+        for key in items:
+            self._data.move_to_end(key)
+        while len(self._data) > self.max_entries:
+            self._data.popitem(last=False)
+
+    async def ping(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        self._data.clear()
+
+
+class RedisCache:
+    """Redis through one pooled asyncio client (``redis://[:password@]host:port/db`` or ``rediss://``).
+
+    Every call is bounded by ``timeout_s`` (connect and read), so a Redis that hangs costs a request at
+    most that long; the client reconnects by itself when Redis is back.
+
+    Example (guide):
+        >>> cache = RedisCache(host="redis-cluster.example.com", port=6379, default_ttl=300)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 6379,
+        db: int = 0,
+        password: str | None = None,
+        default_ttl: int = 300,
+        timeout_s: float = 0.02,
+        max_connections: int = 64,
+    ) -> None:
+        import redis.asyncio as aioredis
+
+        options = dict(
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            max_connections=max_connections,
+            health_check_interval=0,
+            retry_on_timeout=False,
+        )
+        if url:
+            self.client = aioredis.Redis.from_url(url, **options)
+        else:
+            self.client = aioredis.Redis(host=host, port=port, db=db, password=password, **options)
+        self.default_ttl = default_ttl
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        return await self.client.mget(list(keys))
+
+    async def set_many(self, items: dict[str, bytes], ttl_s: int | None = None) -> None:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for key, value in items.items():
+                pipe.set(key, value, ex=ttl_s or self.default_ttl)
+            await pipe.execute()
+
+    async def ping(self) -> bool:
+        return bool(await self.client.ping())
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+@dataclass
+class PredictionCache:
+    """Per-row predictions of one model version in a backend (``RedisCache`` or ``LRUCache``).
+
+    A failure or a timeout of the backend is counted, answered as misses, and the backend is skipped
+    for ``retry_s`` seconds, so a dead Redis costs a request nothing after the first timeout.
+
+    Example (guide):
+        >>> cache = PredictionCache(RedisCache(host="redis", default_ttl=300))  # doctest: +SKIP
+    """
+
+    backend: Any = field(default_factory=LRUCache)
+    ttl_s: int = 300
+    timeout_s: float = 0.02
+    retry_s: float = 1.0
+    stats: CacheStats = field(default_factory=CacheStats)
+    _down_until: float = 0.0
+    _pending: set[asyncio.Task] = field(default_factory=set)
+
+    @property
+    def available(self) -> bool:
+        return time.monotonic() >= self._down_until
+
+    async def get(self, keys: Sequence[str]) -> list[Any | None]:
+        """Cached values (decoded) for ``keys``, None where missing or when the backend is unavailable."""
+        if not keys:
+            return []
+        raw: list[bytes | None] = [None] * len(keys)
+        if self.available:
+            try:
+                raw = await asyncio.wait_for(self.backend.get_many(keys), self.timeout_s)
+            except Exception as exc:  # noqa: BLE001 - a cache failure is a miss, never a failed request
+                self._failed(exc)
+        values = [None if r is None else orjson.loads(r) for r in raw]
+        hits = sum(v is not None for v in values)
+        self.stats.hits += hits
+        self.stats.misses += len(values) - hits
+        return values
+
+    def put(self, items: dict[str, Any]) -> None:
+        """Store ``items`` in the background: the request that computed them does not wait for it."""
+        if not items or not self.available:
+            return
+        encoded = {k: orjson.dumps(v, option=orjson.OPT_SERIALIZE_NUMPY) for k, v in items.items()}
+        task = asyncio.get_running_loop().create_task(self._put(encoded))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def flush(self) -> None:
+        """Wait for the background writes started so far (tests, shutdown)."""
+        if self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await asyncio.wait_for(self.backend.ping(), self.timeout_s * 5))
+        except Exception:  # noqa: BLE001 - readiness reports it, nothing fails
+            return False
+
+    async def _put(self, items: dict[str, bytes]) -> None:
+        try:
+            await asyncio.wait_for(self.backend.set_many(items, self.ttl_s), self.timeout_s * 5)
+        except Exception as exc:  # noqa: BLE001 - a full or dead cache never fails a request
+            self._failed(exc)
+
+    def _failed(self, exc: BaseException) -> None:
+        self.stats.errors += 1
+        if self.available:
+            logger.warning("prediction cache unavailable for %.1f s: %s", self.retry_s, type(exc).__name__)
+        self._down_until = time.monotonic() + self.retry_s

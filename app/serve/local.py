@@ -1,0 +1,109 @@
+"""Deploying serve_config.yaml from Python (what `serve run` / `serve deploy` do): the config read with
+Serve's own schema, our ``args`` checked before anything starts, then deployed and waited on."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from app.config import ConfigError
+
+APP_NAME = "automl"
+IMPORT_PATH = "app.serve:build_app"
+
+
+def load_serve_config(
+    path: str | Path | None = None,
+    *,
+    model: str | None = None,
+    redis_url: str | None = None,
+    port: int | None = None,
+    host: str | None = None,
+    args: dict[str, Any] | None = None,
+) -> Any:
+    """serve_config.yaml (or the built-in one when ``path`` is None) as Serve's ``ServeDeploySchema``,
+    with the given values overriding the automl application's ``args`` and ``http_options``."""
+    from pydantic import ValidationError
+    from ray.serve.schema import ServeDeploySchema
+
+    from app.serve.app import serve_config
+
+    raw = _read(path) if path else _default_config()
+    apps = [a for a in raw.get("applications") or [] if a.get("import_path") == IMPORT_PATH]
+    if not apps:
+        raise ConfigError(f"{path}: no application with import_path {IMPORT_PATH}")
+    app_args = apps[0].setdefault("args", {}) or {}
+    apps[0]["args"] = app_args
+    app_args.update({k: v for k, v in {"model": model, "redis_url": redis_url, **(args or {})}.items() if v})
+    if app_args.get("model") and "://" not in str(app_args["model"]):
+        app_args["model"] = str(Path(app_args["model"]).resolve())  # replicas may not share our cwd
+    serve_config(app_args)  # our args' errors name the field, before Serve starts anything
+    http = raw.setdefault("http_options", {})
+    http.update({k: v for k, v in {"port": port, "host": host}.items() if v is not None})
+    try:
+        return ServeDeploySchema.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path or 'serve config'}: {exc}") from None
+
+
+def deploy(config: Any, *, timeout_s: float = 180.0) -> str:
+    """Deploy ``config`` on the connected Ray cluster and wait until every application runs; the base URL."""
+    from ray.serve._private import api as serve_api
+    from ray.serve.config import gRPCOptions
+
+    client = serve_api.serve_start(
+        http_options=config.http_options.model_dump(),
+        proxy_location=config.proxy_location,
+        grpc_options=gRPCOptions(**config.grpc_options.model_dump()),
+    )
+    client.deploy_apps(config, _blocking=False)
+    wait_running([a.name for a in config.applications], timeout_s=timeout_s)
+    return f"http://{config.http_options.host}:{config.http_options.port}"
+
+
+def wait_running(names: list[str], *, timeout_s: float) -> None:
+    from ray import serve
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        apps = serve.status().applications
+        states = {n: (apps[n].status if n in apps else "NOT_STARTED") for n in names}
+        if all(s == "RUNNING" for s in states.values()):
+            return
+        failed = {n: apps[n].message for n in names if n in apps and apps[n].status == "DEPLOY_FAILED"}
+        if failed:
+            raise RuntimeError(f"deploying {', '.join(failed)} failed: {next(iter(failed.values()))}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"applications not running after {timeout_s:.0f} s: {states}")
+        time.sleep(0.5)
+
+
+def _read(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: serve config not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: top level must be a mapping")
+    return raw
+
+
+def _default_config() -> dict:
+    return {
+        "http_options": {"host": "127.0.0.1", "port": 8000},
+        "applications": [
+            {
+                "name": APP_NAME,
+                "route_prefix": "/",
+                "import_path": IMPORT_PATH,
+                "args": {},
+                "deployments": [{"name": "ModelServer", "max_ongoing_requests": 64}],
+            }
+        ],
+    }

@@ -1,0 +1,284 @@
+"""Request bodies into validated Arrow rows: MLflow's scoring protocol (``dataframe_split``,
+``dataframe_records``, ``inputs``/``instances``) as JSON, or Arrow IPC / Parquet for large batches.
+
+Every problem is named (field, row) and answered with a 4xx before anything reaches the model; unknown
+categorical levels are not problems (they take the unknown bucket, as in training).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+JSON_TYPES = ("application/json",)
+ARROW_TYPES = ("application/vnd.apache.arrow.stream", "application/vnd.apache.arrow.file")
+PARQUET_TYPES = ("application/vnd.apache.parquet", "application/x-parquet", "application/parquet")
+DATA_KEYS = ("dataframe_split", "dataframe_records", "inputs", "instances")
+MAX_LISTED = 20
+
+
+class RequestError(Exception):
+    """A request the service refuses: HTTP ``status``, a one-line ``message`` and each bad field/row."""
+
+    def __init__(self, status: int, message: str, problems: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.problems = status, message, problems or []
+
+    def body(self) -> dict[str, Any]:
+        return {"error": self.message, "detail": self.problems[:MAX_LISTED]}
+
+
+@dataclass(frozen=True)
+class FeatureSchema:
+    """The raw input columns a model takes and the kind of each: number, category or datetime."""
+
+    features: tuple[str, ...]
+    categorical: frozenset[str] = field(default_factory=frozenset)
+    datetime: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def from_preprocessor(cls, pre: Any) -> FeatureSchema:
+        return cls(tuple(pre.features), frozenset(pre.categories), frozenset(pre.datetime))
+
+    def kind(self, name: str) -> str:
+        if name in self.categorical:
+            return "category"
+        return "datetime" if name in self.datetime else "number"
+
+    def describe(self) -> list[dict[str, str]]:
+        return [{"name": f, "type": self.kind(f)} for f in self.features]
+
+
+def parse_rows(body: bytes, content_type: str | None, schema: FeatureSchema, *, max_rows: int) -> pa.Table:
+    """The request's rows as an Arrow table of exactly ``schema.features``, or a ``RequestError``."""
+    media = (content_type or "application/json").split(";")[0].strip().lower()
+    if media in JSON_TYPES:
+        columns, n = _json_columns(body, schema)
+        _check_shape(n, set(columns), schema, max_rows)
+        return _typed_table(columns, schema)
+    if media in ARROW_TYPES or media in PARQUET_TYPES:
+        table = _binary_table(body, media)
+        _check_shape(table.num_rows, set(table.column_names), schema, max_rows)
+        return _check_binary(table.select(list(schema.features)), schema)
+    raise RequestError(
+        415,
+        f"unsupported content type {media!r}: send application/json (MLflow scoring protocol), "
+        f"{ARROW_TYPES[0]} or {PARQUET_TYPES[0]}",
+    )
+
+
+def _json_columns(body: bytes, schema: FeatureSchema) -> tuple[dict[str, list], int]:
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        try:  # MLflow's clients may send NaN/Infinity tokens, which strict JSON parsers refuse
+            doc = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise RequestError(400, f"malformed JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise RequestError(400, f"the body must be a JSON object with one of {', '.join(DATA_KEYS)}")
+    unknown = [k for k in doc if k not in (*DATA_KEYS, "params")]
+    given = [k for k in DATA_KEYS if k in doc]
+    if unknown or len(given) != 1:
+        problems = [{"field": k, "message": "unknown key"} for k in unknown]
+        raise RequestError(400, f"the body needs exactly one of {', '.join(DATA_KEYS)}", problems)
+    key = given[0]
+    data = doc[key]
+    if key == "dataframe_split":
+        return _split_columns(data)
+    if key == "dataframe_records" or (isinstance(data, list) and data and isinstance(data[0], dict)):
+        return _record_columns(data, key)
+    if isinstance(data, dict):
+        return _columnar(data, key)
+    if isinstance(data, list):  # rows of values in the model's feature order
+        return _split_columns({"columns": list(schema.features), "data": data}, key=key)
+    raise RequestError(400, f"{key}: expected a list of rows or an object of columns")
+
+
+def _split_columns(data: Any, key: str = "dataframe_split") -> tuple[dict[str, list], int]:
+    if not isinstance(data, dict) or not isinstance(data.get("columns"), list):
+        raise RequestError(400, f"{key}: expected an object with 'columns' and 'data'")
+    names, rows = data["columns"], data.get("data")
+    if not isinstance(rows, list):
+        raise RequestError(400, f"{key}.data: expected a list of rows")
+    problems = [
+        {"field": f"{key}.data", "row": i, "message": f"expected a list of {len(names)} values"}
+        for i, row in enumerate(rows)
+        if not isinstance(row, list) or len(row) != len(names)
+    ]
+    if problems:
+        raise RequestError(422, f"{len(problems)} row(s) do not have {len(names)} values", problems)
+    if len(set(map(str, names))) != len(names):
+        raise RequestError(422, f"{key}.columns: a column name is repeated")
+    columns = {str(name): [row[j] for row in rows] for j, name in enumerate(names)}
+    return columns, len(rows)
+
+
+def _record_columns(records: Any, key: str) -> tuple[dict[str, list], int]:
+    if not isinstance(records, list):
+        raise RequestError(400, f"{key}: expected a list of objects")
+    bad = [{"field": key, "row": i, "message": "expected an object"} for i, r in enumerate(records)]
+    bad = [p for p, r in zip(bad, records, strict=True) if not isinstance(r, dict)]
+    if bad:
+        raise RequestError(422, f"{len(bad)} record(s) are not objects", bad)
+    names = list(dict.fromkeys(k for r in records for k in r))
+    return {name: [r.get(name) for r in records] for name in names}, len(records)
+
+
+def _columnar(data: dict, key: str) -> tuple[dict[str, list], int]:
+    bad = [name for name, values in data.items() if not isinstance(values, list)]
+    if bad:
+        problems = [{"field": name, "message": "expected a list of values"} for name in bad]
+        raise RequestError(422, f"{key}: columns must be lists", problems)
+    lengths = {len(v) for v in data.values()}
+    if len(lengths) > 1:
+        raise RequestError(422, f"{key}: columns have different lengths {sorted(lengths)}")
+    return dict(data), lengths.pop() if lengths else 0
+
+
+def _check_shape(n: int, present: set[str], schema: FeatureSchema, max_rows: int) -> None:
+    if n > max_rows:
+        raise RequestError(413, f"{n} rows in one request; the limit is {max_rows}")
+    if n == 0:
+        raise RequestError(422, "no rows to predict")
+    problems = [
+        {"field": name, "message": "missing column"} for name in schema.features if name not in present
+    ]
+    problems += [
+        {"field": name, "message": "unknown column"} for name in sorted(present - set(schema.features))
+    ]
+    if problems:
+        names = ", ".join(f"{p['field']} ({p['message']})" for p in problems[:MAX_LISTED])
+        raise RequestError(422, f"columns do not match the model's features: {names}", problems)
+
+
+def _typed_table(columns: dict[str, list], schema: FeatureSchema) -> pa.Table:
+    arrays, problems = {}, []
+    for name in schema.features:
+        values = columns[name]
+        kind = schema.kind(name)
+        convert = _NUMBER if kind == "number" else _DATETIME if kind == "datetime" else _CATEGORY
+        array, bad = convert(values)
+        problems += [{"field": name, "row": i, "message": msg} for i, msg in bad[:MAX_LISTED]]
+        arrays[name] = array
+    if problems:
+        first = problems[0]
+        raise RequestError(
+            422,
+            f"{len(problems)} invalid value(s); first: {first['field']} row {first['row']}: "
+            f"{first['message']}",
+            problems,
+        )
+    return pa.table(arrays)
+
+
+def _numbers(values: list) -> tuple[pa.Array | None, list[tuple[int, str]]]:
+    try:
+        array = pa.array(values, type=pa.float64(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+        array = None
+    if array is not None and not any(isinstance(v, bool) for v in values):
+        if array.null_count < len(array):
+            finite = pc.is_finite(array)
+            if not pc.all(pc.or_kleene(finite, pc.is_nan(array))).as_py():
+                bad = [(i, "not a finite number") for i, v in enumerate(values) if _is_inf(v)]
+                return None, bad
+        return array, []
+    bad = []
+    for i, v in enumerate(values):
+        if v is None or (isinstance(v, int | float) and not isinstance(v, bool)):
+            if _is_inf(v):
+                bad.append((i, "not a finite number"))
+            continue
+        bad.append((i, f"expected a number, got {_show(v)}"))
+    return None, bad
+
+
+def _categories(values: list) -> tuple[pa.Array | None, list[tuple[int, str]]]:
+    bad = [(i, f"expected a category value, got {_show(v)}") for i, v in enumerate(values) if _nested(v)]
+    if bad:
+        return None, bad
+    try:
+        return pa.array(values, from_pandas=True), []
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):  # mixed kinds: compare as text
+        return pa.array([None if v is None else str(v) for v in values], pa.string()), []
+
+
+def _datetimes(values: list) -> tuple[pa.Array | None, list[tuple[int, str]]]:
+    bad = [(i, f"expected an ISO date/time string, got {_show(v)}") for i, v in enumerate(values)]
+    bad = [b for b, v in zip(bad, values, strict=True) if v is not None and not isinstance(v, str)]
+    if bad:
+        return None, bad
+    try:
+        return pc.cast(pa.array(values, pa.string()), pa.timestamp("us")), []
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    out = []
+    for i, v in enumerate(values):
+        try:
+            pc.cast(pa.array([v], pa.string()), pa.timestamp("us"))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            out.append((i, f"not an ISO date/time: {_show(v)}"))
+    return None, out
+
+
+_NUMBER, _CATEGORY, _DATETIME = _numbers, _categories, _datetimes
+
+
+def _binary_table(body: bytes, media: str) -> pa.Table:
+    try:
+        if media in PARQUET_TYPES:
+            import pyarrow.parquet as pq
+
+            return pq.read_table(io.BytesIO(body))
+        import pyarrow.ipc as ipc
+
+        reader = ipc.open_stream if media.endswith("stream") else ipc.open_file
+        return reader(pa.BufferReader(body)).read_all()
+    except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
+        raise RequestError(400, f"unreadable {media} body: {exc}") from None
+
+
+def _check_binary(table: pa.Table, schema: FeatureSchema) -> pa.Table:
+    problems = []
+    for name in schema.features:
+        column, kind = table.column(name), schema.kind(name)
+        t = column.type
+        if kind == "number" and not (
+            pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_null(t)
+        ):
+            problems.append({"field": name, "message": f"expected a numeric column, got {t}"})
+        elif kind == "number" and pa.types.is_floating(t) and column.null_count < len(column):
+            inf = pc.is_inf(column)
+            if pc.any(inf).as_py():
+                row = pc.index(inf, True).as_py()
+                problems.append({"field": name, "row": row, "message": "not a finite number"})
+        elif kind == "datetime" and not (
+            pa.types.is_timestamp(t) or pa.types.is_date(t) or pa.types.is_string(t) or pa.types.is_null(t)
+        ):
+            problems.append({"field": name, "message": f"expected a date/time column, got {t}"})
+        elif kind == "category" and (pa.types.is_nested(t) or pa.types.is_binary(t)):
+            problems.append({"field": name, "message": f"expected a category column, got {t}"})
+    if problems:
+        raise RequestError(422, f"{len(problems)} column(s) of the wrong type", problems)
+    return table
+
+
+def _is_inf(v: Any) -> bool:
+    return isinstance(v, float) and math.isinf(v)
+
+
+def _nested(v: Any) -> bool:
+    return isinstance(v, list | dict)
+
+
+def _show(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."

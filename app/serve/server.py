@@ -1,0 +1,308 @@
+"""The Ray Serve deployment: a FastAPI ingress answering MLflow's scoring protocol, the prediction cache
+in front of the model, concurrent requests' rows batched into one model call, and the model swapped in
+place when its registry alias moves (``reconfigure``) — cache keys carry the version, so a swap never
+serves a stale prediction.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the handlers' annotations at run time.
+import asyncio
+import contextlib
+import hmac
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import pyarrow as pa
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from ray import serve
+
+from app.config import ServeConfig
+from app.serve.cache import LRUCache, PredictionCache, RedisCache, row_keys
+from app.serve.metrics import ServeMetrics
+from app.serve.schema import RequestError, parse_rows
+from app.serve.served import ServedModel, alias_version, load_served
+
+logger = logging.getLogger(__name__)
+
+# Rows at which a model call leaves the event loop for a thread: smaller calls are quicker inline.
+THREAD_ROWS = 256
+
+api = FastAPI(
+    title="automl prediction service",
+    description="Predictions from a model trained by automl, served by Ray Serve. Send rows in MLflow's "
+    "scoring protocol (dataframe_split, dataframe_records, inputs) as JSON, or Arrow IPC / Parquet.",
+    version="1",
+)
+
+_EXAMPLE = {"dataframe_split": {"columns": ["x0", "x1"], "data": [[0.5, "a"]]}}
+_BODY_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "dataframe_split": {
+            "type": "object",
+            "properties": {
+                "columns": {"type": "array", "items": {"type": "string"}},
+                "data": {"type": "array", "items": {"type": "array"}},
+            },
+            "required": ["columns", "data"],
+        },
+        "dataframe_records": {"type": "array", "items": {"type": "object"}},
+        "inputs": {"oneOf": [{"type": "object"}, {"type": "array"}]},
+        "instances": {"oneOf": [{"type": "object"}, {"type": "array"}]},
+        "params": {"type": "object"},
+    },
+    "example": _EXAMPLE,
+}
+_PREDICT_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": _BODY_SCHEMA},
+            "application/vnd.apache.arrow.stream": {"schema": {"type": "string", "format": "binary"}},
+            "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
+        },
+    },
+    "responses": {
+        "200": {
+            "description": "`predictions`: one record per row, in request order (`prediction_id`, "
+            "`prediction`, and `proba_<class>` for classifiers); `model`: name and version."
+        },
+        "400": {"description": "Malformed body."},
+        "401": {"description": "Missing or wrong API key."},
+        "413": {"description": "Too many rows."},
+        "415": {"description": "Unsupported content type."},
+        "422": {"description": "Rows that do not fit the model's features; each field and row named."},
+        "503": {"description": "No model loaded yet."},
+    },
+}
+
+
+# Module-level helpers come before the deployment: Serve serialises the class when it is decorated.
+def _record(server: Any, start: float, response: Response, rows: int, hits: int, misses: int):
+    server.metrics.record(
+        latency_s=time.perf_counter() - start,
+        status=response.status_code,
+        rows=rows,
+        predicted=rows - hits,
+        hits=hits,
+        misses=misses,
+    )
+    return response
+
+
+def _make_cache(config: ServeConfig) -> PredictionCache:
+    backend: Any
+    if config.redis_url:
+        backend = RedisCache(
+            config.redis_url, timeout_s=config.redis_timeout_s, default_ttl=config.cache_ttl_s
+        )
+    else:
+        backend = LRUCache(config.lru_size)
+    return PredictionCache(
+        backend, ttl_s=config.cache_ttl_s, timeout_s=config.redis_timeout_s, retry_s=config.redis_retry_s
+    )
+
+
+def _api_key(config: ServeConfig) -> str | None:
+    if not config.api_key_env:
+        return None
+    key = os.environ.get(config.api_key_env)
+    if not key:
+        raise ValueError(
+            f"api_key_env names {config.api_key_env!r}, which is not set in the replica's environment"
+        )
+    return key
+
+
+@serve.deployment(name="ModelServer", max_ongoing_requests=64, health_check_period_s=5)
+@serve.ingress(api)
+class ModelServer:
+    """Serves one model. ``config`` is the ``ServeConfig`` (``args`` of serve_config.yaml); the model
+    source comes with ``user_config`` (``{"model": ..., "tracking_uri": ...}``), so a changed model
+    reaches running replicas through ``reconfigure`` without a restart."""
+
+    def __init__(self, config: dict[str, Any], *, loader: Callable | None = None) -> None:
+        self.config = ServeConfig.model_validate(config)
+        self.loader = loader
+        self.model: ServedModel | None = None
+        self.metrics = ServeMetrics()
+        self.cache = _make_cache(self.config)
+        self._api_key = _api_key(self.config)
+        self._tasks: list[asyncio.Task] = []
+        self._source: tuple[str | None, str | None] = (None, None)
+        self._swap_lock = asyncio.Lock()
+        self._predict.set_max_batch_size(self.config.max_batch_size)
+        self._predict.set_batch_wait_timeout_s(self.config.batch_wait_timeout_s)
+
+    async def reconfigure(self, user_config: dict[str, Any]) -> None:
+        """Load the model named by ``user_config`` (unchanged source: nothing to do)."""
+        source = user_config.get("model") or self.config.model
+        tracking_uri = user_config.get("tracking_uri") or self.config.tracking_uri
+        if not source:
+            raise ValueError("no model to serve: set args.model (or user_config.model) in serve_config.yaml")
+        if (source, tracking_uri) != self._source:
+            await self._swap(source, tracking_uri)
+            self._source = (source, tracking_uri)
+        self._start_background()
+
+    async def _swap(self, source: str, tracking_uri: str | None) -> None:
+        async with self._swap_lock:
+            served = await asyncio.to_thread(
+                load_served, source, tracking_uri=tracking_uri, loader=self.loader
+            )
+            old, self.model = self.model, served
+            self.metrics.set_model(served.name, served.version)
+            if old is not None:
+                logger.info("now serving %s version %s (was %s)", served.name, served.version, old.version)
+
+    def _start_background(self) -> None:
+        if self._tasks:
+            return
+        loop = asyncio.get_running_loop()
+        self._tasks.append(loop.create_task(self.metrics.run_flusher()))
+        if self.config.model_poll_s:
+            self._tasks.append(loop.create_task(self._poll_alias(self.config.model_poll_s)))
+
+    async def _poll_alias(self, every_s: float) -> None:
+        """Follow a ``models:/NAME@alias`` source: load the new version when the alias moves."""
+        while True:
+            await asyncio.sleep(every_s)
+            source, tracking_uri = self._source
+            if source is None or self.model is None:
+                continue
+            try:
+                version = await asyncio.to_thread(alias_version, source, tracking_uri=tracking_uri)
+                if version is not None and version != self.model.version:
+                    await self._swap(source, tracking_uri)
+            except Exception as exc:  # noqa: BLE001 - a registry hiccup keeps the current model serving
+                logger.warning("checking %s for a new version failed: %s", source, exc)
+
+    @api.get("/healthz", summary="The process is up")
+    async def healthz(self) -> dict[str, str]:
+        return {"status": "ok"}
+
+    @api.get("/readyz", summary="A model is loaded; the cache's state is reported, not required")
+    async def readyz(self) -> JSONResponse:
+        cache = {"backend": type(self.cache.backend).__name__, "ok": await self.cache.ping()}
+        if self.model is None:
+            return JSONResponse({"ready": False, "cache": cache}, status_code=503)
+        body = {"ready": True, "model": self.model.name, "version": self.model.version, "cache": cache}
+        return JSONResponse(body)
+
+    @api.get("/model", summary="The served model: name, version, task, features with types, classes, metrics")
+    async def model_info(self, request: Request) -> JSONResponse:
+        denied = self._check_key(request)
+        if denied is not None:
+            return denied
+        if self.model is None:
+            return JSONResponse({"error": "no model loaded yet"}, status_code=503)
+        return JSONResponse(self.model.describe())
+
+    @api.post("/predict", summary="Predict rows (MLflow scoring protocol)", openapi_extra=_PREDICT_DOC)
+    async def predict(self, request: Request) -> Response:
+        return await self._answer(request)
+
+    @api.post("/invocations", summary="Same as /predict, at MLflow's path", openapi_extra=_PREDICT_DOC)
+    async def invocations(self, request: Request) -> Response:
+        return await self._answer(request)
+
+    async def _answer(self, request: Request) -> Response:
+        start = time.perf_counter()
+        model, rows, hits, misses = self.model, 0, 0, 0
+        try:
+            denied = self._check_key(request)
+            if denied is not None:
+                return _record(self, start, denied, 0, 0, 0)
+            if model is None:
+                raise RequestError(503, "no model loaded yet")
+            table = parse_rows(
+                await request.body(),
+                request.headers.get("content-type"),
+                model.schema,
+                max_rows=self.config.max_rows,
+            )
+            rows = table.num_rows
+            answers, hits, misses = await self._rows(model, table)
+        except RequestError as exc:
+            return _record(self, start, JSONResponse(exc.body(), status_code=exc.status), 0, 0, 0)
+        request_id = os.urandom(6).hex()
+        for i, answer in enumerate(answers):
+            answer["prediction_id"] = f"{request_id}-{i}"
+        body = {"predictions": answers, "model": {"name": model.name, "version": model.version}}
+        headers = {"x-model-version": model.version, "x-cache-hits": str(hits)}
+        response = Response(
+            headers=headers,
+            content=orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
+            media_type="application/json",
+        )
+        return _record(self, start, response, rows, hits, misses)
+
+    async def _rows(self, model: ServedModel, table: pa.Table) -> tuple[list[dict], int, int]:
+        """Each row's answer: from the cache where it has it, the rest predicted in one batched call."""
+        use_cache = 0 < table.num_rows <= self.config.cache_max_rows
+        if not use_cache:
+            return await self._predict((model, table)), 0, table.num_rows
+        keys = row_keys(table, model.schema.features, version=model.version)
+        errors = self.cache.stats.errors
+        cached = await self.cache.get(keys)
+        self.metrics.counts["cache_errors"] += self.cache.stats.errors - errors
+        missing = [i for i, v in enumerate(cached) if v is None]
+        if not missing:
+            return cached, len(keys), 0
+        fresh = await self._predict((model, table.take(missing) if len(missing) < len(keys) else table))
+        self.cache.put({keys[i]: answer for i, answer in zip(missing, fresh, strict=True)})
+        for i, answer in zip(missing, fresh, strict=True):
+            cached[i] = dict(answer)
+        return cached, len(keys) - len(missing), len(missing)
+
+    @serve.batch(max_batch_size=64, batch_wait_timeout_s=0.002)
+    async def _predict(self, jobs: list[tuple[ServedModel, pa.Table]]) -> list[list[dict]]:
+        """Concurrent requests' rows in one model call per model version (requests racing a swap may
+        carry two)."""
+        out: list[list[dict] | None] = [None] * len(jobs)
+        by_model: dict[int, list[int]] = {}
+        for i, (model, _) in enumerate(jobs):
+            by_model.setdefault(id(model), []).append(i)
+        for indices in by_model.values():
+            model = jobs[indices[0]][0]
+            tables = [jobs[i][1] for i in indices]
+            try:
+                merged = (
+                    pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
+                )
+            except (pa.ArrowInvalid, pa.ArrowTypeError):  # e.g. one request's category codes as numbers
+                for i in indices:
+                    out[i] = await self._call(model, jobs[i][1])
+                continue
+            answers = await self._call(model, merged)
+            offset = 0
+            for i, table in zip(indices, tables, strict=True):
+                out[i] = answers[offset : offset + table.num_rows]
+                offset += table.num_rows
+        return out  # type: ignore[return-value]
+
+    async def _call(self, model: ServedModel, table: pa.Table) -> list[dict]:
+        if table.num_rows >= THREAD_ROWS:
+            return await asyncio.to_thread(model.predict_rows, table)
+        return model.predict_rows(table)
+
+    def _check_key(self, request: Request) -> JSONResponse | None:
+        if self._api_key is None:
+            return None
+        given = request.headers.get("x-api-key") or ""
+        auth = request.headers.get("authorization") or ""
+        if not given and auth.lower().startswith("bearer "):
+            given = auth[7:].strip()
+        if given and hmac.compare_digest(given.encode(), self._api_key.encode()):
+            return None
+        return JSONResponse({"error": "missing or wrong API key (header X-API-Key)"}, status_code=401)
+
+    async def __del__(self) -> None:
+        for task in getattr(self, "_tasks", []):
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await self.cache.flush()

@@ -1,0 +1,80 @@
+"""Prediction cache keys and backends: stable keys, LRU eviction, Redis (with a password) and a Redis
+that is down or gone — never an exception, never a wait past the timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pyarrow as pa
+import pytest
+
+from app.serve.cache import LRUCache, PredictionCache, RedisCache, row_keys
+from app.testing import services
+
+FEATURES = ["a", "b", "city"]
+
+
+def test_row_keys_ignore_column_order_and_number_formatting_but_not_version():
+    one = pa.table({"a": [1, 2], "b": [0.5, None], "city": ["paris", "nice"]})
+    two = pa.table({"city": ["paris", "nice"], "b": [0.5, float("nan")], "a": [1.0, 2.0]})
+    keys = row_keys(one, FEATURES, version="v1")
+    assert keys == row_keys(two, FEATURES, version="v1")
+    assert keys[0] != keys[1]
+    assert row_keys(one, FEATURES, version="v2")[0] != keys[0]
+    assert row_keys(pa.table({"a": [1], "b": [0.5], "city": ["lyon"]}), FEATURES, version="v1")[0] != keys[0]
+
+
+def test_lru_cache_evicts_the_least_recently_used():
+    async def go():
+        cache = LRUCache(max_entries=2)
+        await cache.set_many({"k1": b"1", "k2": b"2"}, 60)
+        await cache.get_many(["k1"])
+        await cache.set_many({"k3": b"3"}, 60)
+        return await cache.get_many(["k1", "k2", "k3"])
+
+    assert asyncio.run(go()) == [b"1", None, b"3"]
+
+
+def test_redis_with_a_password_stores_and_reads_rows():
+    with services.redis_server(url=None, password="s3cret") as url:
+        assert url.startswith("redis://:s3cret@")
+
+        async def go():
+            cache = PredictionCache(RedisCache(url), ttl_s=30, timeout_s=0.5)
+            assert await cache.ping()
+            cache.put({"k": {"prediction": 1}})
+            await cache.flush()
+            got = await cache.get(["k", "missing"])
+            await cache.backend.close()
+            return got, cache.stats
+
+        got, stats = asyncio.run(go())
+    assert got == [{"prediction": 1}, None]
+    assert (stats.hits, stats.misses, stats.errors) == (1, 1, 0)
+
+
+def test_a_dead_redis_gives_misses_quickly_and_is_skipped_until_retry():
+    async def go():
+        cache = PredictionCache(
+            RedisCache(f"redis://127.0.0.1:{services.free_port()}/0", timeout_s=0.05),
+            timeout_s=0.05,
+            retry_s=30,
+        )
+        start = time.perf_counter()
+        first = await cache.get(["a", "b"])
+        cache.put({"a": 1})
+        await cache.flush()
+        second = await cache.get(["a"])
+        return first, second, time.perf_counter() - start, cache
+
+    first, second, elapsed, cache = asyncio.run(go())
+    assert first == [None, None] and second == [None]
+    assert elapsed < 1.0
+    assert cache.stats.errors == 1 and not cache.available  # skipped after the first failure
+
+
+@pytest.mark.parametrize("url", ["redis://:wrong@127.0.0.1:1/0", "rediss://127.0.0.1:1/0"])
+def test_redis_urls_with_password_or_tls_are_accepted(url):
+    cache = RedisCache(url, timeout_s=0.05)
+    assert cache.client.connection_pool.connection_kwargs["host"] == "127.0.0.1"
