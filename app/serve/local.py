@@ -23,9 +23,11 @@ def load_serve_config(
     port: int | None = None,
     host: str | None = None,
     args: dict[str, Any] | None = None,
+    deployment: dict[str, Any] | None = None,
 ) -> Any:
     """serve_config.yaml (or the built-in one when ``path`` is None) as Serve's ``ServeDeploySchema``,
-    with the given values overriding the automl application's ``args`` and ``http_options``."""
+    with the given values overriding the automl application's ``args``, its deployment's options
+    (``deployment``; ``ray_actor_options`` merged key by key) and ``http_options``."""
     from pydantic import ValidationError
     from ray.serve.schema import ServeDeploySchema
 
@@ -40,6 +42,10 @@ def load_serve_config(
     app_args.update({k: v for k, v in {"model": model, "redis_url": redis_url, **(args or {})}.items() if v})
     if app_args.get("model") and "://" not in str(app_args["model"]):
         app_args["model"] = str(Path(app_args["model"]).resolve())  # replicas may not share our cwd
+    for spec in apps[0].setdefault("deployments", []) or []:
+        for key, value in (deployment or {}).items():
+            merged = {**(spec.get(key) or {}), **value} if key == "ray_actor_options" else value
+            spec[key] = merged
     serve_config(app_args)  # our args' errors name the field, before Serve starts anything
     http = raw.setdefault("http_options", {})
     http.update({k: v for k, v in {"port": port, "host": host}.items() if v is not None})

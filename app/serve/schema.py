@@ -129,6 +129,18 @@ def _record_columns(records: Any, key: str) -> tuple[dict[str, list], int]:
     if bad:
         raise RequestError(422, f"{len(bad)} record(s) are not objects", bad)
     names = list(dict.fromkeys(k for r in records for k in r))
+    # A key left out of one record is a missing field, not a missing value (send null for that).
+    gaps = [
+        {"field": n, "row": i, "message": "missing field"}
+        for i, r in enumerate(records)
+        for n in names
+        if n not in r
+    ]
+    if gaps:
+        first = gaps[0]
+        raise RequestError(
+            422, f"{len(gaps)} missing field(s); first: {first['field']} row {first['row']}", gaps
+        )
     return {name: [r.get(name) for r in records] for name in names}, len(records)
 
 

@@ -99,6 +99,13 @@ BAD = [
         "values",
     ),
     (json.dumps({"dataframe_records": []}).encode(), None, 422, None, "no rows"),
+    (
+        json.dumps({"dataframe_records": [ROWS[0], {"x": 1, "city": "a"}]}).encode(),
+        None,
+        422,
+        "day",
+        "missing field",
+    ),
     (json.dumps({"dataframe_records": ROWS * 60}).encode(), None, 413, None, "limit is 100"),
 ]
 

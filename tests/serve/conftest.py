@@ -1,0 +1,142 @@
+"""Serve fixtures: model directories of each family and an ensemble, and the application of
+serve_config.yaml deployed on the session's Ray with a Redis of its own (so a test can stop it)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.data.synthetic import make_frame
+from app.testing import services
+from tests.tracking.conftest import train_model_dir
+
+ROOT = Path(__file__).resolve().parents[2]
+# Small replicas: the tests share 2 CPUs with the Serve controller and proxy.
+TEST_DEPLOYMENT = {"ray_actor_options": {"num_cpus": 0.25}}
+
+
+@pytest.fixture(scope="session")
+def family_dirs(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("serve-models")
+    dirs = {f: train_model_dir(root / f / "model", family=f) for f in ("xgboost", "lightgbm", "catboost")}
+    from app.train.ensemble import save_ensemble
+
+    out = root / "ensemble" / "model"
+    members = [shutil.copytree(dirs[f], out / f"member_{i}") for i, f in enumerate(("xgboost", "lightgbm"))]
+    dirs["ensemble"] = save_ensemble(members, np.array([0.6, 0.4]), out, info={"metric": "logloss"})
+    return dirs
+
+
+@pytest.fixture(scope="session")
+def rows():
+    frame = make_frame(40, task="binary", seed=7).drop(columns=["y"])
+    return frame, json.loads(frame.to_json(orient="records", date_format="iso"))
+
+
+class OwnRedis:
+    """A redis-server this test module can stop and start again on the same port."""
+
+    def __init__(self) -> None:
+        self.port = services.free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        import redis
+
+        self.proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 20
+        while True:
+            with contextlib.suppress(redis.RedisError):
+                if redis.Redis.from_url(self.url, socket_timeout=0.5).ping():
+                    return
+            if time.monotonic() > deadline:
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+
+@pytest.fixture(scope="module")
+def own_redis():
+    server = OwnRedis()
+    server.start()
+    yield server
+    server.stop()
+
+
+class Service:
+    """The deployed application: its URL, and how to redeploy it with other args."""
+
+    def __init__(self, port: int, redis_url: str | None) -> None:
+        self.port, self.redis_url = port, redis_url
+        self.url = f"http://127.0.0.1:{port}"
+
+    def deploy(self, model: Path | str, **args) -> None:
+        from app.serve.local import deploy, load_serve_config
+
+        config = load_serve_config(
+            ROOT / "serve_config.yaml",
+            model=str(model),
+            redis_url=self.redis_url,
+            port=self.port,
+            args=args,
+            deployment=TEST_DEPLOYMENT,
+        )
+        deploy(config)
+
+    def post(self, body, *, path="/predict", content_type="application/json", headers=None):
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        req = urllib.request.Request(
+            self.url + path, data=data, headers={"content-type": content_type, **(headers or {})}
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return resp.status, dict(resp.headers), json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, dict(exc.headers), json.loads(exc.read())
+
+    def get(self, path):
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=30) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+
+@pytest.fixture(scope="module")
+def service(ray_session, own_redis, family_dirs):
+    from ray import serve
+
+    svc = Service(services.free_port(), own_redis.url)
+    svc.deploy(family_dirs["xgboost"])
+    yield svc
+    serve.shutdown()
