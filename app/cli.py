@@ -11,6 +11,7 @@ import typer
 
 from app.search.cli import fit as fit_command
 from app.search.cli import predict as predict_command
+from app.serve.cli import serve as serve_command
 from app.tracking.cli import models_app, report_command, track_app
 from app.train.cli import train as train_command
 
@@ -23,6 +24,7 @@ app.command("predict")(predict_command)
 app.add_typer(models_app, name="models")
 app.add_typer(track_app, name="track")
 app.command("report")(report_command)
+app.command("serve")(serve_command)
 
 
 def _fail(message: str) -> None:

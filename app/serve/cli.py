@@ -1,0 +1,52 @@
+"""``automl serve``: the prediction service on a local Ray (or RAY_ADDRESS), in the foreground."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from pathlib import Path
+
+import typer
+
+
+def serve(
+    model: str = typer.Argument(
+        None, help="Model directory or models:/NAME@alias URI (or set it in --config)."
+    ),
+    config: Path = typer.Option(None, "--config", help="serve_config.yaml (default: built-in settings)."),
+    redis: str = typer.Option(None, "--redis", help="Redis URL for the prediction cache (env REDIS_URL)."),
+    port: int = typer.Option(None, "--port", help="HTTP port (default: the config's, 8000)."),
+    host: str = typer.Option(None, "--host", help="HTTP host (default: the config's, 127.0.0.1)."),
+) -> None:
+    """Serve a model over HTTP until Ctrl-C: POST /predict, GET /docs."""
+    from app.config import ConfigError
+
+    try:
+        from app.serve.local import load_serve_config
+
+        deploy_config = load_serve_config(config, model=model, redis_url=redis, port=port, host=host)
+    except (ConfigError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    import ray
+    from ray import serve as ray_serve
+
+    from app.serve.local import deploy
+
+    address = os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:
+        ray.init(address="local", include_dashboard=False, log_to_driver=False)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        url = deploy(deploy_config)
+        typer.echo(f"serving at {url}/predict  (API docs: {url}/docs); Ctrl-C stops", err=True)
+        stop.wait()
+        typer.echo("stopping", err=True)
+    finally:
+        ray_serve.shutdown()
+        ray.shutdown()
