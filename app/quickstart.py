@@ -70,13 +70,7 @@ def run_quickstart(
     timings["train"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    settings = RayTuneSettings(
-        num_samples=config.search.num_samples,
-        time_budget_s=time_budget_s,
-        scheduler=config.search.scheduler,
-        search_algorithm=config.search.search_algorithm,
-        max_rounds=200,
-    )
+    settings = RayTuneSettings.from_config(config, time_budget_s=time_budget_s, max_rounds=200)
     fit = AutoMLEngine(
         RayTuneOptimizer(settings),
         out_dir=out_dir / "search",

@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pyarrow.fs as pafs
+
+if TYPE_CHECKING:
+    from app.config import S3Config
 
 
 @dataclass(frozen=True)
@@ -20,6 +24,13 @@ class S3Options:
     endpoint_url: str | None = None
     region: str | None = None
     anonymous: bool = False
+
+    @classmethod
+    def from_config(cls, config: S3Config | None) -> S3Options:
+        """The options of a ``data.s3`` config section (None: from the environment only)."""
+        if config is None:
+            return cls()
+        return cls(endpoint_url=config.endpoint_url, region=config.region, anonymous=config.anonymous)
 
     def resolved(self, env: Mapping[str, str] | None = None) -> S3Options:
         env = os.environ if env is None else env

@@ -78,6 +78,4 @@ class DatasetSpec(BaseModel):
         return [c for c in cols if c]
 
     def s3_options(self) -> S3Options:
-        return S3Options(
-            endpoint_url=self.s3.endpoint_url, region=self.s3.region, anonymous=self.s3.anonymous
-        )
+        return S3Options.from_config(self.s3)

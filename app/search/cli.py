@@ -12,18 +12,24 @@ def fit(
     target: str | None = typer.Option(None, "--target", help="Column to predict."),
     task: str = typer.Option("auto", "--task", help="auto | binary | multiclass | regression."),
     metric: str | None = typer.Option(None, "--metric", help="Validation metric (logloss, auc, rmse, ...)."),
-    time_budget: float | None = typer.Option(None, "--time-budget", min=1, help="Seconds for the whole fit."),
+    time_budget_s: float | None = typer.Option(
+        None, "--time-budget", min=1, help="Seconds for the whole fit."
+    ),
     families: list[str] = typer.Option([], "--families", help="Model families (repeatable); default all."),
-    num_samples: int = typer.Option(30, "--num-samples", min=1, help="Trials to run."),
-    max_concurrent: int | None = typer.Option(None, "--max-concurrent", min=1, help="Trials at once."),
-    scheduler: str = typer.Option("asha", "--scheduler", help="asha | fifo."),
-    search_algorithm: str = typer.Option("optuna", "--search", help="optuna | random."),
-    max_rounds: int = typer.Option(300, "--max-rounds", min=10, help="Boosting rounds per trial."),
+    num_samples: int | None = typer.Option(None, "--num-samples", min=1, help="Trials to run (default 30)."),
+    max_concurrent_trials: int | None = typer.Option(None, "--max-concurrent", min=1, help="Trials at once."),
+    scheduler: str | None = typer.Option(None, "--scheduler", help="asha (default) | fifo."),
+    search_algorithm: str | None = typer.Option(None, "--search", help="optuna (default) | random."),
+    max_rounds: int | None = typer.Option(
+        None, "--max-rounds", min=10, help="Boosting rounds per trial (default 300)."
+    ),
     out: Path = typer.Option(Path("runs/automl"), "--out", help="Run directory."),
     ray_address: str | None = typer.Option(None, "--ray-address", help="Ray cluster address."),
     resume: bool = typer.Option(False, "--resume", help="Continue the interrupted fit in --out."),
-    refit: bool = typer.Option(
-        True, "--refit/--no-refit", help="Train the chosen model again on train + valid (best round count)."
+    refit: bool | None = typer.Option(
+        None,
+        "--refit/--no-refit",
+        help="Train the chosen model again on train + valid (best round count); default on.",
     ),
     cv_folds: int | None = typer.Option(
         None,
@@ -31,38 +37,40 @@ def fit(
         min=0,
         help="Cross-validate the best trials and choose on it: 0 off, 2+ folds; default 5 up to 10,000 rows.",
     ),
+    config: Path | None = typer.Option(
+        None, "--config", help="AppConfig YAML; options given here override its search section."
+    ),
 ) -> None:
     """Search model families and hyperparameters; write the leaderboard and the best model."""
     from pydantic import ValidationError
 
+    from app.config import AppConfig, ConfigError
     from app.data.errors import DataError
-    from app.search import AutoMLEngine, RayTuneOptimizer, RayTuneSettings
     from app.search import leaderboard as lb
+    from app.search.api import run_fit
 
     try:
-        if task not in ("auto", "binary", "multiclass", "regression"):
-            raise ValueError(f"--task must be auto, binary, multiclass or regression, not {task!r}")
-        settings = RayTuneSettings(
-            ray_address=ray_address,
+        cfg = AppConfig.from_yaml(config) if config else AppConfig.from_dict({})
+        result = run_fit(
+            data,
+            target=target,
+            config=cfg,
+            out_dir=out,
+            task=None if task == "auto" else task,
+            resume=resume,
+            metric=metric,
+            time_budget_s=time_budget_s,
+            families=families,
             num_samples=num_samples,
-            max_concurrent_trials=max_concurrent,
+            max_concurrent_trials=max_concurrent_trials,
             scheduler=scheduler,
             search_algorithm=search_algorithm,
-            time_budget_s=time_budget,
-            metric=metric,
             max_rounds=max_rounds,
+            ray_address=ray_address,
             refit=refit,
             cv_folds=cv_folds,
-            **({"families": families} if families else {}),
         )
-        engine = AutoMLEngine(RayTuneOptimizer(settings), out_dir=out)
-        if resume:
-            result = engine.resume()
-        else:
-            if data is None or target is None:
-                raise ValueError("DATA and --target are required (or --resume with --out of an earlier fit)")
-            result = engine.fit(data, target=target, task=None if task == "auto" else task)
-    except (ValidationError, DataError, ValueError, FileNotFoundError, RuntimeError) as exc:
+    except (ConfigError, ValidationError, DataError, ValueError, FileNotFoundError, RuntimeError) as exc:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         raise typer.Exit(code=2) from None
     typer.echo(lb.table(result.leaderboard))
@@ -75,21 +83,31 @@ def fit(
         "refit on train + valid" if result.refit.get("done") else f"not refit ({result.refit.get('reason')})"
     )
     typer.echo(f"leaderboard: {out / 'leaderboard.csv'}\nmodel: {result.model_dir} ({refit_note})")
+    if result.tracking.get("registered"):
+        name = cfg.tracking.registered_model_name
+        typer.echo(f"registered: {name} version {result.tracking['registered']}")
     typer.echo(f"wall time: {result.wall_time_s:.1f} s")
 
 
 def predict(
-    model_dir: Path = typer.Argument(..., help="A model directory written by fit or train."),
-    data: str = typer.Argument(..., help="Rows to predict: Parquet/CSV file, directory or glob."),
+    model: str = typer.Argument(
+        ..., help="A model directory written by fit or train, or a registered model (models:/NAME@ALIAS)."
+    ),
+    data: str = typer.Argument(..., help="Rows to predict: Parquet/CSV file, directory, glob or s3:// URI."),
     out: Path = typer.Option(..., "--out", help="Output Parquet file."),
+    config: Path | None = typer.Option(
+        None, "--config", help="AppConfig YAML (MLflow for models:/ URIs, S3 endpoint)."
+    ),
 ) -> None:
     """Write ``prediction`` (and ``proba_<class>``) for every row, in input order."""
+    from app.config import AppConfig, ConfigError
     from app.data.errors import DataError
     from app.train.predict import predict_to_parquet
 
     try:
-        rows = predict_to_parquet(model_dir, data, out)
-    except (DataError, ValueError, FileNotFoundError) as exc:
+        cfg = AppConfig.from_yaml(config) if config else AppConfig.from_dict({})
+        rows = predict_to_parquet(model, data, out, tracking_uri=cfg.tracking.tracking_uri, s3=cfg.data.s3)
+    except (ConfigError, DataError, ValueError, FileNotFoundError) as exc:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         raise typer.Exit(code=2) from None
     typer.echo(f"{rows:,} predictions -> {out}")

@@ -139,7 +139,11 @@ class AutoMLEngine:
         if not path.exists():
             raise FileNotFoundError(f"{path}: no fit to resume in {self.out_dir}")
         saved = json.loads(path.read_text())
-        self.optimizer.settings = RayTuneSettings(**saved["settings"])
+        # The search continues as saved; where Ray runs is where it runs now, when that is given.
+        where = self.optimizer.settings.model_dump(include={"ray_address", "num_cpus", "num_gpus"})
+        self.optimizer.settings = RayTuneSettings(
+            **{**saved["settings"], **{k: v for k, v in where.items() if v is not None}}
+        )
         self.optimizer.connect()
         spec = DatasetSpec(**saved["spec"])
         return self._run(spec, task=saved.get("task"), resume=True, started=started)

@@ -179,14 +179,19 @@ def sync(
 
 def report_command(
     run_dir: Path = typer.Argument(..., help="Run directory with report/inputs/ from an earlier report."),
-    model: Path | None = typer.Option(None, "--model", help="Model directory (default: the one recorded)."),
+    model: str | None = typer.Option(
+        None, "--model", help="Model directory or models:/ URI (default: the one recorded)."
+    ),
+    tracking_uri: str | None = _URI,
+    config: Path | None = _CONFIG,
 ) -> None:
     """Regenerate the run report (PNGs and report.html) under RUN_DIR/report/."""
     from app.tracking.report import regenerate_report
 
+    tracking = _tracking(config, tracking_uri)
     try:
-        report = regenerate_report(run_dir, model_dir=model)
-    except (FileNotFoundError, ValueError) as exc:
+        report = regenerate_report(run_dir, model_dir=model, tracking_uri=tracking.tracking_uri)
+    except _errors() as exc:
         _fail(str(exc))
     typer.echo(f"report: {report.html}")
     for key, path in report.images.items():

@@ -50,6 +50,7 @@ def build_report(
     top_k: int = 5,
     max_rows: int = 2000,
     tracker: MLflowTracker | None = None,
+    tracking_uri: str | None = None,
 ) -> RunReport:
     """Write ``RUN_DIR/report/*.png`` and ``report.html`` for the model in ``model_dir`` (a single model or
     an ``ensemble.json`` directory) on ``valid`` (raw columns with the target), plus the inputs that
@@ -58,6 +59,7 @@ def build_report(
     ``histories`` maps a trial name to its per-round validation metric (default: the model's own
     history); ``leaderboard`` has one row per trial with a ``family`` column and the metric column.
     With ``tracker`` (an active run) the PNGs and the page are logged as artifacts under ``report/``.
+    ``model_dir`` may be a ``models:/`` URI resolved on ``tracking_uri``.
 
     Example:
         >>> rep = build_report("runs/r1", model_dir="runs/r1/model", valid=valid_frame)  # doctest: +SKIP
@@ -66,7 +68,7 @@ def build_report(
     """
     out = Path(run_dir) / REPORT_DIR
     (out / INPUTS_DIR).mkdir(parents=True, exist_ok=True)
-    predictor = load_model(model_dir)
+    predictor = load_model(model_dir, tracking_uri=tracking_uri)
     meta = predictor.metadata
     metric = metric or meta.get("metric_name") or meta.get("metric") or "metric"
     mode = mode or ("max" if m.MAXIMIZE.get(metric, metric in ("auc", "accuracy")) else "min")
@@ -109,9 +111,14 @@ def build_report(
 
 
 def regenerate_report(
-    run_dir: str | Path, *, model_dir: str | Path | None = None, tracker: MLflowTracker | None = None
+    run_dir: str | Path,
+    *,
+    model_dir: str | Path | None = None,
+    tracker: MLflowTracker | None = None,
+    tracking_uri: str | None = None,
 ) -> RunReport:
-    """Rebuild ``RUN_DIR/report/`` from the inputs saved by the last ``build_report``."""
+    """Rebuild ``RUN_DIR/report/`` from the inputs saved by the last ``build_report`` (``model_dir``: another
+    model, a ``models:/`` URI on ``tracking_uri`` included)."""
     inputs = Path(run_dir) / REPORT_DIR / INPUTS_DIR
     spec_path = inputs / "report.json"
     if not spec_path.is_file():
@@ -131,6 +138,7 @@ def regenerate_report(
         mode=spec["mode"],
         top_k=spec["top_k"],
         tracker=tracker,
+        tracking_uri=tracking_uri,
     )
 
 

@@ -237,8 +237,7 @@ def _storage(storage_path: str | None, s3: S3Config | None, fs: pafs.FileSystem 
         return strip_scheme(storage_path), fs
     if not is_s3(storage_path):
         return str(Path(storage_path).resolve()), None
-    opts = S3Options(endpoint_url=s3.endpoint_url, region=s3.region) if s3 else S3Options()
-    return filesystem_for(storage_path, opts)[::-1]
+    return filesystem_for(storage_path, S3Options.from_config(s3))[::-1]
 
 
 def _result(fit, mod, spec: WorkerSpec, pre, *, num_workers: int, started: float, wall: float) -> TrainResult:

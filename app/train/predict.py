@@ -4,13 +4,16 @@ files predicted to Parquet in input order."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from app.train.load import load_model
+
+if TYPE_CHECKING:
+    from app.config import S3Config
 
 
 def prediction_table(model: Any, table: pa.Table) -> pa.Table:
@@ -25,17 +28,26 @@ def prediction_table(model: Any, table: pa.Table) -> pa.Table:
     return pa.table(cols)
 
 
-def predict_to_parquet(model_dir: str | Path, data: str, out: str | Path, *, batch_rows: int = 65_536) -> int:
-    """Predict every row of ``data`` (file, directory, glob) into one Parquet file, in input order.
+def predict_to_parquet(
+    model_dir: str | Path,
+    data: str,
+    out: str | Path,
+    *,
+    batch_rows: int = 65_536,
+    tracking_uri: str | None = None,
+    s3: S3Config | None = None,
+) -> int:
+    """Predict every row of ``data`` (file, directory, glob, ``s3://``) into one Parquet file, in input
+    order. ``model_dir`` is anything ``load_model`` reads (a ``models:/`` URI on ``tracking_uri``).
 
     Reads and writes batch by batch, so memory stays flat however large the input.
     """
     import pyarrow.dataset as pads
 
-    from app.data.filesystem import filesystem_for
+    from app.data.filesystem import S3Options, filesystem_for
 
-    model = load_model(model_dir)
-    fs, path = filesystem_for(data)
+    model = load_model(model_dir, tracking_uri=tracking_uri)
+    fs, path = filesystem_for(data, S3Options.from_config(s3))
     dataset = pads.dataset(
         path, filesystem=fs, format="csv" if str(data).endswith(".csv") else "parquet", partitioning="hive"
     )

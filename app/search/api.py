@@ -1,0 +1,48 @@
+"""``run_fit``: an ``AppConfig`` and a data path in, a searched model under ``out_dir`` out; what
+``automl fit`` and ``jobs/automl.py`` call, so both read the config file and the environment alike."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from app.search.engine import AutoMLEngine, FitResult, RayTuneOptimizer
+from app.search.settings import RayTuneSettings
+
+if TYPE_CHECKING:
+    from app.config import AppConfig
+
+TASKS = ("binary", "multiclass", "regression")
+
+
+def run_fit(
+    data: str | list[str] | None,
+    *,
+    target: str | None,
+    config: AppConfig,
+    out_dir: str | Path,
+    task: str | None = None,
+    resume: bool = False,
+    **overrides: Any,
+) -> FitResult:
+    """Search with ``config.search`` (``overrides`` that are not None on top), track to
+    ``config.tracking``, read ``s3://`` data through ``config.data.s3`` and run on ``config.ray``.
+
+    With ``resume`` the interrupted fit in ``out_dir`` continues with its saved settings.
+
+    Example:
+        >>> cfg = AppConfig.from_yaml("automl.yaml")  # doctest: +SKIP
+        >>> result = run_fit("data/", target="y", config=cfg, out_dir="a1", num_samples=20)  # doctest: +SKIP
+        >>> result.model.predict(rows)  # doctest: +SKIP
+    """
+    if task is not None and task not in TASKS:
+        raise ValueError(f"task must be auto, {', '.join(TASKS)}, not {task!r}")
+    settings = RayTuneSettings.from_config(config, **overrides)
+    engine = AutoMLEngine(
+        RayTuneOptimizer(settings), out_dir=out_dir, data_config=config.data, tracking=config.tracking
+    )
+    if resume:
+        return engine.resume()
+    if data is None or target is None:
+        raise ValueError("DATA and --target are required (or --resume with --out of an earlier fit)")
+    return engine.fit(data, target=target, task=task)
