@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from app.search.local import TrialData, predict_encoded, train_local
+from app.train.metrics import get_metric
 
 AUTO_FOLDS = 5
 AUTO_MAX_ROWS = 10_000
@@ -341,6 +342,4 @@ def _assemble(
 
 
 def _score(metric: str, data: TrialData, oof: np.ndarray) -> float:
-    from app.search.ensemble import score
-
-    return score(metric, data.y_train, oof, data.w_train)
+    return get_metric(metric).score(data.y_train, oof, data.w_train)

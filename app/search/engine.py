@@ -22,6 +22,7 @@ from app.search.raytrain import StreamingData, plan
 from app.search.settings import RayTuneSettings
 from app.search.tuner import make_tuner, restore_tuner, search_spec, storage_for
 from app.train.ensemble import save_ensemble
+from app.train.metrics import get_metric
 
 FIT_FILE = "fit.json"
 MODEL_DIR = "model"
@@ -386,7 +387,7 @@ class AutoMLEngine:
             preds, y, w = [_predict(d, valid) for d in dirs], valid.y, valid.w
         maximize = sspec.mode == "max"
         weights, ens_score = ens.select(preds, y, metric=sspec.metric, maximize=maximize, weight=w)
-        best_single = ens.score(sspec.metric, y, preds[0], w)
+        best_single = get_metric(sspec.metric).score(y, preds[0], w)
         model_dir = self.out_dir / MODEL_DIR
         shutil.rmtree(model_dir, ignore_errors=True)
         better = ens_score > best_single if maximize else ens_score < best_single

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from app.data.encode import LABEL, Preprocessor
-from app.train.common import DEFAULT_OBJECTIVES, Metric, TrainResult, resolve_metrics
+from app.train.common import DEFAULT_OBJECTIVES, NativeMetric, TrainResult, resolve_metrics
 from app.train.ingest import stack_columns
 
 # on_round(round, {metric: value}) -> True to stop the trial
@@ -110,7 +110,7 @@ def _encode(
 class _Stopper:
     """Early stopping on the primary metric plus the caller's stop signal."""
 
-    def __init__(self, metrics: list[Metric], patience: int | None, on_round: RoundFn | None) -> None:
+    def __init__(self, metrics: list[NativeMetric], patience: int | None, on_round: RoundFn | None) -> None:
         self.metrics, self.patience, self.on_round = metrics, patience, on_round
         self.history: dict[str, list[float]] = {m.name: [] for m in metrics}
         self.best_iteration, self.best = -1, None

@@ -18,7 +18,7 @@ from app.search.local import TrialData, train_local
 from app.search.raytrain import DRIVER_CPUS, StreamingData, ray_train_trial_fn, report_final
 from app.search.settings import RayTuneSettings
 from app.search.spaces import OptunaSpace, initial_points, random_space, split_config
-from app.train.common import resolve_metrics
+from app.train.metrics import default_metric, get_metric
 
 EXPERIMENT = "search"
 # A report waits for the Tune driver to take it: on short trials reports cost more than boosting. Between
@@ -107,10 +107,10 @@ class SearchSpec:
 
 
 def search_spec(settings: RayTuneSettings, task: str) -> SearchSpec:
-    # Direction comes from the metric's definition (the same for every family).
-    m = resolve_metrics("xgboost", task, [settings.metric] if settings.metric else None)[0]
-    mode = settings.mode or ("max" if m.maximize else "min")
-    return SearchSpec(metric=m.name, mode=mode, task=task)
+    """The metric searched on (the task's default unless named) and its direction (its own unless
+    ``settings.mode`` says otherwise)."""
+    m = get_metric(settings.metric) if settings.metric else default_metric(task)
+    return SearchSpec(metric=m.name, mode=settings.mode or m.mode, task=task)
 
 
 def make_tuner(

@@ -97,7 +97,6 @@ def promote(
     run_dir: Path = _RUN_DIR,
 ) -> None:
     """Promote a version to champion if it beats the champion by the margin on the same holdout data."""
-    from app.tracking.metrics import MAXIMIZE
     from app.tracking.registry import ModelRegistry, holdout_metric
     from app.tracking.tracker import MLflowTracker
 
@@ -120,7 +119,7 @@ def promote(
             champion_value=champion_value,
             holdout_metric_fn=fn,
             margin=tracking.promotion_margin if margin is None else margin,
-            mode=mode or ("max" if MAXIMIZE.get(metric, True) else "min"),
+            mode=mode,
             by=by,
         )
     except _errors() as exc:

@@ -1,4 +1,5 @@
-"""Holdout metrics and curves in plain numpy, shared by the promotion rule and the run report.
+"""The run report's curves in plain numpy: ROC, precision-recall, confusion (the metrics themselves are
+``app.train.metrics``).
 
 ``y`` holds class codes (``0..k-1``) for classification and values for regression; ``scores`` are the
 ``Predictor.predict_scores`` output: probabilities ``(n, k)`` or values ``(n,)``.
@@ -7,29 +8,6 @@
 from __future__ import annotations
 
 import numpy as np
-
-MAXIMIZE = {"auc": True, "accuracy": True, "logloss": False, "mlogloss": False, "rmse": False, "mae": False}
-
-
-def evaluate(metric: str, y: np.ndarray, scores: np.ndarray) -> float:
-    """One metric: ``auc`` (binary, or one-vs-rest macro), ``logloss``/``mlogloss``, ``accuracy``,
-    ``rmse``, ``mae``."""
-    y, scores = np.asarray(y), np.asarray(scores, dtype=np.float64)
-    if metric in ("rmse", "mae"):
-        err = scores.reshape(-1) - y.astype(np.float64)
-        return float(np.sqrt(np.mean(err**2)) if metric == "rmse" else np.mean(np.abs(err)))
-    codes = y.astype(np.int64)
-    if metric in ("logloss", "mlogloss"):
-        p = np.clip(scores[np.arange(len(codes)), codes], 1e-15, 1.0)
-        return float(-np.mean(np.log(p)))
-    if metric == "accuracy":
-        return float(np.mean(np.argmax(scores, axis=1) == codes))
-    if metric == "auc":
-        if scores.shape[1] == 2:
-            return roc_curve(codes, scores[:, 1])[2]
-        aucs = [roc_curve(codes == k, scores[:, k])[2] for k in range(scores.shape[1]) if (codes == k).any()]
-        return float(np.mean(aucs))
-    raise ValueError(f"unknown metric {metric!r}; use one of {', '.join(MAXIMIZE)}")
 
 
 def roc_curve(positive: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.train.metrics import Metric, get_metric
+
 if TYPE_CHECKING:
     import pandas as pd
     from mlflow import MlflowClient
@@ -142,7 +144,7 @@ class ModelRegistry:
         champion_value: float | None = None,
         holdout_metric_fn: Callable[[str], float] | None = None,
         margin: float = 0.0,
-        mode: str = "max",
+        mode: str | None = None,
         by: str | None = None,
     ) -> PromotionDecision:
         """Make ``version`` (default: the ``challenger``) champion if it beats the champion by ``margin``.
@@ -150,8 +152,10 @@ class ModelRegistry:
         The two values come from ``holdout_metric_fn(model_uri)`` evaluated on the same holdout data for
         both versions, or are given as ``candidate_value``/``champion_value``. With no champion the
         candidate is promoted outright. The decision (who, what, why, both values, the previous
-        champion) is written as tags on the candidate version either way.
+        champion) is written as tags on the candidate version either way. ``mode`` (max/min) is the
+        metric's own direction (``app.train.metrics.get_metric``) unless given.
         """
+        mode = mode or get_metric(metric).mode
         if mode not in ("max", "min"):
             raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
         if version is None:
@@ -172,7 +176,7 @@ class ModelRegistry:
                 champion_value = holdout_metric_fn(f"models:/{name}/{champ}")
             if candidate_value is None or champion_value is None:
                 raise ValueError("promote needs holdout_metric_fn or both candidate_value and champion_value")
-            gain = candidate_value - champion_value if mode == "max" else champion_value - candidate_value
+            gain = Metric(metric, maximize=mode == "max").gain(candidate_value, champion_value)
             promoted = gain > 0 and gain >= margin
             reason = (
                 f"{metric} {candidate_value:.6g} vs champion v{champ} {champion_value:.6g}: "
@@ -259,7 +263,9 @@ def holdout_metric(
         >>> fn = holdout_metric(holdout, target="y", metric="auc", tracking_uri=url)  # doctest: +SKIP
         >>> registry.promote("churn", metric="auc", holdout_metric_fn=fn, margin=0.005)  # doctest: +SKIP
     """
-    from app.tracking.metrics import evaluate
+    from app.train.metrics import get_metric
+
+    scoring = get_metric(metric)
 
     def score(model_uri: str) -> float:
         model = load_pyfunc(model_uri, tracking_uri=tracking_uri)
@@ -267,7 +273,7 @@ def holdout_metric(
         features = frame.drop(columns=[target])
         scores = model.predict(features, params={"method": "predict_scores"})
         y = pre.transform(frame[[*pre.features, target]])["__label__"]
-        return evaluate(metric, y, scores)
+        return scoring.score(y, scores)
 
     return score
 

@@ -17,6 +17,7 @@ import pandas as pd
 
 from app.tracking import metrics as m
 from app.train.load import load_model
+from app.train.metrics import get_metric
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -71,7 +72,7 @@ def build_report(
     predictor = load_model(model_dir, tracking_uri=tracking_uri)
     meta = predictor.metadata
     metric = metric or meta.get("metric_name") or meta.get("metric") or "metric"
-    mode = mode or ("max" if m.MAXIMIZE.get(metric, metric in ("auc", "accuracy")) else "min")
+    mode = mode or get_metric(metric).mode
     target = predictor.preprocessor.target
     rows = valid[valid[target].notna()] if target in valid.columns else valid
     if len(rows) > max_rows:
@@ -93,11 +94,11 @@ def build_report(
     scores = predictor.predict_scores(rows)
     y = predictor.preprocessor.transform(rows)[LABEL]
     if predictor.task == "regression":
-        found = {"rmse": m.evaluate("rmse", y, scores), "mae": m.evaluate("mae", y, scores)}
+        found = {name: get_metric(name).score(y, scores) for name in ("rmse", "mae")}
         images["residuals"] = _save(_residuals_figure(y, scores), out / "residuals.png")
     else:
         classes = [str(c) for c in predictor.classes or range(scores.shape[1])]
-        found = {name: m.evaluate(name, y, scores) for name in ("auc", "logloss", "accuracy")}
+        found = {name: get_metric(name).score(y, scores) for name in ("auc", "logloss", "accuracy")}
         images["roc_pr"] = _save(_roc_pr_figure(y, scores, classes), out / "roc_pr.png")
         cm = m.confusion(y, np.argmax(scores, axis=1), len(classes))
         images["confusion"] = _save(_confusion_figure(cm, classes), out / "confusion_matrix.png")

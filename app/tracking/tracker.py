@@ -48,7 +48,6 @@ _RUN_STATUS = {
     "error": "FAILED",
     "killed": "KILLED",
 }
-_MIN_HINTS = ("loss", "error", "rmse", "mae", "mse", "mape")
 _UNREACHABLE_HINTS = (
     "Max retries exceeded",
     "Failed to establish a new connection",
@@ -494,9 +493,12 @@ class MLflowTracker:
         parent_run_id: str | None = None,
         filter_string: str = "",
     ) -> Run | None:
-        """The experiment's run with the best ``metric`` (``mode`` max/min; by default min for losses and
-        errors, max otherwise), optionally among the children of ``parent_run_id``; None if none has it."""
-        mode = mode or ("min" if any(h in metric.lower() for h in _MIN_HINTS) else "max")
+        """The experiment's run with the best ``metric`` (``mode`` max/min; by default the metric's own
+        direction, ``app.train.metrics.get_metric``), optionally among the children of ``parent_run_id``;
+        None if none has it."""
+        from app.train.metrics import get_metric
+
+        mode = mode or get_metric(metric).mode
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
         if self.offline:

@@ -16,7 +16,7 @@ import pandas as pd
 from catboost import CatBoost, Pool
 
 from app.data.encode import LABEL, WEIGHT, Preprocessor
-from app.train.common import Metric, WorkerSpec
+from app.train.common import NativeMetric, WorkerSpec
 from app.train.ingest import concat_columns, iter_columns
 from app.train.report import Reporter, load_resume
 
@@ -29,7 +29,7 @@ def build_params(
     task: str,
     num_classes: int,
     objective: str,
-    metrics: list[Metric],
+    metrics: list[NativeMetric],
     threads: int,
     use_gpu: bool,
     params: dict[str, Any],

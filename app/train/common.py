@@ -1,7 +1,7 @@
 """What the three model families share: task defaults, the spec sent to workers, the result, resources.
 
-Metric names are canonical across families (``logloss``, ``auc``, ``mlogloss``, ``accuracy``, ``rmse``,
-``mae``); each family maps them to its own name, and a name it does not know passes through as is.
+Metrics are ``app.train.metrics``' (``logloss``, ``auc``, ``mlogloss``, ``accuracy``, ``rmse``, ``mae``);
+each family maps them to its own name (``NativeMetric``), and a name it does not know passes through as is.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+
+from app.train.metrics import DEFAULT_METRICS, Metric, get_metric
 
 if TYPE_CHECKING:
     from app.data.encode import Preprocessor
@@ -24,13 +26,20 @@ class GPUUnavailableError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class Metric:
-    """One validation metric: its canonical name, the library's name, and how to read the library's value."""
+class NativeMetric:
+    """A ``Metric`` as one library reports it: the library's name, and whether it reports ``1 - value``."""
 
-    name: str
+    metric: Metric
     native: str
-    maximize: bool
     complement: bool = False  # the library reports an error rate; the metric is 1 - rate
+
+    @property
+    def name(self) -> str:
+        return self.metric.name
+
+    @property
+    def maximize(self) -> bool:
+        return self.metric.maximize
 
     def value(self, native_value: float) -> float:
         return 1.0 - float(native_value) if self.complement else float(native_value)
@@ -44,11 +53,6 @@ DEFAULT_OBJECTIVES: dict[str, dict[str, str]] = {
     },
     "lightgbm": {"binary": "binary", "multiclass": "multiclass", "regression": "regression"},
     "catboost": {"binary": "Logloss", "multiclass": "MultiClass", "regression": "RMSE"},
-}
-DEFAULT_METRICS: dict[str, list[str]] = {
-    "binary": ["logloss", "auc"],
-    "multiclass": ["mlogloss", "accuracy"],
-    "regression": ["rmse"],
 }
 # canonical name -> (library name, reported as 1 - value)
 _NATIVE: dict[str, dict[str, tuple[str, bool]]] = {
@@ -80,10 +84,9 @@ _NATIVE: dict[str, dict[str, tuple[str, bool]]] = {
         "mae": ("MAE", False),
     },
 }
-_MAXIMIZE_HINTS = ("auc", "accuracy", "ndcg", "map", "precision", "recall", "f1", "r2")
 
 
-def resolve_metrics(family: str, task: str, names: list[str] | None) -> list[Metric]:
+def resolve_metrics(family: str, task: str, names: list[str] | None) -> list[NativeMetric]:
     """The validation metrics of a run: the task's defaults, or ``names`` mapped to the family's names."""
     table = _NATIVE[family]
     out = []
@@ -93,8 +96,7 @@ def resolve_metrics(family: str, task: str, names: list[str] | None) -> list[Met
             native, complement = "binary_error", True
         if family == "xgboost" and task == "binary" and name == "accuracy":
             native, complement = "error", True
-        maximize = any(h in name.lower() for h in _MAXIMIZE_HINTS)
-        out.append(Metric(name=name, native=native, maximize=maximize, complement=complement))
+        out.append(NativeMetric(metric=get_metric(name), native=native, complement=complement))
     return out
 
 
@@ -115,7 +117,7 @@ class WorkerSpec:
     checkpoint_every: int
     report_every_s: float | None
     min_report_interval_s: float
-    metrics: list[Metric]
+    metrics: list[NativeMetric]
     preprocessor: dict
     external_memory: bool = False
     batch_rows: int | None = None

@@ -15,7 +15,7 @@ import lightgbm as lgb
 import numpy as np
 
 from app.data.encode import Preprocessor
-from app.train.common import GPUUnavailableError, Metric, WorkerSpec, feature_matrix
+from app.train.common import GPUUnavailableError, NativeMetric, WorkerSpec, feature_matrix
 from app.train.ingest import iter_columns, stack_columns
 from app.train.report import Reporter, load_resume
 
@@ -28,7 +28,7 @@ def build_params(
     task: str,
     num_classes: int,
     objective: str,
-    metrics: list[Metric],
+    metrics: list[NativeMetric],
     threads: int,
     use_gpu: bool,
     params: dict[str, Any],

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.train.common import Metric, WorkerSpec
+from app.train.common import NativeMetric, WorkerSpec
 
 STATE_FILE = "state.json"
 
@@ -77,7 +77,7 @@ class Cadence:
 class Stopper:
     """Early stopping on the first validation metric, restartable from a recorded history."""
 
-    def __init__(self, metric: Metric, patience: int | None) -> None:
+    def __init__(self, metric: NativeMetric, patience: int | None) -> None:
         self.metric, self.patience = metric, patience
         self.best_iteration, self.best_score = -1, math.nan
         self.stopped = False

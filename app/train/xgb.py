@@ -18,7 +18,7 @@ import numpy as np
 import xgboost as xgb
 
 from app.data.encode import Preprocessor
-from app.train.common import Metric, WorkerSpec, feature_matrix
+from app.train.common import NativeMetric, WorkerSpec, feature_matrix
 from app.train.ingest import Batch, Spill, iter_batches, make_data_iter
 from app.train.report import Reporter, load_resume
 
@@ -31,7 +31,7 @@ def build_params(
     task: str,
     num_classes: int,
     objective: str,
-    metrics: list[Metric],
+    metrics: list[NativeMetric],
     threads: int,
     use_gpu: bool,
     params: dict[str, Any],

@@ -14,10 +14,10 @@ from app.data.encode import Preprocessor
 from app.data.synthetic import make_frame
 from app.search import AutoMLEngine, RayTuneOptimizer, RayTuneSettings, cv
 from app.search.cv import Candidate
-from app.search.ensemble import score
 from app.search.local import TrialData
 from app.search.raytrain import StreamingData
 from app.train import load_model
+from app.train.metrics import get_metric
 
 
 def _data(n: int, *, classes: int = 3, seed: int = 0) -> TrialData:
@@ -132,7 +132,7 @@ def test_out_of_fold_predictions_cover_every_row_once_from_models_that_never_saw
     assert run.scored[0].score <= run.scored[1].score  # best first
     for s in run.scored:
         assert s.oof.shape == (400, 3) and not np.isnan(s.oof).any()
-        assert s.score == pytest.approx(score("mlogloss", data.y_train, s.oof))
+        assert s.score == pytest.approx(get_metric("mlogloss").score(data.y_train, s.oof))
         assert len(s.best_iterations) == 4 and s.rounds == round(np.mean(s.best_iterations) + 1)
     # Fold 2's rows hold the predictions of a model trained on the other three folds.
     train_rows, held = cv.fold_indices(data.y_train, 4, classification=True, seed=0)[2]

@@ -13,11 +13,11 @@ from typer.testing import CliRunner
 from app.data import DatasetSpec, prepare
 from app.data.synthetic import make_frame, write_parquet
 from app.search import AutoMLEngine, RayTuneOptimizer, RayTuneSettings
-from app.search.ensemble import score
 from app.search.local import TrialData
 from app.search.refit import refit_model
 from app.train import load_model
 from app.train.ensemble import ENSEMBLE_FILE, save_ensemble
+from app.train.metrics import get_metric
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +65,7 @@ def test_refit_model_has_learned_the_validation_rows_and_still_predicts(refit_fi
     y = valid["y"].to_numpy()
     before = load_model(result.validated_model_dir).predict_proba(valid)
     after = result.model.predict_proba(valid)
-    assert score("logloss", y, after) < score("logloss", y, before)
+    assert get_metric("logloss").score(y, after) < get_metric("logloss").score(y, before)
     fresh = make_frame(1_000, task="binary", seed=12)
     proba = result.model.predict_proba(fresh)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)

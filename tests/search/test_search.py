@@ -16,8 +16,9 @@ from pydantic import ValidationError
 
 from app.data.synthetic import make_frame, write_parquet
 from app.search import AutoMLEngine, RayTuneOptimizer, RayTuneSettings
-from app.search.ensemble import score, select
+from app.search.ensemble import select
 from app.train import load_model
+from app.train.metrics import get_metric
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -103,10 +104,10 @@ def test_greedy_selection_starts_from_the_best_single_model():
         p = np.clip(y + rng.normal(scale=noise, size=500), 0.01, 0.99)
         preds.append(np.column_stack([1 - p, p]))
     weights, ens = select(preds, y, metric="logloss", maximize=False)
-    assert ens <= min(score("logloss", y, p) for p in preds)
+    assert ens <= min(get_metric("logloss").score(y, p) for p in preds)
     assert weights.sum() == pytest.approx(1.0)
     _, auc = select(preds, y, metric="auc", maximize=True)
-    assert auc >= max(score("auc", y, p) for p in preds)
+    assert auc >= max(get_metric("auc").score(y, p) for p in preds)
 
 
 def test_predict_cli_writes_predictions_and_probabilities_in_row_order(fitted, tmp_path):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.tracking.metrics import evaluate
 from app.tracking.registry import CHALLENGER, CHAMPION, ModelRegistry, holdout_metric
+from app.train.metrics import get_metric
 
 from .conftest import register
 
@@ -87,8 +87,8 @@ def test_promotion_scores_both_versions_on_the_same_holdout(
 
     y = holdout["y"].to_numpy()
     expected = {
-        "xgboost": evaluate("logloss", y, load_model(xgb_dir).predict_proba(holdout)),
-        "lightgbm": evaluate("logloss", y, load_model(lgb_dir).predict_proba(holdout)),
+        "xgboost": get_metric("logloss").score(y, load_model(xgb_dir).predict_proba(holdout)),
+        "lightgbm": get_metric("logloss").score(y, load_model(lgb_dir).predict_proba(holdout)),
     }
     assert decision.candidate_value == pytest.approx(expected["lightgbm"])
     assert decision.champion_value == pytest.approx(expected["xgboost"])
