@@ -50,7 +50,10 @@ class DataConfig(_Section):
 
 
 class TrainConfig(_Section):
-    family: Literal["xgboost", "lightgbm", "catboost"] = Field("xgboost", description="Model family.")
+    family: str = Field(
+        "xgboost",
+        description="Model family: a registered learner (app.train.families: xgboost, lightgbm, catboost).",
+    )
     num_workers: int = Field(1, ge=1, description="Data-parallel Ray Train workers.")
     cpus_per_worker: float = Field(1.0, gt=0, description="CPUs reserved per worker.")
     use_gpu: bool = Field(False, description="Give each worker a GPU.")
@@ -103,9 +106,6 @@ class TrainConfig(_Section):
     )
 
 
-DEFAULT_FAMILIES = ("xgboost", "lightgbm", "catboost")
-
-
 class SearchConfig(_Section):
     """How a search runs: trials, scheduler and searcher, budget, ensemble, refit, cross-validation.
 
@@ -123,9 +123,8 @@ class SearchConfig(_Section):
     metric: str | None = Field(None, description="Validation metric; None = logloss / mlogloss / rmse.")
     mode: Literal["min", "max"] | None = Field(None, description="Metric direction; None infers it.")
     storage_path: str | None = Field(None, description="Where Tune keeps trials (local or s3://).")
-    families: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_FAMILIES),
-        description="Model families to search (registered learners; the search checks the names).",
+    families: list[str] | None = Field(
+        None, description="Model families to search (registered learners); None: every registered one."
     )
     max_rounds: int = Field(300, ge=10, description="Boosting rounds a trial may use.")
     report_every: int = Field(
@@ -168,10 +167,10 @@ class SearchConfig(_Section):
 
     @field_validator("families")
     @classmethod
-    def _some_families(cls, value: list[str]) -> list[str]:
-        if not value:
+    def _some_families(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not value:
             raise ValueError("families must name at least one model family")
-        return list(dict.fromkeys(value))
+        return None if value is None else list(dict.fromkeys(value))
 
     @field_validator("cv_folds")
     @classmethod

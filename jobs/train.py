@@ -17,7 +17,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Train one model family on Ray Train.")
     parser.add_argument("data", help="Parquet/CSV path, directory, glob or s3:// URI.")
     parser.add_argument("--target", required=True, help="Column to predict.")
-    parser.add_argument("--family", default="xgboost", choices=["xgboost", "lightgbm", "catboost"])
+    parser.add_argument(
+        "--family", default="xgboost", help="A registered learner: xgboost, lightgbm, catboost."
+    )
     parser.add_argument("--num-workers", type=int, default=1)
     parser.add_argument("--gpu", action="store_true", help="One GPU per worker.")
     parser.add_argument("--rounds", type=int, default=None, help="Boosting rounds.")

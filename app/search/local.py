@@ -1,8 +1,9 @@
 """In-process training for search trials: the data sits once in Ray's object store as numpy arrays and
-each trial boosts on it directly, with the library's own per-round callback feeding Tune.
+each trial boosts on it directly (the learner's ``fit_local``), its per-round callback feeding Tune.
 
-A Ray Train run costs ~10-15 s of start-up here; a short trial costs less than that in total, so trials
-over data that fits in memory train in the trial's own process. Larger data goes through Ray Train.
+A Ray Train run pays a fixed start-up (a controller and workers in fresh processes) that is longer than a
+short trial, so trials over data that fits in memory train in the trial's own process. Larger data goes
+through Ray Train.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import numpy as np
 import pyarrow as pa
 
 from app.data.encode import LABEL, Preprocessor
-from app.train.common import DEFAULT_OBJECTIVES, NativeMetric, TrainResult, resolve_metrics
+from app.train.common import NativeMetric, TrainResult, resolve_metrics
+from app.train.families import learner
 from app.train.ingest import stack_columns
 
 # on_round(round, {metric: value}) -> True to stop the trial
@@ -133,10 +135,8 @@ class _Stopper:
 def predict_encoded(family: str, model: Any, pre: Preprocessor, x: np.ndarray) -> np.ndarray:
     """A trained model's predictions for encoded rows ``x`` (the preprocessor's columns, in order):
     probabilities ``(n, k)`` for classification, values ``(n,)`` for regression."""
-    from app.train.api import family_module
-
     columns = {name: x[:, j] for j, name in enumerate(pre.columns)}
-    return np.asarray(family_module(family).predict(model, columns, pre))
+    return np.asarray(learner(family).predict(model, columns, pre))
 
 
 def train_local(
@@ -155,15 +155,13 @@ def train_local(
     With ``early_stopping_rounds=None`` the model keeps every round (as on Ray Train): a refit's
     round count is fixed in advance and its validation rows are training rows.
     """
-    from app.train.api import family_module
-
     pre = Preprocessor.from_dict(data.preprocessor)
-    mod = family_module(family)
+    mod = learner(family)
     metrics = resolve_metrics(family, pre.task, [metric] if metric else None)
     lib_params = mod.build_params(
         task=pre.task,
         num_classes=pre.num_classes,
-        objective=DEFAULT_OBJECTIVES[family][pre.task],
+        objective=mod.OBJECTIVES[pre.task],
         metrics=metrics,
         threads=threads,
         use_gpu=False,
@@ -171,7 +169,7 @@ def train_local(
     )
     stopper = _Stopper(metrics, early_stopping_rounds, on_round)
     started = time.perf_counter()
-    model = _FIT[family](lib_params, data, pre, num_boost_round, stopper)
+    model = mod.fit_local(lib_params, data, pre, num_boost_round, stopper)
     wall = time.perf_counter() - started
     history = stopper.history[metrics[0].name]
     rounds = len(history)
@@ -197,80 +195,3 @@ def train_local(
         timings={"train_s": wall},
         ingest={"mode": "in_process", "rows": len(data.y_train), "valid_rows": len(data.y_valid)},
     )
-
-
-def _fit_xgboost(params, data: TrialData, pre: Preprocessor, rounds: int, stopper: _Stopper):
-    import xgboost as xgb
-
-    class Callback(xgb.callback.TrainingCallback):
-        def after_iteration(self, model, epoch, evals_log) -> bool:
-            return stopper.after_round(epoch + 1, {k: v[-1] for k, v in evals_log["valid"].items()})
-
-    kw = {
-        "feature_types": pre.feature_types,
-        "enable_categorical": True,
-        "max_bin": params.get("max_bin", 256),
-    }
-    dtrain = xgb.QuantileDMatrix(data.x_train, data.y_train, weight=data.w_train, **kw)
-    dvalid = xgb.QuantileDMatrix(data.x_valid, data.y_valid, weight=data.w_valid, ref=dtrain, **kw)
-    return xgb.train(
-        params,
-        dtrain,
-        num_boost_round=rounds,
-        evals=[(dvalid, "valid")],
-        callbacks=[Callback()],
-        verbose_eval=False,
-    )
-
-
-def _fit_lightgbm(params, data: TrialData, pre: Preprocessor, rounds: int, stopper: _Stopper):
-    import lightgbm as lgb
-
-    def callback(env) -> None:
-        native = {name: value for _, name, value, _ in env.evaluation_result_list}
-        if stopper.after_round(env.iteration + 1, native):
-            raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list)
-
-    cats = [i for i, t in enumerate(pre.feature_types) if t == "c"] or "auto"
-    kw = {"feature_name": list(pre.columns), "categorical_feature": cats, "free_raw_data": False}
-    dtrain = lgb.Dataset(data.x_train, data.y_train, weight=data.w_train, **kw)
-    dvalid = lgb.Dataset(data.x_valid, data.y_valid, weight=data.w_valid, reference=dtrain, **kw)
-    booster = lgb.train(
-        params,
-        dtrain,
-        num_boost_round=rounds,
-        valid_sets=[dvalid],
-        valid_names=["valid"],
-        callbacks=[callback],
-    )
-    return booster
-
-
-def _fit_catboost(params, data: TrialData, pre: Preprocessor, rounds: int, stopper: _Stopper):
-    from catboost import CatBoost, Pool
-
-    from app.train.cat import frame
-
-    def pool(x, y, w):
-        return Pool(
-            frame({n: x[:, j] for j, n in enumerate(pre.columns)}, pre),
-            label=y,
-            weight=w,
-            cat_features=pre.categorical_features or None,
-        )
-
-    class Callback:
-        def after_iteration(self, info) -> bool:  # CatBoost: return False to stop
-            native = {k: v[-1] for k, v in info.metrics.get("validation", {}).items()}
-            return not stopper.after_round(info.iteration, native)
-
-    model = CatBoost({**params, "iterations": rounds, "use_best_model": False})
-    model.fit(
-        pool(data.x_train, data.y_train, data.w_train),
-        eval_set=pool(data.x_valid, data.y_valid, data.w_valid),
-        callbacks=[Callback()],
-    )
-    return model
-
-
-_FIT = {"xgboost": _fit_xgboost, "lightgbm": _fit_lightgbm, "catboost": _fit_catboost}

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, field_validator
 
 from app.config import SearchConfig
-from app.train.common import FAMILIES
+from app.train import families as registry
 
 if TYPE_CHECKING:
     from app.config import AppConfig
@@ -25,13 +25,21 @@ class RayTuneSettings(SearchConfig):
     num_cpus: int | None = Field(None, description="CPUs for a local Ray; -1 or None uses all.")
     num_gpus: int | None = Field(None, ge=0, description="GPUs for a local Ray.")
     ray_address: str | None = Field(None, description="Cluster to connect to; None starts a local Ray.")
+    families: list[str] = Field(
+        default_factory=lambda: list(registry.names()),
+        description="Model families to search: registered learners (app.train.families); default all.",
+    )
 
-    @field_validator("families")
+    @field_validator("families", mode="before")
     @classmethod
-    def _known_families(cls, value: list[str]) -> list[str]:
-        unknown = sorted(set(value) - set(FAMILIES))
+    def _known_families(cls, value: list[str] | None) -> list[str]:
+        if value is None:
+            return list(registry.names())
+        unknown = registry.unknown(value)
         if unknown or not value:
-            raise ValueError(f"families must be a non-empty subset of {list(FAMILIES)}; unknown: {unknown}")
+            raise ValueError(
+                f"families must be a non-empty subset of {list(registry.names())}; unknown: {unknown}"
+            )
         return list(dict.fromkeys(value))
 
     @classmethod

@@ -1,6 +1,7 @@
-"""Search spaces of the three learners, sized from the data, each with good initial points: the
-library's defaults and a slower, more regularised configuration (the search tries them first, so every
-family has a strong model on the leaderboard and the ensemble can mix families).
+"""One conditional search space over the registered learners: each learner declares its own parameters
+and initial points (``search_space`` in ``app/train/<family>.py``: the library's defaults and a slower,
+more regularised configuration, tried first, so every family has a strong model on the leaderboard and
+the ensemble can mix families).
 
 Parameters are flat keys ``"<family>__<param>"`` so that one conditional space over families works with
 Optuna (define-by-run: only the chosen family's parameters are sampled) and with random search.
@@ -9,111 +10,11 @@ Optuna (define-by-run: only the chosen family's parameters are sampled) and with
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
+from app.train.families import learner
+
 SEP = "__"
-
-
-@dataclass(frozen=True)
-class Param:
-    """One hyperparameter: ``kind`` is float / int / logfloat / logint."""
-
-    name: str
-    kind: str
-    low: float
-    high: float
-
-
-def xgboost_space(n_rows: int, n_features: int, task: str) -> tuple[list[Param], list[dict[str, Any]]]:
-    deep = 12 if n_rows > 100_000 else 10
-    space = [
-        Param("eta", "logfloat", 0.01, 0.3),
-        Param("max_depth", "int", 3, deep),
-        Param("min_child_weight", "logfloat", 0.1, 32.0),
-        Param("subsample", "float", 0.5, 1.0),
-        Param("colsample_bytree", "float", 0.4 if n_features > 4 else 0.8, 1.0),
-        Param("reg_lambda", "logfloat", 1e-3, 10.0),
-        Param("reg_alpha", "logfloat", 1e-3, 10.0),
-    ]
-    initial = {
-        "eta": 0.1,
-        "max_depth": 6,
-        "min_child_weight": 1.0,
-        "subsample": 1.0,
-        "colsample_bytree": 1.0,
-        "reg_lambda": 1.0,
-        "reg_alpha": 1e-3,
-    }
-    slow = {
-        **initial,
-        "eta": 0.05,
-        "max_depth": 8 if n_rows > 10_000 else 4,
-        "subsample": 0.8,
-        "colsample_bytree": 0.8,
-        "min_child_weight": 2.0,
-    }
-    return space, [initial, slow]
-
-
-def lightgbm_space(n_rows: int, n_features: int, task: str) -> tuple[list[Param], list[dict[str, Any]]]:
-    max_leaves = int(min(512, max(8, n_rows // 20)))
-    max_child = max(3, min(200, n_rows // 50))
-    space = [
-        Param("learning_rate", "logfloat", 0.01, 0.3),
-        Param("num_leaves", "logint", 4, max_leaves),
-        Param("min_child_samples", "logint", 2, max_child),
-        Param("feature_fraction", "float", 0.4 if n_features > 4 else 0.8, 1.0),
-        Param("bagging_fraction", "float", 0.5, 1.0),
-        Param("lambda_l2", "logfloat", 1e-3, 10.0),
-    ]
-    initial = {
-        "learning_rate": 0.1,
-        "num_leaves": min(31, max_leaves),
-        "min_child_samples": 2 if n_rows < 500 else min(20, max_child),
-        "feature_fraction": 1.0,
-        "bagging_fraction": 1.0,
-        "lambda_l2": 1e-3,
-    }
-    slow = {
-        **initial,
-        "learning_rate": 0.05,
-        "num_leaves": min(63 if n_rows > 10_000 else 15, max_leaves),
-        "feature_fraction": 0.8,
-        "bagging_fraction": 0.8,
-        "lambda_l2": 1.0,
-    }
-    return space, [initial, slow]
-
-
-def catboost_space(n_rows: int, n_features: int, task: str) -> tuple[list[Param], list[dict[str, Any]]]:
-    space = [
-        Param("learning_rate", "logfloat", 0.02, 0.3),
-        Param("depth", "int", 4, 8 if n_rows < 1_000_000 else 10),
-        Param("l2_leaf_reg", "logfloat", 1.0, 10.0),
-        Param("random_strength", "logfloat", 0.1, 10.0),
-    ]
-    initial = {"learning_rate": 0.1, "depth": 6, "l2_leaf_reg": 3.0, "random_strength": 1.0}
-    slow = {
-        "learning_rate": 0.05,
-        "depth": 8 if n_rows > 10_000 else 4,
-        "l2_leaf_reg": 5.0,
-        "random_strength": 1.0,
-    }
-    return space, [initial, slow]
-
-
-SPACES: dict[str, Callable[[int, int, str], tuple[list[Param], list[dict[str, Any]]]]] = {
-    "xgboost": xgboost_space,
-    "lightgbm": lightgbm_space,
-    "catboost": catboost_space,
-}
-
-
-def fixed_params(family: str) -> dict[str, Any]:
-    """Parameters every trial of a family gets (they make the sampled ones mean what they say)."""
-    return {"lightgbm": {"bagging_freq": 1}}.get(family, {})
 
 
 def split_config(config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -121,7 +22,7 @@ def split_config(config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     family = config["family"]
     prefix = family + SEP
     params = {k[len(prefix) :]: _plain(v) for k, v in config.items() if k.startswith(prefix)}
-    return family, {**fixed_params(family), **params}
+    return family, {**learner(family).FIXED_PARAMS, **params}
 
 
 def _plain(value: Any) -> Any:
@@ -135,7 +36,7 @@ class OptunaSpace:
     """
 
     def __init__(self, families: list[str], n_rows: int, n_features: int, task: str) -> None:
-        self.spaces = {f: SPACES[f](n_rows, n_features, task)[0] for f in families}
+        self.spaces = {f: learner(f).search_space(n_rows, n_features, task)[0] for f in families}
         self.families = list(families)
 
     def __call__(self, trial) -> None:
@@ -154,7 +55,7 @@ def random_space(families: list[str], n_rows: int, n_features: int, task: str) -
 
     out: dict[str, Any] = {"family": tune.choice(families)}
     for f in families:
-        for p in SPACES[f](n_rows, n_features, task)[0]:
+        for p in learner(f).search_space(n_rows, n_features, task)[0]:
             name = f"{f}{SEP}{p.name}"
             if p.kind == "int":
                 out[name] = tune.randint(int(p.low), int(p.high) + 1)
@@ -170,7 +71,7 @@ def random_space(families: list[str], n_rows: int, n_features: int, task: str) -
 def initial_points(families: list[str], n_rows: int, n_features: int, task: str) -> list[dict[str, Any]]:
     """Each family's initial points as flat configs, evaluated first by Optuna: every family's defaults,
     then every family's slower configuration."""
-    per_family = {f: SPACES[f](n_rows, n_features, task)[1] for f in families}
+    per_family = {f: learner(f).search_space(n_rows, n_features, task)[1] for f in families}
     return [
         {"family": f, **{f"{f}{SEP}{k}": v for k, v in points[i].items()}}
         for i in range(max(len(p) for p in per_family.values()))

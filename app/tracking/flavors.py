@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from app.train.ensemble import is_ensemble_dir, read_ensemble
+from app.train.families import learner
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -96,10 +97,8 @@ def as_model_dir(model: Any, scratch: Path) -> Path:
             return Path(model.model_dir)
         return save_model(model, scratch)
     if hasattr(model, "predict_scores") and hasattr(model, "preprocessor"):  # a Predictor
-        from app.train.api import family_module
-
         scratch.mkdir(parents=True, exist_ok=True)
-        model_file = family_module(model.family).save(model.model, scratch)
+        model_file = learner(model.family).save(model.model, scratch)
         model.preprocessor.save(scratch / PREPROCESSOR_FILE)
         meta = {**model.metadata, "format_version": FORMAT_VERSION, "model_file": model_file.name}
         meta.setdefault("family", model.family)
@@ -218,7 +217,7 @@ def native_saver(model_dir: Path, input_example: pd.DataFrame) -> Callable[[str,
     with warnings.catch_warnings():  # CatBoost's int32 category codes use -1, never NaN, for missing
         warnings.filterwarnings("ignore", message=".*Inferred schema contains integer column")
         signature = infer_signature(encoded, predictor.predict_scores(input_example))
-    reqs = _requirements(predictor.family)
+    reqs = _requirements(*learner(predictor.family).PACKAGES)
 
     def save(path: str, mlflow_model: Model) -> None:
         kwargs = dict(
@@ -228,20 +227,7 @@ def native_saver(model_dir: Path, input_example: pd.DataFrame) -> Callable[[str,
             pip_requirements=reqs,
             metadata={"automl_family": predictor.family, "automl_input": "encoded features"},
         )
-        if predictor.family == "xgboost":
-            import mlflow.xgboost
-
-            mlflow.xgboost.save_model(predictor.model, path, model_format="ubj", **kwargs)
-        elif predictor.family == "lightgbm":
-            import mlflow.lightgbm
-
-            mlflow.lightgbm.save_model(predictor.model, path, **kwargs)
-        elif predictor.family == "catboost":
-            import mlflow.catboost
-
-            mlflow.catboost.save_model(predictor.model, path, **kwargs)
-        else:
-            raise ValueError(f"no MLflow flavour for family {predictor.family!r}")
+        learner(predictor.family).save_mlflow(predictor.model, path, **kwargs)
 
     return save
 
@@ -260,7 +246,8 @@ def pipeline_saver(
     first = predictors[0]
     output = scores if first.task == "regression" else first.preprocessor.decode_labels(np.argmax(scores, 1))
     signature = infer_signature(input_example, output, params={"method": "predict"})
-    reqs = _requirements(*sorted({p.family for p in predictors}), *PIPELINE_PACKAGES)
+    packages = sorted({pkg for p in predictors for pkg in learner(p.family).PACKAGES})
+    reqs = _requirements(*packages, *PIPELINE_PACKAGES)
 
     def save(path: str, mlflow_model: Model) -> None:
         import mlflow.pyfunc
@@ -289,16 +276,9 @@ def pipeline_saver(
 
 
 def encoded_frame(predictor: Predictor, frame: pd.DataFrame) -> pd.DataFrame:
-    """The features as the native booster takes them (CatBoost: categorical codes as int32)."""
-    from app.train.common import feature_matrix
-
+    """The features as the native booster takes them (the learner's ``native_frame``)."""
     columns = predictor.preprocessor.transform(frame, with_target=False)
-    if predictor.family == "catboost":
-        from app.train.cat import frame as cat_frame
-
-        return cat_frame(columns, predictor.preprocessor)
-    features = predictor.preprocessor.columns
-    return pd.DataFrame(feature_matrix(columns, features), columns=features)
+    return learner(predictor.family).native_frame(columns, predictor.preprocessor)
 
 
 def _requirements(*packages: str) -> list[str]:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from app.tracking import metrics as m
+from app.train.families import learner
 from app.train.load import load_model
 from app.train.metrics import get_metric
 
@@ -146,9 +147,7 @@ def regenerate_report(
 def shap_importance(predictor: Any, frame: pd.DataFrame) -> dict[str, float]:
     """Mean absolute SHAP value per feature (over rows and classes) from the library's own TreeSHAP:
     XGBoost ``pred_contribs``, LightGBM ``pred_contrib``, CatBoost ``ShapValues``; for an ensemble, the
-    members' values averaged with the ensemble weights. Largest first."""
-    from app.train.common import feature_matrix
-
+    members' values averaged with the ensemble weights. Largest first. (Each learner's ``shap_values``.)"""
     if hasattr(predictor, "members"):
         total: dict[str, float] = {}
         for member, weight in zip(predictor.members, predictor.weights, strict=True):
@@ -160,27 +159,7 @@ def shap_importance(predictor: Any, frame: pd.DataFrame) -> dict[str, float]:
     features = pre.columns  # the model's matrix columns (date parts included)
     columns = pre.transform(frame, with_target=False)
     n, f = len(frame), len(features)
-    if predictor.family == "xgboost":
-        import xgboost as xgb
-
-        dm = xgb.DMatrix(
-            feature_matrix(columns, features),
-            feature_names=features,
-            feature_types=pre.feature_types,
-            enable_categorical=True,
-        )
-        contrib = predictor.model.predict(dm, pred_contribs=True)
-    elif predictor.family == "lightgbm":
-        contrib = predictor.model.predict(feature_matrix(columns, features), pred_contrib=True)
-    elif predictor.family == "catboost":
-        from catboost import Pool
-
-        from app.train.cat import frame as cat_frame
-
-        pool = Pool(cat_frame(columns, pre), cat_features=pre.categorical_features or None)
-        contrib = predictor.model.get_feature_importance(pool, type="ShapValues")
-    else:
-        raise ValueError(f"no TreeSHAP for family {predictor.family!r}")
+    contrib = learner(predictor.family).shap_values(predictor.model, columns, pre)
     # (n, f+1), (n, k, f+1) or LightGBM's (n, k*(f+1)); the last column of each block is the bias.
     values = np.abs(np.asarray(contrib, dtype=np.float64).reshape(n, -1, f + 1)[:, :, :f]).mean(axis=(0, 1))
     return dict(sorted(zip(features, values.tolist(), strict=True), key=lambda kv: -kv[1]))

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 import os
 import tempfile
@@ -12,12 +11,9 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from app.train.common import (
-    DEFAULT_OBJECTIVES,
-    FAMILIES,
     TrainResult,
     WorkerSpec,
     check_gpus,
@@ -25,6 +21,7 @@ from app.train.common import (
     worker_cpus,
     worker_threads,
 )
+from app.train.families import Learner, learner
 from app.train.ingest import estimate_shard_bytes
 
 if TYPE_CHECKING:
@@ -35,14 +32,6 @@ if TYPE_CHECKING:
     from app.data import PreparedData, Preprocessor
 
 logger = logging.getLogger(__name__)
-_MODULES = {"xgboost": "app.train.xgb", "lightgbm": "app.train.lgbm", "catboost": "app.train.cat"}
-
-
-def family_module(family: str) -> ModuleType:
-    """The module holding a family's worker function and model helpers."""
-    if family not in _MODULES:
-        raise ValueError(f"unknown model family {family!r}; choose one of {', '.join(FAMILIES)}")
-    return importlib.import_module(_MODULES[family])
 
 
 def train(
@@ -83,13 +72,18 @@ def train(
     from app.cluster import connect
 
     datasets, pre, num_rows = _inputs(data, preprocessor, num_rows)
-    mod = family_module(config.family)
+    mod = learner(config.family)
     connect()
     resources = ray.cluster_resources()
     num_workers = config.num_workers
-    if config.family == "catboost" and num_workers > 1:
-        logger.warning("catboost trains on one Ray Train worker; ignoring num_workers=%d", num_workers)
-        num_workers = 1
+    if mod.MAX_WORKERS is not None and num_workers > mod.MAX_WORKERS:
+        logger.warning(
+            "%s trains on at most %d Ray Train worker(s); ignoring num_workers=%d",
+            config.family,
+            mod.MAX_WORKERS,
+            num_workers,
+        )
+        num_workers = mod.MAX_WORKERS
     if config.use_gpu:
         check_gpus(num_workers=num_workers, cluster_gpus=resources.get("GPU", 0.0))
     threads = worker_threads(
@@ -118,8 +112,7 @@ def train(
             checkpoint_config=CheckpointConfig(num_to_keep=2),
             callbacks=callbacks,
             # Ray sets OMP_NUM_THREADS to the floor of the worker's CPUs (at least 1); OpenMP reads it once,
-            # at load: XGBoost then builds its QuantileDMatrix on one thread whatever nthread says
-            # (8M x 28 on 16 cores: 39 s instead of 4.6 s).
+            # at load: XGBoost then builds its QuantileDMatrix on one thread whatever nthread says.
             worker_runtime_env={"env_vars": {"OMP_NUM_THREADS": str(threads)}},
         ),
         datasets=datasets,
@@ -149,12 +142,12 @@ def _inputs(data, preprocessor, num_rows) -> tuple[dict, Preprocessor, int | Non
     return {"train": data["train"], "valid": data["valid"]}, preprocessor, num_rows
 
 
-def _datasets_to_split(mod: ModuleType, num_workers: int) -> list[str]:
+def _datasets_to_split(mod: Learner, num_workers: int) -> list[str]:
     """One worker reads whole datasets (no split coordinator actors to start); LightGBM and CatBoost
     workers each read the whole validation set."""
     if num_workers == 1:
         return []
-    return ["train", "valid"] if getattr(mod, "SPLIT_VALID", True) else ["train"]
+    return ["train", "valid"] if mod.SPLIT_VALID else ["train"]
 
 
 def _worker_spec(
@@ -166,14 +159,14 @@ def _worker_spec(
     params = mod.build_params(
         task=pre.task,
         num_classes=pre.num_classes,
-        objective=config.objective or DEFAULT_OBJECTIVES[config.family][pre.task],
+        objective=config.objective or mod.OBJECTIVES[pre.task],
         metrics=metrics,
         threads=threads,
         use_gpu=config.use_gpu,
         params=dict(config.params),
     )
     external = False
-    if config.family == "xgboost":
+    if mod.EXTERNAL_MEMORY:
         budget = config.memory_budget_bytes or _default_budget()
         if num_rows is None:
             num_rows = datasets["train"].count()
@@ -310,7 +303,7 @@ def run_training(
     from app.data import DatasetSpec, inspect, prepare
     from app.train.model import save_model
 
-    family_module(config.train.family)  # an unknown family fails before any work
+    learner(config.train.family)  # an unknown family fails before any work
     out_dir = Path(out_dir)
     spec = DatasetSpec(uri=data, target=target, s3=config.data.s3)
     inspect(spec)  # footers only: a missing file or target fails before Ray starts

@@ -17,11 +17,50 @@ from catboost import CatBoost, Pool
 
 from app.data.encode import LABEL, WEIGHT, Preprocessor
 from app.train.common import NativeMetric, WorkerSpec
+from app.train.families import InMemoryData, Param, RoundObserver
 from app.train.ingest import concat_columns, iter_columns
 from app.train.report import Reporter, load_resume
 
 MODEL_FILE = "model.cbm"
+OBJECTIVES = {"binary": "Logloss", "multiclass": "MultiClass", "regression": "RMSE"}
+PACKAGES = ("catboost",)
 SPLIT_VALID = False
+MAX_WORKERS: int | None = 1  # no data-parallel training through Ray Train: one worker
+EXTERNAL_MEMORY = False
+FIXED_PARAMS: dict[str, Any] = {}
+# app.train.metrics name -> (library name, reported as 1 - value)
+_NATIVE = {
+    "logloss": ("Logloss", False),
+    "auc": ("AUC", False),
+    "mlogloss": ("MultiClass", False),
+    "accuracy": ("Accuracy", False),
+    "error": ("ZeroOneLoss", False),
+    "rmse": ("RMSE", False),
+    "mae": ("MAE", False),
+}
+
+
+def native_metric(name: str, task: str) -> tuple[str, bool]:
+    return _NATIVE.get(name, (name, False))
+
+
+def search_space(n_rows: int, n_features: int, task: str) -> tuple[list[Param], list[dict[str, Any]]]:
+    """Searched parameters sized from the data; the library's defaults and a slower, more regularised
+    configuration as initial points."""
+    space = [
+        Param("learning_rate", "logfloat", 0.02, 0.3),
+        Param("depth", "int", 4, 8 if n_rows < 1_000_000 else 10),
+        Param("l2_leaf_reg", "logfloat", 1.0, 10.0),
+        Param("random_strength", "logfloat", 0.1, 10.0),
+    ]
+    initial = {"learning_rate": 0.1, "depth": 6, "l2_leaf_reg": 3.0, "random_strength": 1.0}
+    slow = {
+        "learning_rate": 0.05,
+        "depth": 8 if n_rows > 10_000 else 4,
+        "l2_leaf_reg": 5.0,
+        "random_strength": 1.0,
+    }
+    return space, [initial, slow]
 
 
 def build_params(
@@ -125,6 +164,33 @@ def train_fn_per_worker(config: dict) -> None:
     reporter.report(model, model.tree_count_, final=True)
 
 
+def fit_local(
+    params: dict[str, Any], data: InMemoryData, pre: Preprocessor, rounds: int, observer: RoundObserver
+) -> CatBoost:
+    """Boost in this process on in-memory arrays; ``observer`` sees each round's validation metrics."""
+
+    def pool(x, y, w):
+        return Pool(
+            frame({n: x[:, j] for j, n in enumerate(pre.columns)}, pre),
+            label=y,
+            weight=w,
+            cat_features=pre.categorical_features or None,
+        )
+
+    class Callback:
+        def after_iteration(self, info) -> bool:  # CatBoost: return False to stop
+            native = {k: v[-1] for k, v in info.metrics.get("validation", {}).items()}
+            return not observer.after_round(info.iteration, native)
+
+    model = CatBoost({**params, "iterations": rounds, "use_best_model": False})
+    model.fit(
+        pool(data.x_train, data.y_train, data.w_train),
+        eval_set=pool(data.x_valid, data.y_valid, data.w_valid),
+        callbacks=[Callback()],
+    )
+    return model
+
+
 def load(path: str | Path) -> CatBoost:
     model = CatBoost()
     model.load_model(str(path), format="cbm")
@@ -156,3 +222,19 @@ def predict(model: CatBoost, columns: dict, pre: Preprocessor) -> np.ndarray:
     if pre.task == "regression":
         return np.asarray(model.predict(pool, prediction_type="RawFormulaVal"))
     return np.asarray(model.predict(pool, prediction_type="Probability"))
+
+
+def native_frame(columns: dict, pre: Preprocessor) -> pd.DataFrame:
+    return frame(columns, pre)
+
+
+def shap_values(model: CatBoost, columns: dict, pre: Preprocessor) -> np.ndarray:
+    """TreeSHAP contributions from CatBoost's ``ShapValues``: ``(n, f+1)`` or ``(n, k, f+1)``."""
+    pool = Pool(frame(columns, pre), cat_features=pre.categorical_features or None)
+    return model.get_feature_importance(pool, type="ShapValues")
+
+
+def save_mlflow(model: CatBoost, path: str, **kwargs: Any) -> None:
+    import mlflow.catboost
+
+    mlflow.catboost.save_model(model, path, **kwargs)

@@ -15,12 +15,66 @@ import lightgbm as lgb
 import numpy as np
 
 from app.data.encode import Preprocessor
-from app.train.common import GPUUnavailableError, NativeMetric, WorkerSpec, feature_matrix
+from app.train.common import GPUUnavailableError, NativeMetric, WorkerSpec, feature_matrix, matrix_frame
+from app.train.families import InMemoryData, Param, RoundObserver
 from app.train.ingest import iter_columns, stack_columns
 from app.train.report import Reporter, load_resume
 
 MODEL_FILE = "model.txt"
+OBJECTIVES = {"binary": "binary", "multiclass": "multiclass", "regression": "regression"}
+PACKAGES = ("lightgbm",)
 SPLIT_VALID = False  # every worker evaluates the full validation set
+MAX_WORKERS: int | None = None
+EXTERNAL_MEMORY = False
+FIXED_PARAMS: dict[str, Any] = {"bagging_freq": 1}  # bagging_fraction means nothing without it
+# app.train.metrics name -> (library name, reported as 1 - value)
+_NATIVE = {
+    "logloss": ("binary_logloss", False),
+    "auc": ("auc", False),
+    "mlogloss": ("multi_logloss", False),
+    "accuracy": ("multi_error", True),
+    "error": ("binary_error", False),
+    "rmse": ("rmse", False),
+    "mae": ("l1", False),
+}
+
+
+def native_metric(name: str, task: str) -> tuple[str, bool]:
+    if name == "accuracy" and task == "binary":
+        return "binary_error", True
+    return _NATIVE.get(name, (name, False))
+
+
+def search_space(n_rows: int, n_features: int, task: str) -> tuple[list[Param], list[dict[str, Any]]]:
+    """Searched parameters sized from the data; the library's defaults and a slower, more regularised
+    configuration as initial points."""
+    max_leaves = int(min(512, max(8, n_rows // 20)))
+    max_child = max(3, min(200, n_rows // 50))
+    space = [
+        Param("learning_rate", "logfloat", 0.01, 0.3),
+        Param("num_leaves", "logint", 4, max_leaves),
+        Param("min_child_samples", "logint", 2, max_child),
+        Param("feature_fraction", "float", 0.4 if n_features > 4 else 0.8, 1.0),
+        Param("bagging_fraction", "float", 0.5, 1.0),
+        Param("lambda_l2", "logfloat", 1e-3, 10.0),
+    ]
+    initial = {
+        "learning_rate": 0.1,
+        "num_leaves": min(31, max_leaves),
+        "min_child_samples": 2 if n_rows < 500 else min(20, max_child),
+        "feature_fraction": 1.0,
+        "bagging_fraction": 1.0,
+        "lambda_l2": 1e-3,
+    }
+    slow = {
+        **initial,
+        "learning_rate": 0.05,
+        "num_leaves": min(63 if n_rows > 10_000 else 15, max_leaves),
+        "feature_fraction": 0.8,
+        "bagging_fraction": 0.8,
+        "lambda_l2": 1.0,
+    }
+    return space, [initial, slow]
 
 
 def build_params(
@@ -145,6 +199,30 @@ def train_fn_per_worker(config: dict) -> None:
     reporter.report(booster, booster.current_iteration(), final=True)
 
 
+def fit_local(
+    params: dict[str, Any], data: InMemoryData, pre: Preprocessor, rounds: int, observer: RoundObserver
+) -> lgb.Booster:
+    """Boost in this process on in-memory arrays; ``observer`` sees each round's validation metrics."""
+
+    def callback(env) -> None:
+        native = {name: value for _, name, value, _ in env.evaluation_result_list}
+        if observer.after_round(env.iteration + 1, native):
+            raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list)
+
+    cats = [i for i, t in enumerate(pre.feature_types) if t == "c"] or "auto"
+    kw = {"feature_name": list(pre.columns), "categorical_feature": cats, "free_raw_data": False}
+    dtrain = lgb.Dataset(data.x_train, data.y_train, weight=data.w_train, **kw)
+    dvalid = lgb.Dataset(data.x_valid, data.y_valid, weight=data.w_valid, reference=dtrain, **kw)
+    return lgb.train(
+        params,
+        dtrain,
+        num_boost_round=rounds,
+        valid_sets=[dvalid],
+        valid_names=["valid"],
+        callbacks=[callback],
+    )
+
+
 def load(path: str | Path) -> lgb.Booster:
     return lgb.Booster(model_file=str(path))
 
@@ -172,3 +250,18 @@ def predict(model: lgb.Booster, columns: dict, pre: Preprocessor) -> np.ndarray:
     if pre.task == "binary" and out.ndim == 1:
         return np.column_stack([1.0 - out, out])
     return out
+
+
+def native_frame(columns: dict, pre: Preprocessor):
+    return matrix_frame(columns, pre)
+
+
+def shap_values(model: lgb.Booster, columns: dict, pre: Preprocessor) -> np.ndarray:
+    """TreeSHAP contributions from LightGBM's ``pred_contrib``: ``(n, k*(f+1))``."""
+    return model.predict(feature_matrix(columns, pre.columns), pred_contrib=True)
+
+
+def save_mlflow(model: lgb.Booster, path: str, **kwargs: Any) -> None:
+    import mlflow.lightgbm
+
+    mlflow.lightgbm.save_model(model, path, **kwargs)

@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from app.data.encode import Preprocessor
+from app.train.families import learner
 
 if TYPE_CHECKING:
     from app.train.common import TrainResult
@@ -41,11 +42,9 @@ def _versions() -> dict[str, str]:
 
 def save_model(result: TrainResult, out_dir: str | Path) -> Path:
     """Write the model in its native format with ``preprocessor.json`` and ``metadata.json``."""
-    from app.train.api import family_module
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    mod = family_module(result.family)
+    mod = learner(result.family)
     model_path = mod.save(result.model, out_dir)
     result.preprocessor.save(out_dir / PREPROCESSOR_FILE)
     meta = {
@@ -62,8 +61,6 @@ def save_model(result: TrainResult, out_dir: str | Path) -> Path:
 def load_single(path: str | Path) -> Predictor:
     """The ``Predictor`` of one directory written by ``save_model`` (``app.train.load_model`` loads
     any saved model: this, an ensemble or a registered one)."""
-    from app.train.api import family_module
-
     path = Path(path)
     meta_path = path / METADATA_FILE
     if not meta_path.exists():
@@ -71,7 +68,7 @@ def load_single(path: str | Path) -> Predictor:
     meta = json.loads(meta_path.read_text())
     if meta.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{path}: model format {meta.get('format_version')} is not {FORMAT_VERSION}")
-    mod = family_module(meta["family"])
+    mod = learner(meta["family"])
     model = mod.load(path / meta["model_file"])
     pre = Preprocessor.load(path / PREPROCESSOR_FILE)
     return Predictor(family=meta["family"], model=model, preprocessor=pre, metadata=meta)
@@ -147,10 +144,8 @@ class Predictor(ScoringModel):
     """
 
     def __init__(self, *, family: str, model: Any, preprocessor: Preprocessor, metadata: dict) -> None:
-        from app.train.api import family_module
-
         self.family, self.model, self.preprocessor, self.metadata = family, model, preprocessor, metadata
-        self._mod = family_module(family)
+        self._mod = learner(family)
 
     def use_device(self, device: str) -> None:
         """Predict on ``cuda`` or ``cpu`` where the family supports it (XGBoost)."""

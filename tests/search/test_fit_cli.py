@@ -143,6 +143,9 @@ def test_job_options_override_the_config_and_the_rest_keeps_it(tmp_path):
 
 
 def test_search_defaults_have_one_source():
-    assert RayTuneSettings().model_dump(exclude={"ray_address", "num_cpus", "num_gpus"}) == (
-        AppConfig.from_dict({}, env={}).search.model_dump()
+    search = AppConfig.from_dict({}, env={}).search
+    settings = RayTuneSettings.from_config(AppConfig.from_dict({}, env={}))
+    assert settings.model_dump(exclude={"ray_address", "num_cpus", "num_gpus", "families"}) == (
+        search.model_dump(exclude={"families"})
     )
+    assert search.families is None and settings.families == ["xgboost", "lightgbm", "catboost"]

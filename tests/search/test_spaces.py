@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from app.search.spaces import SEP, SPACES, initial_points
+from app.search.spaces import SEP, initial_points
+from app.train.families import learner, names
 
 
 @pytest.mark.parametrize("n_rows", [300, 600, 5_000, 50_000, 2_000_000])
-@pytest.mark.parametrize("family", sorted(SPACES))
+@pytest.mark.parametrize("family", sorted(names()))
 def test_initial_points_lie_inside_their_space(family: str, n_rows: int) -> None:
-    space, points = SPACES[family](n_rows, 10, "binary")
+    space, points = learner(family).search_space(n_rows, 10, "binary")
     bounds = {p.name: p for p in space}
     assert len(points) == 2
     for point in points:
