@@ -39,6 +39,14 @@ def _tracking(config: Path | None, tracking_uri: str | None, experiment: str | N
     return tracking
 
 
+def _registry(tracking, run_dir: Path):
+    """The registry on the tracker's client (its store: the server, or the run dir's embedded one)."""
+    from app.tracking.registry import ModelRegistry
+    from app.tracking.tracker import MLflowTracker
+
+    return ModelRegistry(MLflowTracker(tracking, run_dir=run_dir).client)
+
+
 def _errors() -> tuple[type[BaseException], ...]:
     from mlflow.exceptions import MlflowException
 
@@ -55,9 +63,7 @@ def list_models(
     run_dir: Path = _RUN_DIR,
 ) -> None:
     """Registered models, their versions, aliases and last promotion decision."""
-    from app.tracking.registry import ModelRegistry
-
-    registry = ModelRegistry.from_config(_tracking(config, tracking_uri), run_dir=run_dir)
+    registry = _registry(_tracking(config, tracking_uri), run_dir)
     try:
         names = [name] if name else sorted(m.name for m in registry.models())
         for model_name in names:
@@ -140,9 +146,7 @@ def rollback(
     run_dir: Path = _RUN_DIR,
 ) -> None:
     """Point the champion alias back at the previous champion."""
-    from app.tracking.registry import ModelRegistry
-
-    registry = ModelRegistry.from_config(_tracking(config, tracking_uri), run_dir=run_dir)
+    registry = _registry(_tracking(config, tracking_uri), run_dir)
     try:
         result = registry.rollback(name, by=by, reason=reason)
     except _errors() as exc:

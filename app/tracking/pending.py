@@ -185,7 +185,7 @@ def sync_pending(
     """
     from mlflow.entities import Metric, Param, RunTag
 
-    from app.tracking.tracker import PARENT_TAG
+    from app.tracking.tags import PARENT_TAG
 
     tracker.require_reachable()
     client = tracker.client

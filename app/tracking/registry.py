@@ -8,7 +8,6 @@ import getpass
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.train.metrics import Metric, get_metric
@@ -18,7 +17,6 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 
-    from app.config import TrackingConfig
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 PREVIOUS_CHAMPION = "previous_champion"
@@ -63,12 +61,6 @@ class ModelRegistry:
 
             client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
         self.client = client
-
-    @classmethod
-    def from_config(cls, config: TrackingConfig, *, run_dir: str | Path | None = None) -> ModelRegistry:
-        from app.tracking.tracker import MLflowTracker
-
-        return cls(MLflowTracker(config, run_dir=run_dir).client)
 
     def register(
         self,

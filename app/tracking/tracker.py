@@ -19,6 +19,17 @@ from typing import TYPE_CHECKING, Any
 
 from app.config import TrackingConfig
 from app.tracking.pending import PendingRun, pending_root
+from app.tracking.tags import FAMILY_TAG, KIND_TAG, PARENT_TAG, TRIAL_STATUS_TAG
+
+__all__ = [
+    "FAMILY_TAG",
+    "KIND_TAG",
+    "PARENT_TAG",
+    "TRIAL_STATUS_TAG",
+    "MLflowTracker",
+    "TrackingOfflineWarning",
+    "TrackingUnavailableError",
+]
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,10 +43,6 @@ log = logging.getLogger(__name__)
 
 MLflowConfig = TrackingConfig  # the deployment guide's name for the same settings
 
-PARENT_TAG = "mlflow.parentRunId"
-FAMILY_TAG = "automl.family"
-TRIAL_STATUS_TAG = "automl.trial_status"
-KIND_TAG = "automl.kind"
 # MLflow's log_batch limits: 1000 entities per call, of which at most 100 params and 100 tags.
 MAX_BATCH, MAX_PARAMS, MAX_TAGS = 1000, 100, 100
 MAX_PARAM_CHARS = 6000
