@@ -264,8 +264,8 @@ _BLOCK_BYTES = 128 * 1024 * 1024
 def read_blocks(info: DatasetInfo, cluster_cpus: int | None = None) -> int | None:
     """How many read tasks ``load`` asks for: two per CPU, more when the data is large.
 
-    Ray Data's default targets 200 blocks whatever the size, which splits a 350 MB dataset into
-    ~13 pieces per file and makes the driver schedule hundreds of tiny tasks.
+    Ray Data's default targets 200 blocks whatever the size, which splits a few files into many small
+    pieces each and makes the driver schedule hundreds of tiny tasks.
     """
     if info.format != "parquet" or info.data_bytes is None:
         return None
@@ -282,7 +282,7 @@ def load(spec: DatasetSpec | DatasetInfo, *, override_num_blocks: int | None = N
 
     Parquet goes through Ray Data's V1 reader: ``inspect`` has already read every footer, and the
     V2 reader (the 2.60 default) starts a pool of footer-reading actors on every execution, a
-    fixed ~3 s here even for one small file. The dataset runs without per-operator resource
+    fixed cost even for one small file. The dataset runs without per-operator resource
     reservation: a read feeding one consumer otherwise gets half the CPUs (one task at a time on
     two cores). Object-store backpressure stays on, so larger-than-memory data still streams.
 

@@ -21,9 +21,9 @@ from app.train.metrics import get_metric
 AUTO_FOLDS = 5
 AUTO_MAX_ROWS = 10_000
 # Share of the time budget the search leaves to cross-validation, on top of the engine's reserve for
-# choosing and saving (a tenth of the budget, at least 5 s; cross-validation took 6-10 s of a 60 s fit
-# here and starts no candidate past its deadline), and the shortest search that leaves it (a trial's
-# process alone starts in ~5 s here, slower on a loaded machine).
+# choosing and saving (a tenth of the budget, at least 5 s; cross-validation starts no candidate past its
+# deadline), and the shortest search that leaves it (a trial's process start alone is seconds, more on a
+# loaded machine).
 SHARE = 0.1
 MIN_SEARCH_S = 20.0
 # A fresh task worker starts and imports the boosting libraries before its first fold.

@@ -29,8 +29,8 @@ MODEL_DIR = "model"
 VALIDATED_DIR = "validated_model"
 # Ray Train trials choose the ensemble on at most this many validation rows (or the memory limit's worth).
 ENSEMBLE_VALID_ROWS = 50_000
-# Trials a timed search is expected to reach at most, for the tracking time kept from it (small data on
-# 2 cores: 77-510 trials in 60 s); the stages after the search recount with the real number.
+# Trials a timed search is expected to reach at most, for the tracking time kept from it (a generous bound
+# for small data; bench/search.py counts them); the stages after the search recount with the real number.
 SEARCH_TRIALS_GUESS = 500
 # Choosing, saving and loading the model after cross-validation (kept out of its deadline).
 CHOOSE_S = 2.0
@@ -273,9 +273,9 @@ class AutoMLEngine:
         return result
 
     def _tracking_seconds(self, trials: int) -> float:
-        """Seconds MLflow takes after the search: ~2.5 s for the parent run, the model and the report (the
-        store is opened during the search) and ~20 ms per trial's child run (a local store on this 2-core
-        machine, 60 s fits: 77 trials 3.8 s, 126 trials 5.1 s, 410 trials 10.2 s, 510 trials 13.0 s)."""
+        """Seconds MLflow takes after the search: a fixed part for the parent run, the model and the report
+        (the store is opened during the search) and a part per trial's child run; estimates for a local
+        store, measured as the README's performance section says."""
         if not self.track:
             return 0.0
         return 2.5 + 0.02 * trials

@@ -129,7 +129,7 @@ def make_tuner(
     and scheduler.
 
     ``reuse_actors`` keeps one process per concurrent trial slot (Tune's default, False, starts a
-    process per trial: ~2.5 s each on this machine, longer than a short trial). Ray Train trials never
+    process per trial, whose start is longer than a short trial). Ray Train trials never
     reuse actors: a stopped trial's process must go, taking its Train controller and workers with it.
     ASHA's rungs are in boosting rounds, so trials reporting at uneven rounds are judged alike.
     """
@@ -186,7 +186,7 @@ def make_tuner(
             name=EXPERIMENT,
             storage_path=storage_path,
             # No num_to_keep: each trial saves one checkpoint, and with it Tune would snapshot the whole
-            # experiment after every trial (~20% of the wall time of 100 short trials).
+            # experiment after every trial (a large share of the wall time of many short trials).
             checkpoint_config=CheckpointConfig(),
             failure_config=FailureConfig(max_failures=0),
             verbose=1,

@@ -62,9 +62,8 @@ def iter_batches(
 ) -> Iterator[Batch]:
     """The shard's batches as feature matrices.
 
-    Column-major, because that is one contiguous copy per column; XGBoost reads either layout (a
-    1M x 28 float32 batch: 0.03 s this way against 0.4-0.6 s writing the columns into a row-major
-    matrix, with the same QuantileDMatrix time).
+    Column-major, because that is one contiguous copy per column (writing the columns into a row-major
+    matrix is a strided write per value); XGBoost reads either layout with the same QuantileDMatrix time.
     """
     features = preprocessor.columns
     for cols in iter_columns(shard, preprocessor, batch_rows=batch_rows, stats=stats):
