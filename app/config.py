@@ -15,6 +15,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from app import learners
+
 
 class ConfigError(ValueError):
     """A configuration file or value that cannot be used; the message names the file and field."""
@@ -52,9 +54,15 @@ class DataConfig(_Section):
 class TrainConfig(_Section):
     family: str = Field(
         "xgboost",
-        description="Model family: a registered learner (app.train.families: xgboost, lightgbm, catboost).",
+        description="Model family: a registered learner (app.learners: xgboost, lightgbm, catboost).",
     )
     num_workers: int = Field(1, ge=1, description="Data-parallel Ray Train workers.")
+
+    @field_validator("family")
+    @classmethod
+    def _registered_family(cls, value: str) -> str:
+        return _check_families([value])[0]
+
     cpus_per_worker: float = Field(1.0, gt=0, description="CPUs reserved per worker.")
     use_gpu: bool = Field(False, description="Give each worker a GPU.")
     num_boost_round: int = Field(200, ge=1, description="Boosting rounds before early stopping.")
@@ -170,7 +178,7 @@ class SearchConfig(_Section):
     def _some_families(cls, value: list[str] | None) -> list[str] | None:
         if value is not None and not value:
             raise ValueError("families must name at least one model family")
-        return None if value is None else list(dict.fromkeys(value))
+        return None if value is None else _check_families(list(dict.fromkeys(value)))
 
     @field_validator("cv_folds")
     @classmethod
@@ -325,6 +333,15 @@ class AppConfig(_Section):
         if env.get("MLFLOW_TRACKING_URI"):
             cfg.tracking.tracking_uri = env["MLFLOW_TRACKING_URI"]
         return cfg
+
+
+def _check_families(families: list[str]) -> list[str]:
+    """``families`` if each is a registered learner, else an error naming the unknown ones and the choices."""
+    missing = learners.unknown(families)
+    if missing:
+        names = ", ".join(repr(m) for m in missing)
+        raise ValueError(f"unknown model family {names}; choose one of {', '.join(learners.names())}")
+    return families
 
 
 def _describe(exc: ValidationError, source: str) -> str:

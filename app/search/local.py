@@ -17,8 +17,8 @@ import numpy as np
 import pyarrow as pa
 
 from app.data.encode import LABEL, Preprocessor
+from app.learners import learner
 from app.train.common import NativeMetric, TrainResult, resolve_metrics
-from app.train.families import learner
 from app.train.ingest import stack_columns
 
 # on_round(round, {metric: value}) -> True to stop the trial

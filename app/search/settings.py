@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, field_validator
 
+from app import learners as registry
 from app.config import SearchConfig
-from app.train import families as registry
 
 if TYPE_CHECKING:
     from app.config import AppConfig
@@ -27,20 +27,14 @@ class RayTuneSettings(SearchConfig):
     ray_address: str | None = Field(None, description="Cluster to connect to; None starts a local Ray.")
     families: list[str] = Field(
         default_factory=lambda: list(registry.names()),
-        description="Model families to search: registered learners (app.train.families); default all.",
+        description="Model families to search: registered learners (app.learners); default all.",
     )
 
     @field_validator("families", mode="before")
     @classmethod
-    def _known_families(cls, value: list[str] | None) -> list[str]:
-        if value is None:
-            return list(registry.names())
-        unknown = registry.unknown(value)
-        if unknown or not value:
-            raise ValueError(
-                f"families must be a non-empty subset of {list(registry.names())}; unknown: {unknown}"
-            )
-        return list(dict.fromkeys(value))
+    def _all_by_default(cls, value: list[str] | None) -> list[str]:
+        """None: every registered learner (``SearchConfig`` checks the names)."""
+        return list(registry.names()) if value is None else value
 
     @classmethod
     def from_config(cls, config: AppConfig, **overrides: Any) -> RayTuneSettings:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from app.train.families import learner
+from app.learners import learner
 
 SEP = "__"
 

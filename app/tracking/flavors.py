@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from app.learners import learner
 from app.train.ensemble import is_ensemble_dir, read_ensemble
-from app.train.families import learner
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient

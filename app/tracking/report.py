@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from app.learners import learner
 from app.tracking import metrics as m
-from app.train.families import learner
 from app.train.load import load_model
 from app.train.metrics import get_metric
 

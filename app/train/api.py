@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.learners import Learner, learner
 from app.train.common import (
     TrainResult,
     WorkerSpec,
@@ -21,7 +22,6 @@ from app.train.common import (
     worker_cpus,
     worker_threads,
 )
-from app.train.families import Learner, learner
 from app.train.ingest import estimate_shard_bytes
 
 if TYPE_CHECKING:

@@ -16,8 +16,8 @@ import pandas as pd
 from catboost import CatBoost, Pool
 
 from app.data.encode import LABEL, WEIGHT, Preprocessor
+from app.learners import InMemoryData, Param, RoundObserver
 from app.train.common import NativeMetric, WorkerSpec
-from app.train.families import InMemoryData, Param, RoundObserver
 from app.train.ingest import concat_columns, iter_columns
 from app.train.report import Reporter, load_resume
 

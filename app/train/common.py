@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.train.families import learner
+from app.learners import learner
 from app.train.metrics import DEFAULT_METRICS, Metric, get_metric
 
 if TYPE_CHECKING:

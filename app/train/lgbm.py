@@ -15,8 +15,8 @@ import lightgbm as lgb
 import numpy as np
 
 from app.data.encode import Preprocessor
+from app.learners import InMemoryData, Param, RoundObserver
 from app.train.common import GPUUnavailableError, NativeMetric, WorkerSpec, feature_matrix, matrix_frame
-from app.train.families import InMemoryData, Param, RoundObserver
 from app.train.ingest import iter_columns, stack_columns
 from app.train.report import Reporter, load_resume
 

@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from app.data.encode import Preprocessor
-from app.train.families import learner
+from app.learners import learner
 
 if TYPE_CHECKING:
     from app.train.common import TrainResult

@@ -18,8 +18,8 @@ import numpy as np
 import xgboost as xgb
 
 from app.data.encode import Preprocessor
+from app.learners import InMemoryData, Param, RoundObserver
 from app.train.common import NativeMetric, WorkerSpec, feature_matrix, matrix_frame
-from app.train.families import InMemoryData, Param, RoundObserver
 from app.train.ingest import Batch, Spill, iter_batches, make_data_iter
 from app.train.report import Reporter, load_resume
 

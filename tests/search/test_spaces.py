@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from app.learners import learner, names
 from app.search.spaces import SEP, initial_points
-from app.train.families import learner, names
 
 
 @pytest.mark.parametrize("n_rows", [300, 600, 5_000, 50_000, 2_000_000])

@@ -1,6 +1,6 @@
 """A tiny learner for the registry test: class frequencies (or the mean), smoothed; no library.
 
-Everything ``app.train.families.Learner`` asks for, in one module, as a new family would provide it.
+Everything ``app.learners.Learner`` asks for, in one module, as a new family would provide it.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from app.learners import Param
 from app.train.common import matrix_frame
-from app.train.families import Param
 
 MODEL_FILE = "model.json"
 OBJECTIVES = {"binary": "prior", "multiclass": "prior", "regression": "mean"}

@@ -4,7 +4,7 @@ A family is one module that implements ``Learner`` (``app/train/xgb.py``, ``lgbm
 adding one is that module plus one line in ``_LEARNERS`` (or ``register(name, "pkg.module")``). Training,
 the search, tracking and the report ask ``learner(name)`` and never branch on a family's name.
 
-Modules are imported on first use, so ``import app.train.families`` loads no boosting library.
+Modules are imported on first use, so ``import app.learners`` loads no boosting library.
 """
 
 from __future__ import annotations
