@@ -223,6 +223,9 @@ def profile(
     inferred from it. Datetime columns are profiled as numbers of seconds since the epoch. ``schema``
     (e.g. from the files' footers) gives the target's type without ``ds.schema()``, which runs the
     dataset's first block through its transforms (a Ray Data run of its own).
+
+    Long on purpose: one Ray Data pass computes every column's summary, and the driver-side merge is its
+    other half; apart, the two would share the per-column state through an extra structure.
     """
     datetime = datetime or []
     numeric_cols = list(dict.fromkeys(numeric + datetime))

@@ -41,7 +41,9 @@ def fit(
         None, "--config", help="AppConfig YAML; options given here override its search section."
     ),
 ) -> None:
-    """Search model families and hyperparameters; write the leaderboard and the best model."""
+    """Search model families and hyperparameters; write the leaderboard and the best model.
+
+    Long because of the option declarations: the body parses, calls ``run_fit`` and prints."""
     from pydantic import ValidationError
 
     from app.config import AppConfig, ConfigError
@@ -74,14 +76,12 @@ def fit(
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         raise typer.Exit(code=2) from None
     typer.echo(lb.table(result.leaderboard))
-    scored_on = f"{result.cv['folds']}-fold cv" if result.cv.get("done") else "valid"
+    scored_on = f"{result.cv.get('folds')}-fold cv" if result.cv["done"] else "valid"
     typer.echo(
         f"\nchosen: {result.chosen}  {scored_on} {result.metric}: "
         f"{result.ensemble_score if result.chosen == 'ensemble' else result.best_score:.5f}"
     )
-    refit_note = (
-        "refit on train + valid" if result.refit.get("done") else f"not refit ({result.refit.get('reason')})"
-    )
+    refit_note = "refit on train + valid" if result.refit["done"] else f"not refit ({result.refit['reason']})"
     typer.echo(f"leaderboard: {out / 'leaderboard.csv'}\nmodel: {result.model_dir} ({refit_note})")
     if result.tracking.get("registered"):
         name = cfg.tracking.registered_model_name

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from app.search.local import TrialData, predict_encoded, train_local
+from app.search.records import CVCandidate, CVRecord
 from app.train.metrics import get_metric
 
 AUTO_FOLDS = 5
@@ -56,7 +57,7 @@ class Scored:
         """Rounds for the refit on all rows: the folds' mean best round count."""
         return max(1, round(float(np.mean(self.best_iterations)) + 1))
 
-    def record(self) -> dict[str, Any]:
+    def record(self) -> CVCandidate:
         return {
             "trial_id": self.trial_id,
             "family": self.family,
@@ -79,7 +80,7 @@ class CVRun:
     seconds: float = 0.0
     reason: str | None = None
 
-    def record(self) -> dict[str, Any]:
+    def record(self) -> CVRecord:
         """The ``cv`` entry of ``fit.json``."""
         return {
             "done": bool(self.scored),
@@ -232,6 +233,9 @@ def cross_validate(
         ...     metric="logloss", maximize=False, max_rounds=300, early_stopping_rounds=30,
         ...     trial_rows=len(data.y_train))  # doctest: +SKIP
         >>> run.scored[0].score, run.scored[0].rounds  # doctest: +SKIP
+
+    Long on purpose: the admission loop (start a candidate while its folds fit before the deadline)
+    and the scoring of what finished share the in-flight state of ``_FoldTasks``.
     """
     started = time.monotonic()
     splits = fold_indices(data.y_train, folds, classification=task != "regression", seed=seed)

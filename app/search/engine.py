@@ -19,6 +19,7 @@ from app.search import cv, leaderboard
 from app.search import ensemble as ens
 from app.search.local import TrialData, ValidRows, encode_rows, predict_encoded
 from app.search.raytrain import StreamingData, plan
+from app.search.records import CVRecord, RefitRecord, TrackingRecord
 from app.search.settings import RayTuneSettings
 from app.search.tuner import make_tuner, restore_tuner, search_spec, storage_for
 from app.train.ensemble import save_ensemble
@@ -65,13 +66,13 @@ class FitResult:
     ensemble_score: float | None
     ensemble_weights: dict[str, float] = field(default_factory=dict)
     validated_model_dir: Path | None = None
-    refit: dict[str, Any] = field(default_factory=dict)
-    cv: dict[str, Any] = field(default_factory=dict)
+    refit: RefitRecord = field(default_factory=lambda: RefitRecord(done=False, reason="not run"))
+    cv: CVRecord = field(default_factory=lambda: CVRecord(done=False, reason="not run"))
     best_trial: str = ""
     trainer: str = "in_process"
     wall_time_s: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
-    tracking: dict[str, Any] = field(default_factory=dict)
+    tracking: TrackingRecord = field(default_factory=lambda: TrackingRecord())
 
 
 class RayTuneOptimizer:
@@ -321,7 +322,7 @@ class AutoMLEngine:
         *,
         valid: ValidRows,
         warm: tuple[Any, Any] | None,
-    ) -> dict[str, Any]:
+    ) -> TrackingRecord:
         """Tracking never loses a fit: whatever fails here is reported, and the model stays on disk."""
         import logging
         import warnings
@@ -348,7 +349,7 @@ class AutoMLEngine:
             warnings.warn(
                 f"the fit finished and is saved in {self.out_dir}, but tracking failed: {exc}", stacklevel=3
             )
-            return {"error": str(exc)}
+            return TrackingRecord(error=str(exc))
 
     def _search_budget(
         self, budget: float | None, data: TrialData | StreamingData, settings: RayTuneSettings
@@ -439,12 +440,12 @@ class AutoMLEngine:
         *,
         deadline: float | None,
         cpus: float,
-    ) -> tuple[cv.CVRun | None, dict[str, Any]]:
+    ) -> tuple[cv.CVRun | None, CVRecord]:
         """Cross-validate the best trials when ``cv.folds_for`` says so, leaving before ``deadline`` the
         time to refit the ensemble's members; the run (None if nothing was kept) and its record."""
         folds, reason = cv.folds_for(settings, data) if data is not None else (0, "no data")
         if not folds:
-            return None, {"done": False, "reason": reason}
+            return None, CVRecord(done=False, reason=reason)
         cands = cv.candidates(board, top_k=settings.cv_top_k)
         cv_deadline = None
         if deadline is not None:
@@ -482,7 +483,7 @@ class AutoMLEngine:
         *,
         threads: int,
         deadline: float | None,
-    ) -> dict[str, Any]:
+    ) -> RefitRecord:
         """Refit the chosen model's members on train + valid in place, keeping the validated choice in
         ``validated_model/``; skipped (with the reason) when off or when it would overrun the budget.
 
@@ -492,12 +493,12 @@ class AutoMLEngine:
         from app.train.load import load_model
 
         if not settings.refit:
-            return {"done": False, "reason": "refit=False"}
+            return RefitRecord(done=False, reason="refit=False")
         model_dir = result.model_dir
         rows = board.set_index("trial_id")
         best_id = result.best_trial
         cv_rounds = None
-        if result.cv.get("done"):
+        if result.cv["done"]:
             cv_rounds = {c["trial_id"]: c["rounds"] for c in result.cv["candidates"]}
         if cv_rounds is None and deadline is not None:
             expected = 0.0
@@ -511,7 +512,7 @@ class AutoMLEngine:
                     streaming=isinstance(data, StreamingData),
                 )
             if time.monotonic() + expected > deadline:
-                return {"done": False, "reason": f"time budget: the refit needs ~{expected:.0f} s"}
+                return RefitRecord(done=False, reason=f"time budget: the refit needs ~{expected:.0f} s")
         validated = self.out_dir / VALIDATED_DIR
         shutil.rmtree(validated, ignore_errors=True)
         shutil.copytree(model_dir, validated)
@@ -527,7 +528,7 @@ class AutoMLEngine:
             rounds=cv_rounds,
         )
         result.model = load_model(model_dir)
-        return {"done": True, "reason": None, "members": records}
+        return RefitRecord(done=True, reason=None, members=records)
 
     def _record_result(self, result: FitResult) -> None:
         """Add what the fit chose, where trials trained and whether it refit to ``fit.json``."""

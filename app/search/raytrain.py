@@ -3,7 +3,7 @@ that builds and fits one Ray Train run over the streaming datasets and forwards 
 
 Under Train V2 a trainer cannot be Tune's trainable (``Tuner(trainer)`` raises); the driver-function
 trainable is its way. Workers report every ``report_every`` rounds, but never closer together than the
-controller's poll interval (``app.train.report.Cadence``), so on fast rounds reports thin out: ASHA
+controller's poll interval (``app.train.cadence.Cadence``), so on fast rounds reports thin out: ASHA
 therefore counts boosting rounds (``time_attr="rounds"``), not reports, and a trial is judged at the
 first report at or past each rung.
 """
@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from app.config import SearchConfig
 from app.search.spaces import split_config
 
 # The trial's own actor only waits on ``fit()``; Tune refuses 0 CPUs.
@@ -56,7 +57,7 @@ def trial_train_config(
     family: str,
     params: dict[str, Any],
     *,
-    settings: dict,
+    settings: SearchConfig,
     metric: str,
     cpus: float,
     threads: int,
@@ -68,9 +69,9 @@ def trial_train_config(
     return TrainConfig(
         family=family,
         params=params,
-        num_boost_round=settings["max_rounds"],
-        early_stopping_rounds=settings["early_stopping_rounds"],
-        checkpoint_every=settings["report_every"],
+        num_boost_round=settings.max_rounds,
+        early_stopping_rounds=settings.early_stopping_rounds,
+        checkpoint_every=settings.report_every,
         report_every_s=None,
         num_workers=1,
         cpus_per_worker=cpus,
@@ -162,7 +163,7 @@ def report_final(result: Any, *, family: str, trainer: str) -> None:
         tune.report(final, checkpoint=Checkpoint.from_directory(tmp))
 
 
-def ray_train_trial_fn(config: dict, *, data: StreamingData, settings: dict, metric: str) -> None:
+def ray_train_trial_fn(config: dict, *, data: StreamingData, settings: SearchConfig, metric: str) -> None:
     """One Tune trial on Ray Train: fit, forward reports, then report the saved model as the checkpoint.
 
     The Ray Train run is named after the trial and kept in the trial's directory, so a resumed search

@@ -18,6 +18,7 @@ from typing import Any
 
 from app.search.local import TrialData, train_local
 from app.search.raytrain import StreamingData
+from app.search.records import RefitMember
 from app.train.model import METADATA_FILE, save_model
 
 # Ray Train's fixed cost per run on a small machine (start and teardown), for the time-budget check.
@@ -54,7 +55,7 @@ def refit_model(
     storage_path: Path,
     trial_id: str | None = None,
     rounds: dict[str, int] | None = None,
-) -> list[dict[str, Any]]:
+) -> list[RefitMember]:
     """Refit a saved model in place: the single model of trial ``trial_id``, or every member of an
     ensemble with its weights kept. ``params`` maps trial ids to the trials' parameters; ``rounds``, to
     round counts other than the trials' own (cross-validation's)."""
@@ -91,7 +92,7 @@ def refit_dir(
     threads: int,
     storage_path: Path,
     rounds: int | None = None,
-) -> dict[str, Any]:
+) -> RefitMember:
     """Replace the model in ``model_dir`` by its refit on train + valid with ``rounds`` rounds (default:
     its trial's best round count); returns the ``refit`` record."""
     trial_meta = json.loads((model_dir / METADATA_FILE).read_text())
@@ -112,7 +113,7 @@ def refit_dir(
             early_stopping_rounds=None,
             threads=threads,
         )
-    record = {
+    record: RefitMember = {
         "trial_id": trial_id,
         "rows": int(result.ingest["rows"]),
         "rounds": int(result.num_rounds),

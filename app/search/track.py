@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from app.search.records import TrackingRecord
+
 if TYPE_CHECKING:
     from app.config import TrackingConfig
     from app.data import PreparedData
@@ -61,11 +63,14 @@ def log_search(
     run_name: str,
     valid_frame: pd.DataFrame | None = None,
     tracker: MLflowTracker | None = None,
-) -> dict[str, Any]:
+) -> TrackingRecord:
     """Log the whole fit; returns the parent run id, the tracking URI and what was registered.
 
     ``valid_frame`` is a head of the validation rows as read (read from the split when None: one more
     Ray Data run, seconds on a small machine); ``tracker`` one already connected (see ``warm_tracker``).
+
+    Long on purpose: it is the ordered list of what one fit logs (params, a child run per trial,
+    metrics, model, tables, report); each step is one call.
     """
     from app.tracking import MLflowTracker
     from app.tracking.report import build_report
@@ -84,8 +89,8 @@ def log_search(
             "train_rows": prepared.profile.num_rows,
             "features": len(prepared.preprocessor.features),
             "trainer": result.trainer,
-            "refit": bool(result.refit.get("done")),
-            "cv_folds": result.cv.get("folds", 0) if result.cv.get("done") else 0,
+            "refit": result.refit["done"],
+            "cv_folds": result.cv.get("folds", 0) if result.cv["done"] else 0,
         }
     )
     histories: dict[str, list[float]] = {}
@@ -128,8 +133,8 @@ def log_search(
         tracker=tracker,
     )
     tracker.end_run("FINISHED")
-    return {
-        "run_id": parent,
-        "tracking_uri": tracker.tracking_uri,
-        "registered": getattr(logged, "registered_version", None) if logged else None,
-    }
+    return TrackingRecord(
+        run_id=parent,
+        tracking_uri=tracker.tracking_uri,
+        registered=getattr(logged, "registered_version", None) if logged else None,
+    )

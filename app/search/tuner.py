@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.config import SearchConfig
 from app.search.local import TrialData, train_local
 from app.search.raytrain import DRIVER_CPUS, StreamingData, ray_train_trial_fn, report_final
 from app.search.settings import RayTuneSettings
@@ -26,14 +27,14 @@ EXPERIMENT = "search"
 MIN_REPORT_INTERVAL_S = 1.0
 
 
-def asha_rungs(settings: dict) -> list[float]:
+def asha_rungs(settings: SearchConfig) -> list[float]:
     """The rounds at which ASHA compares trials (its milestones with ``time_attr="rounds"``)."""
-    if settings["scheduler"] != "asha":
+    if settings.scheduler != "asha":
         return []
-    rungs, rung = [], settings["grace_period"] * settings["report_every"]
-    while rung < settings["max_rounds"]:
+    rungs, rung = [], settings.grace_period * settings.report_every
+    while rung < settings.max_rounds:
         rungs.append(rung)
-        rung *= settings["reduction_factor"]
+        rung *= settings.reduction_factor
     return rungs
 
 
@@ -63,13 +64,13 @@ class ReportCadence:
         return True
 
 
-def trial_fn(config: dict, *, data: TrialData, settings: dict, metric: str) -> None:
+def trial_fn(config: dict, *, data: TrialData, settings: SearchConfig, metric: str) -> None:
     """One Tune trial: boost in this process, report at ``ReportCadence``, save the model."""
     from ray import tune
 
     family, params = split_config(config)
-    cadence = ReportCadence(settings["report_every"], asha_rungs(settings))
-    threads = max(1, int(settings["cpus_per_trial"]))
+    cadence = ReportCadence(settings.report_every, asha_rungs(settings))
+    threads = max(1, int(settings.cpus_per_trial))
 
     def on_round(done: int, values: dict[str, float]) -> bool:
         if cadence.due(done):
@@ -89,8 +90,8 @@ def trial_fn(config: dict, *, data: TrialData, settings: dict, metric: str) -> N
         params,
         data,
         metric=metric,
-        num_boost_round=settings["max_rounds"],
-        early_stopping_rounds=settings["early_stopping_rounds"],
+        num_boost_round=settings.max_rounds,
+        early_stopping_rounds=settings.early_stopping_rounds,
         threads=threads,
         on_round=on_round,
     )
@@ -132,6 +133,9 @@ def make_tuner(
     process per trial, whose start is longer than a short trial). Ray Train trials never
     reuse actors: a stopped trial's process must go, taking its Train controller and workers with it.
     ASHA's rungs are in boosting rounds, so trials reporting at uneven rounds are judged alike.
+
+    Long on purpose: it is the one place that assembles the searcher, the scheduler and the Tuner's
+    configs from the settings, so that they agree.
     """
     from ray import tune
     from ray.tune import CheckpointConfig, FailureConfig, RunConfig, TuneConfig
@@ -218,7 +222,7 @@ def _trainable(data: TrialData | StreamingData, settings: RayTuneSettings, spec:
     else:
         fn, cpus = trial_fn, settings.cpus_per_trial
     return tune.with_resources(
-        tune.with_parameters(fn, data=data, settings=settings.model_dump(), metric=spec.metric),
+        tune.with_parameters(fn, data=data, settings=settings, metric=spec.metric),
         {"CPU": cpus},
     )
 

@@ -182,6 +182,9 @@ def sync_pending(
     Example:
         >>> tracker = MLflowTracker(TrackingConfig(tracking_uri=url))  # doctest: +SKIP
         >>> sync_pending("runs/r1", tracker).runs  # doctest: +SKIP
+
+    Long on purpose: each journal is replayed in order (run, batches, artifacts, models, end), and the
+    local-to-remote run id map is built as it goes.
     """
     from mlflow.entities import Metric, Param, RunTag
 

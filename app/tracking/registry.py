@@ -146,6 +146,8 @@ class ModelRegistry:
         candidate is promoted outright. The decision (who, what, why, both values, the previous
         champion) is written as tags on the candidate version either way. ``mode`` (max/min) is the
         metric's own direction (``app.train.metrics.get_metric``) unless given.
+
+        Long on purpose: the promotion rule and the decision record it writes are kept side by side.
         """
         mode = mode or get_metric(metric).mode
         if mode not in ("max", "min"):

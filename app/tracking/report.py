@@ -67,6 +67,8 @@ def build_report(
         >>> rep = build_report("runs/r1", model_dir="runs/r1/model", valid=valid_frame)  # doctest: +SKIP
         >>> next(iter(rep.importance))  # doctest: +SKIP
         'x0'
+
+    Long on purpose: it lists the report's figures in page order; each is one helper call.
     """
     out = Path(run_dir) / REPORT_DIR
     (out / INPUTS_DIR).mkdir(parents=True, exist_ok=True)

@@ -65,6 +65,9 @@ def train(
         >>> data = prepare(DatasetSpec(uri="data/", target="y"))  # doctest: +SKIP
         >>> result = train(data, config=TrainConfig(family="lightgbm", num_boost_round=50))  # doctest: +SKIP
         >>> result.predictor().predict(frame)  # doctest: +SKIP
+
+    Long because of its documented arguments; the body assembles one Ray Train trainer from the
+    worker spec, resources, storage and run config, and returns the result.
     """
     import ray
     from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
@@ -236,7 +239,7 @@ def _storage(storage_path: str | None, s3: S3Config | None, fs: pafs.FileSystem 
 def _result(fit, mod, spec: WorkerSpec, pre, *, num_workers: int, started: float, wall: float) -> TrainResult:
     import json
 
-    from app.train.report import STATE_FILE
+    from app.train.cadence import STATE_FILE
 
     with tempfile.TemporaryDirectory(prefix="automl-final-") as local:
         fit.checkpoint.to_directory(local)

@@ -17,9 +17,9 @@ from catboost import CatBoost, Pool
 
 from app.data.encode import LABEL, WEIGHT, Preprocessor
 from app.learners import InMemoryData, Param, RoundObserver
+from app.train.cadence import Reporter, load_resume
 from app.train.common import NativeMetric, WorkerSpec
 from app.train.ingest import concat_columns, iter_columns
-from app.train.report import Reporter, load_resume
 
 MODEL_FILE = "model.cbm"
 OBJECTIVES = {"binary": "Logloss", "multiclass": "MultiClass", "regression": "RMSE"}

@@ -16,9 +16,9 @@ import numpy as np
 
 from app.data.encode import Preprocessor
 from app.learners import InMemoryData, Param, RoundObserver
+from app.train.cadence import Reporter, load_resume
 from app.train.common import GPUUnavailableError, NativeMetric, WorkerSpec, feature_matrix, matrix_frame
 from app.train.ingest import iter_columns, stack_columns
-from app.train.report import Reporter, load_resume
 
 MODEL_FILE = "model.txt"
 OBJECTIVES = {"binary": "binary", "multiclass": "multiclass", "regression": "regression"}

@@ -19,9 +19,9 @@ import xgboost as xgb
 
 from app.data.encode import Preprocessor
 from app.learners import InMemoryData, Param, RoundObserver
+from app.train.cadence import Reporter, load_resume
 from app.train.common import NativeMetric, WorkerSpec, feature_matrix, matrix_frame
 from app.train.ingest import Batch, Spill, iter_batches, make_data_iter
-from app.train.report import Reporter, load_resume
 
 MODEL_FILE = "model.ubj"
 OBJECTIVES = {"binary": "binary:logistic", "multiclass": "multi:softprob", "regression": "reg:squarederror"}

@@ -1,5 +1,6 @@
 """When a trial reports: at ASHA rungs, else at most once per interval (reports cost a driver round trip)."""
 
+from app.config import SearchConfig
 from app.search.tuner import ReportCadence, asha_rungs
 
 
@@ -11,7 +12,7 @@ def _settings(**kw):
         "reduction_factor": 3,
         "max_rounds": 300,
     }
-    return {**base, **kw}
+    return SearchConfig(**{**base, **kw})
 
 
 def test_asha_rungs_are_the_schedulers_milestones_in_rounds():

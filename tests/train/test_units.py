@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from app.train.cadence import Cadence, Stopper
 from app.train.cli import parse_params
 from app.train.common import GPUUnavailableError, check_gpus, resolve_metrics, worker_cpus, worker_threads
-from app.train.report import Cadence, Stopper
 
 
 class Clock:
