@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import tempfile
 import threading
 import time
-import urllib.request
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,8 +16,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.config import TrackingConfig
+from app.tracking.artifacts import ArtifactLogging
+from app.tracking.batch import MAX_BATCH, log_batch_chunked, param_value, run_status, strings
+from app.tracking.health import (
+    TrackingOfflineWarning,
+    TrackingUnavailableError,
+    is_unreachable,
+    server_answers,
+)
 from app.tracking.pending import PendingRun, pending_root
 from app.tracking.tags import FAMILY_TAG, KIND_TAG, PARENT_TAG, TRIAL_STATUS_TAG
+from app.tracking.trials import TrialLogging
 
 __all__ = [
     "FAMILY_TAG",
@@ -32,47 +39,14 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    import pandas as pd
     from mlflow import MlflowClient
-    from mlflow.entities import Metric, Param, Run, RunTag
+    from mlflow.entities import Metric, Param, RunTag
 
     from app.config import AppConfig
-    from app.tracking.flavors import ModelLogResult
 
 log = logging.getLogger(__name__)
 
 MLflowConfig = TrackingConfig  # the deployment guide's name for the same settings
-
-# MLflow's log_batch limits: 1000 entities per call, of which at most 100 params and 100 tags.
-MAX_BATCH, MAX_PARAMS, MAX_TAGS = 1000, 100, 100
-MAX_PARAM_CHARS = 6000
-_RUN_STATUS = {
-    "finished": "FINISHED",
-    "completed": "FINISHED",
-    "stopped": "FINISHED",  # stopped by ASHA: a normal end for a trial, as Tune's MLflow callback has it
-    "failed": "FAILED",
-    "errored": "FAILED",
-    "error": "FAILED",
-    "killed": "KILLED",
-}
-_UNREACHABLE_HINTS = (
-    "Max retries exceeded",
-    "Failed to establish a new connection",
-    "Connection refused",
-    "Connection aborted",
-    "RemoteDisconnected",
-    "timed out",
-    "timeout exception",
-    "Could not connect to the endpoint URL",
-)
-
-
-class TrackingOfflineWarning(UserWarning):
-    """The tracking server could not be reached; the run is being kept in ``RUN_DIR/mlruns-pending/``."""
-
-
-class TrackingUnavailableError(RuntimeError):
-    """An operation that needs the tracking server (sync, registry) could not reach it."""
 
 
 @dataclass
@@ -87,7 +61,7 @@ class _Run:
     last_flush: float = field(default_factory=time.monotonic)
 
 
-class MLflowTracker:
+class MLflowTracker(ArtifactLogging, TrialLogging):
     """Logs AutoML runs to the MLflow server of ``config`` through its own ``MlflowClient``.
 
     ``tracking_uri=None`` uses an embedded SQLite store at ``RUN_DIR/mlflow.db`` with artifacts under
@@ -187,14 +161,7 @@ class MLflowTracker:
 
     def reachable(self) -> bool:
         """Whether the tracking server answers its health check (always true for local stores)."""
-        uri = self.tracking_uri
-        if not uri.startswith(("http://", "https://")):
-            return True
-        try:
-            with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=self.config.connect_timeout_s):
-                return True
-        except Exception:  # noqa: BLE001 - refused, timed out, DNS, HTTP error: all mean "not usable"
-            return False
+        return server_answers(self.tracking_uri, timeout_s=self.config.connect_timeout_s)
 
     def require_reachable(self) -> None:
         if not self.reachable():
@@ -221,7 +188,7 @@ class MLflowTracker:
                 parent_run_id = self._stack[-1].run_id
             if not self._stack:  # a new top-level run: ask the server again, even after an outage
                 self.offline, self._warned, self._last_ok = False, False, float("-inf")
-            run_tags = _strings(tags or {})
+            run_tags = strings(tags or {})
             if parent_run_id:
                 run_tags[PARENT_TAG] = parent_run_id
 
@@ -251,7 +218,7 @@ class MLflowTracker:
     def end_run(self, status: str = "FINISHED") -> None:
         """Flush what is buffered and end the active run (``FINISHED``/``FAILED``/``KILLED``, or
         ``completed``/``stopped``/``errored``)."""
-        status = _run_status(status)
+        status = run_status(status)
         with self._lock:
             state = self._active()
             end = int(time.time() * 1000)
@@ -279,11 +246,11 @@ class MLflowTracker:
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         with self._lock:
-            self._active().params.update({k: _param(v) for k, v in params.items()})
+            self._active().params.update({k: param_value(v) for k, v in params.items()})
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         with self._lock:
-            self._active().tags.update(_strings(tags))
+            self._active().tags.update(strings(tags))
 
     def log_metrics(self, metrics: Mapping[str, float], *, step: int | None = None) -> None:
         """Buffer one value per metric (sent with the next ``log_batch``)."""
@@ -312,217 +279,6 @@ class MLflowTracker:
             if self._stack:
                 self._flush(self._stack[-1])
 
-    # -- artifacts and models --------------------------------------------------------------------
-
-    def log_artifact(self, local_path: str | Path, artifact_path: str | None = None) -> None:
-        """A file, or a directory's contents under ``artifact_path/<dir name>``."""
-        with self._lock:
-            state = self._active()
-            path = Path(local_path)
-
-            def remote() -> None:
-                if path.is_dir():
-                    sub = "/".join(p for p in (artifact_path, path.name) if p)
-                    self.client.log_artifacts(state.run_id, str(path), sub)
-                else:
-                    self.client.log_artifact(state.run_id, str(path), artifact_path)
-
-            self._do(state, remote, lambda: state.pending.add_artifact(path, artifact_path))
-
-    def log_dict(self, data: Any, artifact_file: str) -> None:
-        import json
-
-        self._log_text(json.dumps(data, indent=2, default=str), artifact_file)
-
-    def log_table(self, frame: pd.DataFrame, artifact_file: str) -> None:
-        """A DataFrame as CSV (``.csv``) or JSON records (anything else), e.g. the leaderboard."""
-        if artifact_file.endswith(".csv"):
-            self._log_text(frame.to_csv(index=False), artifact_file)
-        else:
-            self._log_text(frame.to_json(orient="records", indent=1), artifact_file)
-
-    def log_run_artifacts(
-        self,
-        *,
-        leaderboard: pd.DataFrame | None = None,
-        profile: Any = None,
-        extra: Mapping[str, Any] | None = None,
-    ) -> None:
-        """The AutoML run's tables: ``leaderboard.csv``, the data statistics profile as
-        ``data_profile.json`` (a ``DatasetProfile``, a dict, or a JSON file) and ``extra`` dicts as JSON."""
-        if leaderboard is not None:
-            self.log_table(leaderboard, "leaderboard.csv")
-        if profile is not None:
-            if isinstance(profile, str | Path):
-                self.log_artifact(profile)
-            else:
-                data = profile.to_dict() if hasattr(profile, "to_dict") else profile
-                self.log_dict(data, "data_profile.json")
-        for name, data in (extra or {}).items():
-            self.log_dict(data, name if name.endswith(".json") else f"{name}.json")
-
-    def log_model(
-        self,
-        model: Any,
-        *,
-        name: str = "model",
-        registered_model_name: str | None = None,
-        input_example: pd.DataFrame | None = None,
-        weights: Sequence[float] | None = None,
-    ) -> ModelLogResult | None:
-        """Log a model directory, ``TrainResult`` or ``Predictor``, or an ensemble (an ``ensemble.json``
-        directory, an ``EnsemblePredictor``, or a list of single models with ``weights``).
-
-        Logs the preprocessor + model pipeline as a pyfunc named ``name``, each booster with its
-        library's flavour (``name-<family>``), its feature importance, and registers the pipeline under
-        ``registered_model_name`` (default: the config's) as a new version. Returns None while offline.
-        """
-        from app.tracking.flavors import expand_models
-
-        registered_model_name = registered_model_name or self.config.registered_model_name
-        with self._lock, tempfile.TemporaryDirectory(prefix="automl-log-model-") as scratch:
-            state = self._active()
-            members, found_weights = expand_models(model, Path(scratch))
-            weights = weights or found_weights
-            self._flush(state)
-            return self._do(
-                state,
-                lambda: self.log_model_to_run(
-                    state.run_id,
-                    members,
-                    weights=weights,
-                    name=name,
-                    registered_model_name=registered_model_name,
-                    input_example=input_example,
-                ),
-                lambda: state.pending.add_model(
-                    members,
-                    weights=list(weights) if weights else None,
-                    name=name,
-                    registered_model_name=registered_model_name,
-                    input_example=input_example,
-                ),
-            )
-
-    def log_model_to_run(
-        self,
-        run_id: str,
-        members: Sequence[Path],
-        *,
-        weights: Sequence[float] | None = None,
-        name: str = "model",
-        registered_model_name: str | None = None,
-        input_example: pd.DataFrame | None = None,
-    ) -> ModelLogResult:
-        """``log_model`` for an existing run id (no buffering, no offline fallback)."""
-        from app.tracking.flavors import log_models
-
-        if self._stack and self._stack[-1].run_id == run_id:
-            experiment_id = self.experiment_id
-        else:  # e.g. a run uploaded by sync_pending, possibly in another experiment
-            experiment_id = self.client.get_run(run_id).info.experiment_id
-        return log_models(
-            self.client,
-            experiment_id=experiment_id,
-            run_id=run_id,
-            members=members,
-            weights=weights,
-            name=name,
-            registered_model_name=registered_model_name,
-            input_example=input_example,
-        )
-
-    # -- trials ----------------------------------------------------------------------------------
-
-    def log_trial(
-        self,
-        parent_run_id: str,
-        family: str,
-        params: Mapping[str, Any],
-        metric_history: Mapping[str, Sequence[float]] | Sequence[float],
-        rounds: int,
-        status: str,
-        *,
-        metric: str = "valid_metric",
-        run_name: str | None = None,
-        error: str | None = None,
-        tags: Mapping[str, Any] | None = None,
-    ) -> str:
-        """One finished Tune trial as a child run of ``parent_run_id``: params, per-round metric
-        histories, ``rounds``, family and status (``completed``, ``stopped`` by ASHA, ``errored``).
-
-        Three HTTP calls (create, one ``log_batch`` per 1,000 values, terminate). Returns the run id.
-        """
-        histories = metric_history if isinstance(metric_history, Mapping) else {metric: metric_history}
-        run_tags = {
-            **_strings(tags or {}),
-            PARENT_TAG: parent_run_id,
-            FAMILY_TAG: family,
-            TRIAL_STATUS_TAG: status,
-            KIND_TAG: "trial",
-        }
-        if error:
-            run_tags["automl.error"] = error[:MAX_PARAM_CHARS]
-        now = int(time.time() * 1000)
-        metrics = [(k, float(v), now, i) for k, values in histories.items() for i, v in enumerate(values)]
-        metrics.append(("rounds", float(rounds), now, 0))
-        str_params = {k: _param(v) for k, v in params.items()}
-        mlflow_status = _run_status(status)
-
-        def remote() -> str:
-            from mlflow.entities import Metric, Param
-
-            run_id = self.client.create_run(self.experiment_id, run_name=run_name, tags=run_tags).info.run_id
-            self.log_batch_chunked(
-                run_id,
-                metrics=[Metric(*m) for m in metrics],
-                params=[Param(k, v) for k, v in str_params.items()],
-            )
-            self.client.set_terminated(run_id, mlflow_status, end_time=int(time.time() * 1000))
-            return run_id
-
-        def offline() -> str:
-            journal = self._journal(run_name=run_name, parent_id=parent_run_id, tags=run_tags)
-            journal.add_batch(params=str_params, metrics=metrics, tags={})
-            journal.finish(mlflow_status)
-            return journal.local_id
-
-        with self._lock:
-            return self._do(None, remote, offline)
-
-    # -- queries ---------------------------------------------------------------------------------
-
-    def get_best_run(
-        self,
-        metric: str,
-        mode: str | None = None,
-        *,
-        parent_run_id: str | None = None,
-        filter_string: str = "",
-    ) -> Run | None:
-        """The experiment's run with the best ``metric`` (``mode`` max/min; by default the metric's own
-        direction, ``app.train.metrics.get_metric``), optionally among the children of ``parent_run_id``;
-        None if none has it."""
-        from app.train.metrics import get_metric
-
-        mode = mode or get_metric(metric).mode
-        if mode not in ("min", "max"):
-            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
-        if self.offline:
-            log.warning("get_best_run: tracking server unreachable; no run to compare")
-            return None
-        self.flush()
-        filters = [f for f in (filter_string,) if f]
-        if parent_run_id:
-            filters.append(f"tags.`{PARENT_TAG}` = '{parent_run_id}'")
-        runs = self.client.search_runs(
-            [self.experiment_id],
-            filter_string=" and ".join(filters),
-            order_by=[f"metrics.`{metric}` {'DESC' if mode == 'max' else 'ASC'}"],
-            max_results=100,
-        )
-        return next((r for r in runs if metric in r.data.metrics), None)
-
     # -- internals -------------------------------------------------------------------------------
 
     def log_batch_chunked(
@@ -534,24 +290,7 @@ class MLflowTracker:
         tags: Sequence[RunTag] = (),
     ) -> int:
         """``log_batch`` within MLflow's per-call limits; returns the number of calls made."""
-        metrics, params, tags = list(metrics), list(params), list(tags)
-        calls = 0
-        while metrics or params or tags or calls == 0:
-            p, params = params[:MAX_PARAMS], params[MAX_PARAMS:]
-            t, tags = tags[:MAX_TAGS], tags[MAX_TAGS:]
-            room = MAX_BATCH - len(p) - len(t)
-            m, metrics = metrics[:room], metrics[room:]
-            if m or p or t:
-                self.client.log_batch(run_id, metrics=m, params=p, tags=t)
-            calls += 1
-        return calls
-
-    def _log_text(self, text: str, artifact_file: str) -> None:
-        with tempfile.TemporaryDirectory(prefix="automl-artifact-") as tmp:
-            path = Path(tmp) / Path(artifact_file).name
-            path.write_text(text)
-            parent = str(Path(artifact_file).parent)
-            self.log_artifact(path, None if parent == "." else parent)
+        return log_batch_chunked(self.client, run_id, metrics=metrics, params=params, tags=tags)
 
     def _active(self) -> _Run:
         if not self._stack:
@@ -592,7 +331,7 @@ class MLflowTracker:
             try:
                 result = remote()
             except Exception as exc:
-                if not _is_unreachable(exc):
+                if not is_unreachable(exc):
                     raise
                 self._go_offline(f"{type(exc).__name__}: {str(exc)[:300]}")
             else:
@@ -629,36 +368,3 @@ class MLflowTracker:
         )
         log.warning(message)
         warnings.warn(message, TrackingOfflineWarning, stacklevel=3)
-
-
-def _is_unreachable(exc: BaseException) -> bool:
-    import requests
-
-    while exc is not None:
-        if isinstance(
-            exc,
-            ConnectionError
-            | TimeoutError
-            | requests.exceptions.ConnectionError
-            | requests.exceptions.Timeout,
-        ):
-            return True
-        if any(hint in str(exc) for hint in _UNREACHABLE_HINTS):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
-
-
-def _run_status(status: str) -> str:
-    key = status.lower()
-    if key not in _RUN_STATUS:
-        raise ValueError(f"unknown run status {status!r}; use one of {', '.join(sorted(_RUN_STATUS))}")
-    return _RUN_STATUS[key]
-
-
-def _param(value: Any) -> str:
-    return str(value)[:MAX_PARAM_CHARS]
-
-
-def _strings(mapping: Mapping[str, Any]) -> dict[str, str]:
-    return {str(k): str(v) for k, v in mapping.items()}
