@@ -1,78 +1,54 @@
 """``AutoMLEngine.fit``: data in (pandas, numpy, a Ray Dataset, a path or ``s3://`` URI), a searched,
-ensembled model out, with the leaderboard and every artifact under one run directory."""
+ensembled model out, with the leaderboard and every artifact under one run directory.
+
+A fit is plan (read and size the data) -> search (Ray Tune) -> choose (``app.search.choose``) -> refit
+(``app.search.refit``) -> record (leaderboard, ``fit.json``, MLflow).
+"""
 
 from __future__ import annotations
 
-import json
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from app.config import DataConfig, TrackingConfig
 from app.data import DatasetSpec, PreparedData, prepare
-from app.search import cv, leaderboard
-from app.search import ensemble as ens
-from app.search.local import TrialData, ValidRows, encode_rows, predict_encoded
+from app.search import budget, leaderboard
+from app.search.choose import choose_model
+from app.search.inputs import dataset_spec
+from app.search.local import TrialData, ValidRows, encode_rows
 from app.search.raytrain import StreamingData, plan
-from app.search.records import CVRecord, RefitRecord, TrackingRecord
+from app.search.records import FitResult, TrackingRecord
+from app.search.refit import refit_chosen
 from app.search.settings import RayTuneSettings
-from app.search.tuner import make_tuner, restore_tuner, search_spec, storage_for
-from app.train.ensemble import save_ensemble
-from app.train.metrics import get_metric
+from app.search.state import FIT_FILE, MODEL_DIR, VALIDATED_DIR, read_fit_file, record_result, write_fit_file
+from app.search.tuner import SearchSpec, make_tuner, restore_tuner, search_spec, storage_for
 
-FIT_FILE = "fit.json"
-MODEL_DIR = "model"
-VALIDATED_DIR = "validated_model"
+__all__ = ["FIT_FILE", "MODEL_DIR", "VALIDATED_DIR", "AutoMLEngine", "FitResult", "RayTuneOptimizer"]
+
 # Ray Train trials choose the ensemble on at most this many validation rows (or the memory limit's worth).
 ENSEMBLE_VALID_ROWS = 50_000
-# Trials a timed search is expected to reach at most, for the tracking time kept from it (a generous bound
-# for small data; bench/search.py counts them); the stages after the search recount with the real number.
-SEARCH_TRIALS_GUESS = 500
-# Choosing, saving and loading the model after cross-validation (kept out of its deadline).
-CHOOSE_S = 2.0
 
 
 @dataclass
-class FitResult:
-    """What a fit produced; ``model`` is the chosen predictor (ensemble or best single model).
+class _Plan:
+    """What the search runs on: the prepared data, the trials' data and the validation rows the model is
+    chosen on, the metric, and how many trials run at once."""
 
-    With a refit, ``model_dir`` holds the refit model(s) and ``validated_model_dir`` the same choice as
-    trained in the search, which ``best_score`` and ``ensemble_score`` describe (validation scores are
-    measured before the refit: after it the validation rows are training rows). ``refit`` records what
-    was refit (``done``, ``reason``, and per member: rows, rounds, seconds); ``trainer`` says where the
-    trials trained: ``in_process`` or ``ray_train``.
-
-    With cross-validation (``cv["done"]``; small in-memory data, see ``RayTuneSettings.cv_folds``) the
-    model and ensemble weights are chosen on out-of-fold predictions over all train + valid rows:
-    ``best_score`` and ``ensemble_score`` are those cross-validation scores, the members are refit with
-    their folds' mean best round count, and ``validated_model_dir`` holds the chosen members as trained
-    in the search. ``cv`` records the folds, the candidates' scores and rounds, those skipped, the
-    seconds, or why cross-validation did not run. ``best_trial`` is the best single model's trial.
-    """
-
-    out_dir: Path
-    model_dir: Path
-    leaderboard: pd.DataFrame
-    model: Any
-    chosen: str
-    metric: str
-    mode: str
-    best_score: float
-    ensemble_score: float | None
-    ensemble_weights: dict[str, float] = field(default_factory=dict)
-    validated_model_dir: Path | None = None
-    refit: RefitRecord = field(default_factory=lambda: RefitRecord(done=False, reason="not run"))
-    cv: CVRecord = field(default_factory=lambda: CVRecord(done=False, reason="not run"))
-    best_trial: str = ""
-    trainer: str = "in_process"
-    wall_time_s: float = 0.0
+    settings: RayTuneSettings
+    prepared: PreparedData
+    data: TrialData | StreamingData
+    valid: ValidRows
+    sspec: SearchSpec
+    cpus: float
+    max_concurrent: int
+    n_rows: int
+    n_features: int
     timings: dict[str, float] = field(default_factory=dict)
-    tracking: TrackingRecord = field(default_factory=lambda: TrackingRecord())
+    warm: tuple[Any, Any] | None = None
 
 
 class RayTuneOptimizer:
@@ -130,17 +106,14 @@ class AutoMLEngine:
         """Search, ensemble and save. ``X`` is pandas/numpy (with ``y``), a Ray Dataset, a path or URI."""
         started = time.monotonic()
         self.optimizer.connect()
-        spec = spec or self._spec(X, y, target)
-        self._write_fit_file(spec, task)
+        spec = spec or dataset_spec(X, y, target, out_dir=self.out_dir, s3=self.data_config.s3)
+        write_fit_file(self.out_dir, spec, self.optimizer.settings, task)
         return self._run(spec, task=task, resume=False, started=started)
 
     def resume(self) -> FitResult:
         """Continue the search saved under ``out_dir``; finished trials are kept."""
         started = time.monotonic()
-        path = self.out_dir / FIT_FILE
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: no fit to resume in {self.out_dir}")
-        saved = json.loads(path.read_text())
+        saved = read_fit_file(self.out_dir)
         # The search continues as saved; where Ray runs is where it runs now, when that is given.
         where = self.optimizer.settings.model_dump(include={"ray_address", "num_cpus", "num_gpus"})
         self.optimizer.settings = RayTuneSettings(
@@ -150,52 +123,49 @@ class AutoMLEngine:
         spec = DatasetSpec(**saved["spec"])
         return self._run(spec, task=saved.get("task"), resume=True, started=started)
 
-    def _spec(self, X: Any, y: Any, target: str | None) -> DatasetSpec:
-        data_dir = self.out_dir / "data"
-        if isinstance(X, str | Path) or (isinstance(X, list) and X and isinstance(X[0], str)):
-            if target is None:
-                raise ValueError("fit(uri, target=...) needs the target column name")
-            uri = [str(u) for u in X] if isinstance(X, list) else str(X)
-            return DatasetSpec(uri=uri, target=target, s3=self.data_config.s3)
-        if hasattr(X, "write_parquet") and hasattr(X, "iter_batches"):  # a Ray Dataset
-            if target is None:
-                raise ValueError("fit(dataset, target=...) needs the target column name")
-            shutil.rmtree(data_dir, ignore_errors=True)
-            X.write_parquet(str(data_dir.resolve()))
-            return DatasetSpec(uri=str(data_dir), target=target)
-        frame = (
-            X
-            if isinstance(X, pd.DataFrame)
-            else pd.DataFrame(np.asarray(X)).rename(columns=lambda c: f"x{c}")
-        )
-        if y is None:
-            if target is None or target not in frame:
-                raise ValueError("fit(X, y): pass y, or target= naming a column of X")
-        else:
-            target = target or (getattr(y, "name", None) or "target")
-            if len(y) != len(frame):
-                raise ValueError(f"X has {len(frame)} rows but y has {len(y)}")
-            frame = frame.assign(**{target: np.asarray(y)})
-        shutil.rmtree(data_dir, ignore_errors=True)
-        from app.data.synthetic import write_parquet
-
-        write_parquet(frame.reset_index(drop=True), data_dir, files=max(1, min(8, len(frame) // 50_000 or 1)))
-        return DatasetSpec(uri=str(data_dir), target=target)
-
-    def _write_fit_file(self, spec: DatasetSpec, task: str | None) -> None:
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        saved = {"spec": spec.model_dump(), "settings": self.optimizer.settings.model_dump(), "task": task}
-        (self.out_dir / FIT_FILE).write_text(json.dumps(saved, indent=2))
-
     def _run(self, spec: DatasetSpec, *, task: str | None, resume: bool, started: float) -> FitResult:
+        """Plan -> search -> choose -> refit -> record."""
+        p = self._plan(spec, task=task, started=started)
+        board = self._search(p, resume=resume, started=started)
+        deadline = budget.after_search_deadline(
+            p.settings, started=started, trials=len(board), track=self.track
+        )
+        t0 = time.monotonic()
+        result = choose_model(
+            board,
+            p.valid,
+            p.sspec,
+            p.settings,
+            data=p.data,
+            deadline=deadline,
+            cpus=p.cpus,
+            out_dir=self.out_dir,
+        )
+        p.timings["ensemble_s"] = time.monotonic() - t0
+        t0 = time.monotonic()
+        result.refit = refit_chosen(
+            result,
+            board,
+            p.data,
+            p.sspec,
+            p.settings,
+            threads=int(p.cpus),
+            deadline=deadline,
+            out_dir=self.out_dir,
+        )
+        p.timings["refit_s"] = time.monotonic() - t0
+        return self._record(result, board, p, started=started)
+
+    def _plan(self, spec: DatasetSpec, *, task: str | None, started: float) -> _Plan:
+        """Prepare the data and size the search: trials in process on shared arrays, or on Ray Train from
+        the streaming splits when the encoded data is over ``in_memory_limit_bytes``."""
         import ray
 
         settings = self.optimizer.settings
-        timings: dict[str, float] = {}
-        prepared: PreparedData = prepare(spec, config=self.data_config, task=task)
+        prepared = prepare(spec, config=self.data_config, task=task)
         pre = prepared.preprocessor
         cpus = ray.cluster_resources().get("CPU", 1.0)
-        if self._encoded_bytes(prepared) > settings.in_memory_limit_bytes:
+        if budget.encoded_bytes(prepared, self.data_config) > settings.in_memory_limit_bytes:
             max_concurrent, worker_cpus = plan(
                 cluster_cpus=cpus,
                 cpus_per_trial=settings.cpus_per_trial,
@@ -208,89 +178,66 @@ class AutoMLEngine:
             data = TrialData.from_datasets(prepared.splits.train, prepared.splits.valid, pre)
             valid, n_rows, n_features = data.valid, len(data.y_train), data.x_train.shape[1]
         prepared.save(self.out_dir)
-        timings["data_s"] = time.monotonic() - started
-        sspec = search_spec(settings, str(pre.task))
-        storage = storage_for(self.out_dir, settings)
+        return _Plan(
+            settings=settings,
+            prepared=prepared,
+            data=data,
+            valid=valid,
+            sspec=search_spec(settings, str(pre.task)),
+            cpus=cpus,
+            max_concurrent=max_concurrent,
+            n_rows=n_rows,
+            n_features=n_features,
+            timings={"data_s": time.monotonic() - started},
+        )
+
+    def _search(self, p: _Plan, *, resume: bool, started: float) -> pd.DataFrame:
+        """Run (or resume) the Tune search; the leaderboard of its trials, saved (with their checkpoints)."""
+        storage = storage_for(self.out_dir, p.settings)
         if resume:
-            tuner = restore_tuner(data, settings, sspec, storage_path=storage)
+            tuner = restore_tuner(p.data, p.settings, p.sspec, storage_path=storage)
         else:
-            budget = None
-            if settings.time_budget_s is not None:
-                # Leave time for the ensemble and saving (a tenth of the budget, at least 5 s) and for
-                # logging to MLflow.
-                reserve = max(5.0, 0.1 * settings.time_budget_s) + self._tracking_seconds(
-                    min(settings.num_samples, SEARCH_TRIALS_GUESS)
-                )
-                # At least 15 s: a search that cannot finish one trial is no answer; past the budget,
-                # not silently empty, is the lesser failure (the leaderboard shows the overrun).
-                budget = max(15.0, settings.time_budget_s - (time.monotonic() - started) - reserve)
             tuner = make_tuner(
-                data,
-                settings,
-                sspec,
+                p.data,
+                p.settings,
+                p.sspec,
                 storage_path=storage,
-                n_rows=n_rows,
-                n_features=n_features,
-                time_budget_s=self._search_budget(budget, data, settings),
-                max_concurrent=max_concurrent,
+                n_rows=p.n_rows,
+                n_features=p.n_features,
+                time_budget_s=budget.search_budget(p.settings, p.data, started=started, track=self.track),
+                max_concurrent=p.max_concurrent,
             )
-        warm = None
-        if self.track:  # open the MLflow store while the search runs (a fresh local store: seconds)
+        if self.track:  # open the MLflow store while the search runs (a fresh local store takes seconds)
             from app.search.track import warm_tracker
 
-            warm = warm_tracker(self.tracking, self.out_dir)
+            p.warm = warm_tracker(self.tracking, self.out_dir)
         t0 = time.monotonic()
         results = tuner.fit()
-        timings["search_s"] = time.monotonic() - t0
-        board = leaderboard.from_results(results, mode=sspec.mode)
+        p.timings["search_s"] = time.monotonic() - t0
+        board = leaderboard.from_results(results, mode=p.sspec.mode)
         if board.empty or board["checkpoint"].isna().all():
             errors = [str(r.error) for r in results if r.error is not None][:3]
             raise RuntimeError(
                 f"no trial finished; first errors: {errors or 'none (time budget too short?)'}"
             )
         leaderboard.save(board, self.out_dir)
-        # The stages after the search share what the budget leaves once tracking's share is known.
-        deadline = None
-        if settings.time_budget_s is not None:
-            deadline = started + settings.time_budget_s - self._tracking_seconds(len(board))
-        t0 = time.monotonic()
-        result = self._finish(board, valid, sspec, settings, data=data, deadline=deadline, cpus=cpus)
-        timings["ensemble_s"] = time.monotonic() - t0
-        t0 = time.monotonic()
-        result.refit = self._refit(result, board, data, sspec, settings, threads=int(cpus), deadline=deadline)
-        timings["refit_s"] = time.monotonic() - t0
-        result.trainer = "ray_train" if isinstance(data, StreamingData) else "in_process"
+        return board
+
+    def _record(self, result: FitResult, board: pd.DataFrame, p: _Plan, *, started: float) -> FitResult:
+        """The leaderboard with its ``refit`` column, ``fit.json``'s result, and the MLflow record."""
+        result.trainer = "ray_train" if isinstance(p.data, StreamingData) else "in_process"
         refit_ids = {m["trial_id"] for m in result.refit.get("members", [])}
         board["refit"] = board["trial_id"].isin(refit_ids)
         result.leaderboard = board.drop(columns=["checkpoint", "history"])
         leaderboard.save(board, self.out_dir)
-        self._record_result(result)
+        record_result(self.out_dir, result)
         if self.track:
             t0 = time.monotonic()
-            result.tracking = self._log(result, board, prepared, settings, valid=valid, warm=warm)
-            timings["tracking_s"] = time.monotonic() - t0
+            result.tracking = self._log(result, board, p.prepared, p.settings, valid=p.valid, warm=p.warm)
+            p.timings["tracking_s"] = time.monotonic() - t0
         result.wall_time_s = time.monotonic() - started
-        result.timings = timings
+        result.timings = p.timings
         return result
-
-    def _tracking_seconds(self, trials: int) -> float:
-        """Seconds MLflow takes after the search: a fixed part for the parent run, the model and the report
-        (the store is opened during the search) and a part per trial's child run; estimates for a local
-        store, measured as the README's performance section says."""
-        if not self.track:
-            return 0.0
-        return 2.5 + 0.02 * trials
-
-    def _encoded_bytes(self, prepared: PreparedData) -> int:
-        """Training plus validation rows as float32 features and label, from the training profile's row
-        count and the split fractions (known before any row is read)."""
-        rows = prepared.profile.num_rows + self._valid_rows(prepared.profile.num_rows)
-        return int(rows * 4 * (len(prepared.preprocessor.columns) + 1))
-
-    def _valid_rows(self, train_rows: int) -> int:
-        """Validation rows expected beside ``train_rows`` training rows, from the split fractions."""
-        cfg = self.data_config
-        return int(train_rows * cfg.valid_fraction / max(1.0 - cfg.valid_fraction - cfg.test_fraction, 1e-9))
 
     def _streaming(
         self, prepared: PreparedData, settings: RayTuneSettings, *, worker_cpus: float
@@ -306,7 +253,7 @@ class AutoMLEngine:
             valid=prepared.splits.valid,
             preprocessor=pre.to_dict(),
             n_train=n_train,
-            n_valid=len(valid.y) if len(valid.y) < cap else self._valid_rows(n_train),
+            n_valid=len(valid.y) if len(valid.y) < cap else budget.valid_rows(n_train, self.data_config),
             n_features=len(pre.columns),
             worker_cpus=worker_cpus,
             threads=max(1, int(settings.cpus_per_trial)),
@@ -350,214 +297,3 @@ class AutoMLEngine:
                 f"the fit finished and is saved in {self.out_dir}, but tracking failed: {exc}", stacklevel=3
             )
             return TrackingRecord(error=str(exc))
-
-    def _search_budget(
-        self, budget: float | None, data: TrialData | StreamingData, settings: RayTuneSettings
-    ) -> float | None:
-        """The search's time budget, less cross-validation's share when it will run."""
-        if cv.folds_for(settings, data)[0] == 0:
-            return budget
-        return cv.search_budget(budget, time_budget_s=settings.time_budget_s)
-
-    def _finish(
-        self,
-        board: pd.DataFrame,
-        valid: ValidRows,
-        sspec,
-        settings: RayTuneSettings,
-        *,
-        data: TrialData | StreamingData | None = None,
-        deadline: float | None = None,
-        cpus: float = 1.0,
-    ) -> FitResult:
-        """Choose the best single model or a greedy ensemble of the best trials: on out-of-fold
-        predictions over train + valid when cross-validation runs (it adds ``cv_score`` to ``board``),
-        else on the validation rows."""
-        run, cv_record = self._cross_validate(board, data, sspec, settings, deadline=deadline, cpus=cpus)
-        members_dir = self.out_dir / "trials"
-        shutil.rmtree(members_dir, ignore_errors=True)
-        if run is not None:
-            checkpoints = board.set_index("trial_id")["checkpoint"]
-            scored = run.scored[: max(1, settings.ensemble_size)]
-            dirs = [_checkout(checkpoints[c.trial_id], members_dir / c.trial_id) for c in scored]
-            preds, y, w = [c.oof for c in scored], run.y, run.w
-            board["cv_score"] = board["trial_id"].map({c.trial_id: c.score for c in run.scored})
-        else:
-            done = board[board["checkpoint"].notna()].head(max(1, settings.ensemble_size))
-            dirs = [_checkout(r.checkpoint, members_dir / str(r.trial_id)) for r in done.itertuples()]
-            preds, y, w = [_predict(d, valid) for d in dirs], valid.y, valid.w
-        maximize = sspec.mode == "max"
-        weights, ens_score = ens.select(preds, y, metric=sspec.metric, maximize=maximize, weight=w)
-        best_single = get_metric(sspec.metric).score(y, preds[0], w)
-        model_dir = self.out_dir / MODEL_DIR
-        shutil.rmtree(model_dir, ignore_errors=True)
-        better = ens_score > best_single if maximize else ens_score < best_single
-        if settings.ensemble_size > 1 and better and (weights > 0).sum() > 1:
-            member_dirs = []
-            for d, wt in zip(dirs, weights, strict=True):
-                if wt > 0:
-                    dst = model_dir / "members" / d.name
-                    shutil.copytree(d, dst)
-                    member_dirs.append(dst)
-            info = {
-                "metric": sspec.metric,
-                "mode": sspec.mode,
-                "score": ens_score,
-                "best_single_score": best_single,
-                "task": sspec.task,
-            }
-            if run is not None:
-                info["cv_folds"] = run.folds
-            save_ensemble(member_dirs, weights[weights > 0], model_dir, info=info)
-            chosen = "ensemble"
-        else:
-            shutil.copytree(dirs[0], model_dir)
-            chosen = "single"
-        from app.train.load import load_model
-
-        return FitResult(
-            out_dir=self.out_dir,
-            model_dir=model_dir,
-            validated_model_dir=model_dir,
-            leaderboard=board.drop(columns=["checkpoint", "history"]),
-            model=load_model(model_dir),
-            chosen=chosen,
-            metric=sspec.metric,
-            mode=sspec.mode,
-            best_score=best_single,
-            ensemble_score=ens_score,
-            ensemble_weights={d.name: float(wt) for d, wt in zip(dirs, weights, strict=True) if wt > 0},
-            cv=cv_record,
-            best_trial=dirs[0].name,
-        )
-
-    def _cross_validate(
-        self,
-        board: pd.DataFrame,
-        data: TrialData | StreamingData | None,
-        sspec,
-        settings: RayTuneSettings,
-        *,
-        deadline: float | None,
-        cpus: float,
-    ) -> tuple[cv.CVRun | None, CVRecord]:
-        """Cross-validate the best trials when ``cv.folds_for`` says so, leaving before ``deadline`` the
-        time to refit the ensemble's members; the run (None if nothing was kept) and its record."""
-        folds, reason = cv.folds_for(settings, data) if data is not None else (0, "no data")
-        if not folds:
-            return None, CVRecord(done=False, reason=reason)
-        cands = cv.candidates(board, top_k=settings.cv_top_k)
-        cv_deadline = None
-        if deadline is not None:
-            from app.search import refit
-
-            # A member's refit at its trial's round count (the folds' count is not known yet).
-            refit_s = sum(
-                refit.estimate_seconds(trial_seconds=c.train_time_s, rounds_run=1, rounds=1, streaming=False)
-                for c in cands[: max(1, settings.ensemble_size)]
-            )
-            cv_deadline = deadline - refit_s - CHOOSE_S
-        run = cv.cross_validate(
-            cands,
-            data.with_valid_in_train(),
-            folds=folds,
-            task=sspec.task,
-            metric=sspec.metric,
-            maximize=sspec.mode == "max",
-            max_rounds=settings.max_rounds,
-            early_stopping_rounds=settings.early_stopping_rounds,
-            trial_rows=len(data.y_train),
-            seed=settings.seed,
-            deadline=cv_deadline,
-            slots=max(1, int(cpus)),
-        )
-        return (run if run.scored else None), run.record()
-
-    def _refit(
-        self,
-        result: FitResult,
-        board: pd.DataFrame,
-        data: TrialData | StreamingData,
-        sspec,
-        settings: RayTuneSettings,
-        *,
-        threads: int,
-        deadline: float | None,
-    ) -> RefitRecord:
-        """Refit the chosen model's members on train + valid in place, keeping the validated choice in
-        ``validated_model/``; skipped (with the reason) when off or when it would overrun the budget.
-
-        After cross-validation the refit is part of the choice: it always runs (its time was kept out of
-        cross-validation's deadline), with each member's folds' mean best round count."""
-        from app.search import refit
-        from app.train.load import load_model
-
-        if not settings.refit:
-            return RefitRecord(done=False, reason="refit=False")
-        model_dir = result.model_dir
-        rows = board.set_index("trial_id")
-        best_id = result.best_trial
-        cv_rounds = None
-        if result.cv["done"]:
-            cv_rounds = {c["trial_id"]: c["rounds"] for c in result.cv["candidates"]}
-        if cv_rounds is None and deadline is not None:
-            expected = 0.0
-            for d, trial_id in refit.members(model_dir, trial_id=best_id):
-                meta = json.loads((d / "metadata.json").read_text())
-                seconds = rows.loc[trial_id, "train_time_s"]
-                expected += refit.estimate_seconds(
-                    trial_seconds=float(seconds) if pd.notna(seconds) else 0.0,
-                    rounds_run=int(meta["num_rounds"]),
-                    rounds=int(meta["best_iteration"]) + 1,
-                    streaming=isinstance(data, StreamingData),
-                )
-            if time.monotonic() + expected > deadline:
-                return RefitRecord(done=False, reason=f"time budget: the refit needs ~{expected:.0f} s")
-        validated = self.out_dir / VALIDATED_DIR
-        shutil.rmtree(validated, ignore_errors=True)
-        shutil.copytree(model_dir, validated)
-        result.validated_model_dir = validated
-        records = refit.refit_model(
-            model_dir,
-            data=data,
-            params={str(t): json.loads(p) for t, p in rows["params"].items()},
-            metric=sspec.metric,
-            threads=max(1, threads),
-            storage_path=self.out_dir / "refit",
-            trial_id=best_id,
-            rounds=cv_rounds,
-        )
-        result.model = load_model(model_dir)
-        return RefitRecord(done=True, reason=None, members=records)
-
-    def _record_result(self, result: FitResult) -> None:
-        """Add what the fit chose, where trials trained and whether it refit to ``fit.json``."""
-        path = self.out_dir / FIT_FILE
-        saved = json.loads(path.read_text())
-        saved["result"] = {
-            "chosen": result.chosen,
-            "metric": result.metric,
-            "best_score": result.best_score,
-            "ensemble_score": result.ensemble_score,
-            "trainer": result.trainer,
-            "refit": result.refit,
-            "cv": result.cv,
-            "validated_model_dir": str(result.validated_model_dir or result.model_dir),
-        }
-        path.write_text(json.dumps(saved, indent=2))
-
-
-def _checkout(checkpoint: str, directory: Path) -> Path:
-    """A trial's checkpoint (its saved model) copied to ``directory``."""
-    from ray.tune import Checkpoint
-
-    Checkpoint(checkpoint).to_directory(str(directory))
-    return directory
-
-
-def _predict(model_dir: Path, valid: ValidRows) -> np.ndarray:
-    """A saved model's predictions for encoded rows: probabilities ``(n, k)`` or values ``(n,)``."""
-    from app.train.load import load_model
-
-    predictor = load_model(model_dir)
-    return predict_encoded(predictor.family, predictor.model, predictor.preprocessor, valid.x)

@@ -1,9 +1,13 @@
-"""What a fit records, typed: the ``refit``, ``cv`` and ``tracking`` entries of ``FitResult`` (and of
-``fit.json``). They are ``TypedDict``s, so they are JSON as they are and read like the file."""
+"""What a fit returns and records, typed: ``FitResult``, and its ``refit``, ``cv`` and ``tracking`` entries
+(also in ``fit.json``): ``TypedDict``s, so they are JSON as they are and read like the file."""
 
 from __future__ import annotations
 
-from typing import NotRequired, TypedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NotRequired, TypedDict
+
+import pandas as pd
 
 
 class RefitMember(TypedDict):
@@ -54,3 +58,41 @@ class TrackingRecord(TypedDict, total=False):
     tracking_uri: str
     registered: str | None
     error: str
+
+
+@dataclass
+class FitResult:
+    """What a fit produced; ``model`` is the chosen predictor (ensemble or best single model).
+
+    With a refit, ``model_dir`` holds the refit model(s) and ``validated_model_dir`` the same choice as
+    trained in the search, which ``best_score`` and ``ensemble_score`` describe (validation scores are
+    measured before the refit: after it the validation rows are training rows). ``refit`` records what
+    was refit (``done``, ``reason``, and per member: rows, rounds, seconds); ``trainer`` says where the
+    trials trained: ``in_process`` or ``ray_train``.
+
+    With cross-validation (``cv["done"]``; small in-memory data, see ``RayTuneSettings.cv_folds``) the
+    model and ensemble weights are chosen on out-of-fold predictions over all train + valid rows:
+    ``best_score`` and ``ensemble_score`` are those cross-validation scores, the members are refit with
+    their folds' mean best round count, and ``validated_model_dir`` holds the chosen members as trained
+    in the search. ``cv`` records the folds, the candidates' scores and rounds, those skipped, the
+    seconds, or why cross-validation did not run. ``best_trial`` is the best single model's trial.
+    """
+
+    out_dir: Path
+    model_dir: Path
+    leaderboard: pd.DataFrame
+    model: Any
+    chosen: str
+    metric: str
+    mode: str
+    best_score: float
+    ensemble_score: float | None
+    ensemble_weights: dict[str, float] = field(default_factory=dict)
+    validated_model_dir: Path | None = None
+    refit: RefitRecord = field(default_factory=lambda: RefitRecord(done=False, reason="not run"))
+    cv: CVRecord = field(default_factory=lambda: CVRecord(done=False, reason="not run"))
+    best_trial: str = ""
+    trainer: str = "in_process"
+    wall_time_s: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+    tracking: TrackingRecord = field(default_factory=lambda: TrackingRecord())

@@ -16,9 +16,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from app.search.local import TrialData, train_local
 from app.search.raytrain import StreamingData
-from app.search.records import RefitMember
+from app.search.records import FitResult, RefitMember, RefitRecord
+from app.search.settings import RayTuneSettings
+from app.search.state import VALIDATED_DIR
 from app.train.model import METADATA_FILE, save_model
 
 # Ray Train's fixed cost per run on a small machine (start and teardown), for the time-budget check.
@@ -164,3 +168,60 @@ def _refit_ray_train(
         num_rows=data.n_train + data.n_valid,
         run_name=f"refit-{family}-{uuid.uuid4().hex[:8]}",
     )
+
+
+def refit_chosen(
+    result: FitResult,
+    board: pd.DataFrame,
+    data: TrialData | StreamingData,
+    sspec,
+    settings: RayTuneSettings,
+    *,
+    threads: int,
+    deadline: float | None,
+    out_dir: Path,
+) -> RefitRecord:
+    """Refit the chosen model's members on train + valid in place, keeping the validated choice in
+    ``validated_model/``; skipped (with the reason) when off or when it would overrun the budget.
+
+    After cross-validation the refit is part of the choice: it always runs (its time was kept out of
+    cross-validation's deadline), with each member's folds' mean best round count."""
+    from app.train.load import load_model
+
+    if not settings.refit:
+        return RefitRecord(done=False, reason="refit=False")
+    model_dir = result.model_dir
+    rows = board.set_index("trial_id")
+    best_id = result.best_trial
+    cv_rounds = None
+    if result.cv["done"]:
+        cv_rounds = {c["trial_id"]: c["rounds"] for c in result.cv["candidates"]}
+    if cv_rounds is None and deadline is not None:
+        expected = 0.0
+        for d, trial_id in members(model_dir, trial_id=best_id):
+            meta = json.loads((d / "metadata.json").read_text())
+            seconds = rows.loc[trial_id, "train_time_s"]
+            expected += estimate_seconds(
+                trial_seconds=float(seconds) if pd.notna(seconds) else 0.0,
+                rounds_run=int(meta["num_rounds"]),
+                rounds=int(meta["best_iteration"]) + 1,
+                streaming=isinstance(data, StreamingData),
+            )
+        if time.monotonic() + expected > deadline:
+            return RefitRecord(done=False, reason=f"time budget: the refit needs ~{expected:.0f} s")
+    validated = out_dir / VALIDATED_DIR
+    shutil.rmtree(validated, ignore_errors=True)
+    shutil.copytree(model_dir, validated)
+    result.validated_model_dir = validated
+    records = refit_model(
+        model_dir,
+        data=data,
+        params={str(t): json.loads(p) for t, p in rows["params"].items()},
+        metric=sspec.metric,
+        threads=max(1, threads),
+        storage_path=out_dir / "refit",
+        trial_id=best_id,
+        rounds=cv_rounds,
+    )
+    result.model = load_model(model_dir)
+    return RefitRecord(done=True, reason=None, members=records)

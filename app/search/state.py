@@ -1,0 +1,48 @@
+"""The run directory's record of a fit: ``fit.json`` (what to resume with, then what was chosen) and the
+layout of the model directories."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from app.data import DatasetSpec
+    from app.search.records import FitResult
+    from app.search.settings import RayTuneSettings
+
+FIT_FILE = "fit.json"
+MODEL_DIR = "model"
+VALIDATED_DIR = "validated_model"
+
+
+def write_fit_file(out_dir: Path, spec: DatasetSpec, settings: RayTuneSettings, task: str | None) -> None:
+    """What ``resume`` needs: the data spec, the settings and the task."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    saved = {"spec": spec.model_dump(), "settings": settings.model_dump(), "task": task}
+    (out_dir / FIT_FILE).write_text(json.dumps(saved, indent=2))
+
+
+def read_fit_file(out_dir: Path) -> dict[str, Any]:
+    path = out_dir / FIT_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no fit to resume in {out_dir}")
+    return json.loads(path.read_text())
+
+
+def record_result(out_dir: Path, result: FitResult) -> None:
+    """Add what the fit chose, where trials trained and whether it refit to ``fit.json``."""
+    path = out_dir / FIT_FILE
+    saved = json.loads(path.read_text())
+    saved["result"] = {
+        "chosen": result.chosen,
+        "metric": result.metric,
+        "best_score": result.best_score,
+        "ensemble_score": result.ensemble_score,
+        "trainer": result.trainer,
+        "refit": result.refit,
+        "cv": result.cv,
+        "validated_model_dir": str(result.validated_model_dir or result.model_dir),
+    }
+    path.write_text(json.dumps(saved, indent=2))
