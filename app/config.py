@@ -145,6 +145,11 @@ class ServeConfig(_Section):
     tracking_uri: str | None = Field(
         None, description="MLflow server that resolves a models:/ URI; None: MLFLOW_TRACKING_URI."
     )
+    model_version: str | None = Field(
+        None,
+        description="Version label to report and key the cache by, instead of the registry version or the "
+        "model directory's digest (the guide's model_id).",
+    )
     model_poll_s: float | None = Field(
         30.0,
         gt=0,

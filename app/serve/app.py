@@ -9,7 +9,7 @@ from typing import Any
 
 from ray.serve import Application
 
-from app.config import AppConfig, ConfigError, ServeConfig
+from app.config import AppConfig, ServeConfig
 
 
 def serve_config(args: Mapping[str, Any] | None, *, env: Mapping[str, str] | None = None) -> ServeConfig:
@@ -20,8 +20,6 @@ def serve_config(args: Mapping[str, Any] | None, *, env: Mapping[str, str] | Non
     serve = cfg.serve
     if serve.tracking_uri is None and cfg.tracking.tracking_uri:
         serve = serve.model_copy(update={"tracking_uri": cfg.tracking.tracking_uri})
-    if not serve.model:
-        raise ConfigError("serve args: model: required (a model directory or a models:/NAME@alias URI)")
     return serve
 
 

@@ -94,6 +94,12 @@ def _record(server: Any, start: float, response: Response, rows: int, hits: int,
     return response
 
 
+def _has_gpu() -> bool:
+    import ray
+
+    return ray.is_initialized() and bool(ray.get_gpu_ids())
+
+
 def _make_cache(config: ServeConfig) -> PredictionCache:
     backend: Any
     if config.redis_url:
@@ -152,8 +158,14 @@ class ModelServer:
     async def _swap(self, source: str, tracking_uri: str | None) -> None:
         async with self._swap_lock:
             served = await asyncio.to_thread(
-                load_served, source, tracking_uri=tracking_uri, loader=self.loader
+                load_served,
+                source,
+                tracking_uri=tracking_uri,
+                loader=self.loader,
+                label=self.config.model_version,
             )
+            if _has_gpu():  # a replica given num_gpus predicts on it (XGBoost, CatBoost)
+                served.predictor.use_device("cuda")
             old, self.model = self.model, served
             self.metrics.set_model(served.name, served.version)
             if old is not None:
@@ -176,7 +188,8 @@ class ModelServer:
                 continue
             try:
                 version = await asyncio.to_thread(alias_version, source, tracking_uri=tracking_uri)
-                if version is not None and version != self.model.version:
+                serving = self.model.predictor.metadata.get("registered_version")
+                if version is not None and version != serving:
                     await self._swap(source, tracking_uri)
             except Exception as exc:  # noqa: BLE001 - a registry hiccup keeps the current model serving
                 logger.warning("checking %s for a new version failed: %s", source, exc)
