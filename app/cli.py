@@ -91,6 +91,12 @@ def quickstart(
         typer.echo(f"\nsearch leaderboard:\n{result.leaderboard}")
         typer.echo(f"search model: {result.search_model_dir}")
         typer.echo(f"predictions: {result.predictions}")
+    if result.served is not None:
+        s = result.served
+        typer.echo(
+            f"served: {s.requests} requests to {s.url}/predict (model version {s.version}), "
+            f"{s.cache_hits} answered from the cache; API docs were at {s.docs_url}"
+        )
     if result.tracking_uri:
         typer.echo(f"MLflow UI: uv run mlflow ui --backend-store-uri {result.tracking_uri}")
     typer.echo("seconds: " + ", ".join(f"{k}={v:.1f}" for k, v in result.seconds.items()))

@@ -36,7 +36,11 @@ def build_app(args: Mapping[str, Any] | None = None) -> Application:
     """
     from app.serve.server import ModelServer
 
+    from app.serve.local import absolute_source
+
     cfg = serve_config(args)
+    if cfg.model:  # a relative path is read from where the app is built, not from each replica's cwd
+        cfg = cfg.model_copy(update={"model": absolute_source(cfg.model)})
     static = cfg.model_dump(exclude={"model", "tracking_uri"})
     return ModelServer.options(user_config={"model": cfg.model, "tracking_uri": cfg.tracking_uri}).bind(
         static

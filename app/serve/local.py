@@ -4,6 +4,7 @@ Serve's own schema, our ``args`` checked before anything starts, then deployed a
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -131,3 +132,52 @@ def _default_config() -> dict:
             }
         ],
     }
+
+
+@dataclass(frozen=True)
+class ServeCheck:
+    """What a short serving run answered: where, how many rows, how many came from the cache."""
+
+    url: str
+    docs_url: str
+    version: str
+    requests: int
+    rows: int
+    cache_hits: int
+
+
+def serve_briefly(model: str | Path, records: list[dict[str, Any]], *, port: int | None = None) -> ServeCheck:
+    """Serve ``model`` on the connected Ray, send ``records`` one request per row and the first row again
+    (a cache hit), then shut Serve down: the main job's last stage."""
+    import json
+    import urllib.request
+
+    from ray import serve
+
+    config = load_serve_config(None, model=str(model), port=port or _free_port())
+    url = deploy(config)
+    rows = hits = 0
+    version = ""
+    try:
+        for record in [*records, records[0]]:
+            req = urllib.request.Request(
+                f"{url}/predict",
+                data=json.dumps({"dataframe_records": [record]}).encode(),
+                headers={"content-type": "application/json"},
+            )
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                body = json.loads(resp.read())
+                rows += len(body["predictions"])
+                hits += int(resp.headers["x-cache-hits"])
+                version = body["model"]["version"]
+    finally:
+        serve.shutdown()
+    return ServeCheck(url, f"{url}/docs", version, len(records) + 1, rows, hits)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
