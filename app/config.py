@@ -183,7 +183,10 @@ class ServeConfig(_Section):
         64, ge=1, description="Most concurrent requests whose rows are predicted in one model call."
     )
     batch_wait_timeout_s: float = Field(
-        0.002, ge=0, description="Longest a request waits for others to share its model call."
+        0.0,
+        ge=0,
+        description="Longest a request waits for others to share its model call; 0 takes the requests "
+        "already queued (batches form under load, no request waits for one).",
     )
     api_key_env: str | None = Field(
         None,

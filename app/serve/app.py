@@ -34,9 +34,8 @@ def build_app(args: Mapping[str, Any] | None = None) -> Application:
         >>> args = {"model": "runs/a1/model", "redis_url": "redis://127.0.0.1:6379/0"}
         >>> serve.run(build_app(args))  # doctest: +SKIP
     """
-    from app.serve.server import ModelServer
-
     from app.serve.local import absolute_source
+    from app.serve.server import ModelServer
 
     cfg = serve_config(args)
     if cfg.model:  # a relative path is read from where the app is built, not from each replica's cwd
