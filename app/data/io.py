@@ -43,6 +43,7 @@ class DatasetInfo:
     partition_columns: list[str] = field(default_factory=list)
     base_dir: str | None = None
     data_bytes: int | None = None  # decoded size from the Parquet footers; None for CSV
+    target_nulls: int | None = None  # rows without a target, from the Parquet footers; None for CSV
 
     @property
     def columns(self) -> list[str]:
@@ -246,6 +247,7 @@ def inspect(spec: DatasetSpec, *, max_threads: int = 16) -> DatasetInfo:
         partition_columns=partition_cols,
         base_dir=base_dir,
         data_bytes=None if any(r[3] is None for r in results) else sum(r[3] for r in results),
+        target_nulls=sum(null_counts) if all(n is not None for n in null_counts) else None,
     )
 
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from app._cli import INTERRUPTED, fail
+
 
 def fit(
     data: str | None = typer.Argument(None, help="Parquet/CSV path, directory, glob or s3:// URI."),
@@ -38,6 +40,7 @@ def fit(
     from app.data.errors import DataError
     from app.search import AutoMLEngine, RayTuneOptimizer, RayTuneSettings
     from app.search import leaderboard as lb
+    from app.search.interrupt import FitInterrupted
 
     try:
         if task not in ("auto", "binary", "multiclass", "regression"):
@@ -55,16 +58,23 @@ def fit(
             cv_folds=cv_folds,
             **({"families": families} if families else {}),
         )
-        engine = AutoMLEngine(RayTuneOptimizer(settings), out_dir=out)
+        engine = AutoMLEngine(RayTuneOptimizer(settings), out_dir=out, notify=_note)
         if resume:
             result = engine.resume()
         else:
             if data is None or target is None:
                 raise ValueError("DATA and --target are required (or --resume with --out of an earlier fit)")
             result = engine.fit(data, target=target, task=None if task == "auto" else task)
+    except FitInterrupted as exc:
+        fail(f"interrupted: {exc}", code=INTERRUPTED)
+    except KeyboardInterrupt:
+        fail(
+            f"interrupted again: stopped at once, files already saved are kept; "
+            f"resume the search with: automl fit --resume --out {out}",
+            code=INTERRUPTED,
+        )
     except (ValidationError, DataError, ValueError, FileNotFoundError, RuntimeError) as exc:
-        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
-        raise typer.Exit(code=2) from None
+        fail(exc)
     typer.echo(lb.table(result.leaderboard))
     scored_on = f"{result.cv['folds']}-fold cv" if result.cv.get("done") else "valid"
     typer.echo(
@@ -76,6 +86,10 @@ def fit(
     )
     typer.echo(f"leaderboard: {out / 'leaderboard.csv'}\nmodel: {result.model_dir} ({refit_note})")
     typer.echo(f"wall time: {result.wall_time_s:.1f} s")
+
+
+def _note(message: str) -> None:
+    typer.secho(f"note: {message}", err=True, fg=typer.colors.YELLOW)
 
 
 def predict(
@@ -90,6 +104,5 @@ def predict(
     try:
         rows = predict_to_parquet(model_dir, data, out)
     except (DataError, ValueError, FileNotFoundError) as exc:
-        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
-        raise typer.Exit(code=2) from None
+        fail(exc)
     typer.echo(f"{rows:,} predictions -> {out}")

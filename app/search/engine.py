@@ -4,8 +4,10 @@ ensembled model out, with the leaderboard and every artifact under one run direc
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,9 +15,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from app import atomic
 from app.config import DataConfig, TrackingConfig
 from app.data import DatasetSpec, PreparedData, prepare
-from app.search import cv, leaderboard
+from app.data.io import inspect
+from app.search import cv, interrupt, leaderboard
 from app.search import ensemble as ens
 from app.search.local import TrialData, ValidRows, encode_rows, predict_encoded
 from app.search.raytrain import StreamingData, plan
@@ -33,6 +37,7 @@ ENSEMBLE_VALID_ROWS = 50_000
 SEARCH_TRIALS_GUESS = 500
 # Choosing, saving and loading the model after cross-validation (kept out of its deadline).
 CHOOSE_S = 2.0
+INTERRUPTED = "interrupted (Ctrl-C)"
 
 
 @dataclass
@@ -109,7 +114,11 @@ class AutoMLEngine:
         data_config: DataConfig | None = None,
         tracking: TrackingConfig | None = None,
         track: bool = True,
+        notify: Callable[[str], None] | None = None,
     ) -> None:
+        """``notify`` receives what the user should know about the data as it is used (rows dropped);
+        default: a logging warning."""
+        self.notify = notify or logging.getLogger(__name__).warning
         self.optimizer = optimizer or RayTuneOptimizer()
         self.out_dir = Path(out_dir)
         self.data_config = data_config or DataConfig()
@@ -127,10 +136,12 @@ class AutoMLEngine:
     ) -> FitResult:
         """Search, ensemble and save. ``X`` is pandas/numpy (with ``y``), a Ray Dataset, a path or URI."""
         started = time.monotonic()
-        self.optimizer.connect()
         spec = spec or self._spec(X, y, target)
-        self._write_fit_file(spec, task)
-        return self._run(spec, task=task, resume=False, started=started)
+        # Fail on bad input before Ray starts and before anything in an existing run folder changes.
+        inspect(spec)
+        self.optimizer.connect()
+        with interrupt.catching_sigint():
+            return self._run(spec, task=task, resume=False, started=started)
 
     def resume(self) -> FitResult:
         """Continue the search saved under ``out_dir``; finished trials are kept."""
@@ -138,11 +149,19 @@ class AutoMLEngine:
         path = self.out_dir / FIT_FILE
         if not path.exists():
             raise FileNotFoundError(f"{path}: no fit to resume in {self.out_dir}")
-        saved = json.loads(path.read_text())
-        self.optimizer.settings = RayTuneSettings(**saved["settings"])
+        try:
+            saved = json.loads(path.read_text())
+            settings, spec = RayTuneSettings(**saved["settings"]), DatasetSpec(**saved["spec"])
+        except (ValueError, KeyError, TypeError) as exc:
+            reason = " ".join(str(exc).split())
+            raise ValueError(
+                f"{path}: not a fit record to resume from ({type(exc).__name__}: {reason})"
+            ) from None
+        inspect(spec)
+        self.optimizer.settings = settings
         self.optimizer.connect()
-        spec = DatasetSpec(**saved["spec"])
-        return self._run(spec, task=saved.get("task"), resume=True, started=started)
+        with interrupt.catching_sigint():
+            return self._run(spec, task=saved.get("task"), resume=True, started=started)
 
     def _spec(self, X: Any, y: Any, target: str | None) -> DatasetSpec:
         data_dir = self.out_dir / "data"
@@ -176,10 +195,15 @@ class AutoMLEngine:
         write_parquet(frame.reset_index(drop=True), data_dir, files=max(1, min(8, len(frame) // 50_000 or 1)))
         return DatasetSpec(uri=str(data_dir), target=target)
 
-    def _write_fit_file(self, spec: DatasetSpec, task: str | None) -> None:
+    def _write_fit_file(self, spec: DatasetSpec, task: str | None, *, data: dict[str, Any]) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        saved = {"spec": spec.model_dump(), "settings": self.optimizer.settings.model_dump(), "task": task}
-        (self.out_dir / FIT_FILE).write_text(json.dumps(saved, indent=2))
+        saved = {
+            "spec": spec.model_dump(),
+            "settings": self.optimizer.settings.model_dump(),
+            "task": task,
+            "data": data,
+        }
+        atomic.write_text(self.out_dir / FIT_FILE, json.dumps(saved, indent=2))
 
     def _run(self, spec: DatasetSpec, *, task: str | None, resume: bool, started: float) -> FitResult:
         import ray
@@ -187,6 +211,15 @@ class AutoMLEngine:
         settings = self.optimizer.settings
         timings: dict[str, float] = {}
         prepared: PreparedData = prepare(spec, config=self.data_config, task=task)
+        if not resume:  # the data is valid: only now does the new fit replace an earlier one's record
+            dropped = prepared.null_target_rows()
+            self._write_fit_file(spec, task, data={"null_target_rows": dropped})
+            if dropped["rows"]:
+                self.notify(
+                    f"{dropped['rows']:,} of {dropped['of']:,} rows ({dropped['counted_in']}) have no "
+                    f"{spec.target!r} value and are not used; recorded in {self.out_dir / FIT_FILE} "
+                    "under data.null_target_rows"
+                )
         pre = prepared.preprocessor
         cpus = ray.cluster_resources().get("CPU", 1.0)
         if self._encoded_bytes(prepared) > settings.in_memory_limit_bytes:
@@ -238,6 +271,10 @@ class AutoMLEngine:
         timings["search_s"] = time.monotonic() - t0
         board = leaderboard.from_results(results, mode=sspec.mode)
         if board.empty or board["checkpoint"].isna().all():
+            if interrupt.requested():
+                raise interrupt.FitInterrupted(
+                    f"no trial had finished, nothing saved; resume: automl fit --resume --out {self.out_dir}"
+                )
             errors = [str(r.error) for r in results if r.error is not None][:3]
             raise RuntimeError(
                 f"no trial finished; first errors: {errors or 'none (time budget too short?)'}"
@@ -248,10 +285,20 @@ class AutoMLEngine:
         if settings.time_budget_s is not None:
             deadline = started + settings.time_budget_s - self._tracking_seconds(len(board))
         t0 = time.monotonic()
-        result = self._finish(board, valid, sspec, settings, data=data, deadline=deadline, cpus=cpus)
+        # After Ctrl-C: the best trials as they are, no cross-validation, refit or tracking.
+        stopping = interrupt.requested()
+        result = self._finish(
+            board, valid, sspec, settings, data=None if stopping else data, deadline=deadline, cpus=cpus
+        )
         timings["ensemble_s"] = time.monotonic() - t0
         t0 = time.monotonic()
-        result.refit = self._refit(result, board, data, sspec, settings, threads=int(cpus), deadline=deadline)
+        if interrupt.requested():
+            result.refit = {"done": False, "reason": INTERRUPTED}
+            result.cv = {"done": False, "reason": INTERRUPTED} if stopping else result.cv
+        else:
+            result.refit = self._refit(
+                result, board, data, sspec, settings, threads=int(cpus), deadline=deadline
+            )
         timings["refit_s"] = time.monotonic() - t0
         result.trainer = "ray_train" if isinstance(data, StreamingData) else "in_process"
         refit_ids = {m["trial_id"] for m in result.refit.get("members", [])}
@@ -259,6 +306,11 @@ class AutoMLEngine:
         result.leaderboard = board.drop(columns=["checkpoint", "history"])
         leaderboard.save(board, self.out_dir)
         self._record_result(result)
+        if interrupt.requested():
+            raise interrupt.FitInterrupted(
+                f"the best model so far is saved in {result.model_dir} (not refit); resume the search with: "
+                f"automl fit --resume --out {self.out_dir}"
+            )
         if self.track:
             t0 = time.monotonic()
             result.tracking = self._log(result, board, prepared, settings, valid=valid, warm=warm)
@@ -537,8 +589,9 @@ class AutoMLEngine:
             "refit": result.refit,
             "cv": result.cv,
             "validated_model_dir": str(result.validated_model_dir or result.model_dir),
+            "interrupted": interrupt.requested(),
         }
-        path.write_text(json.dumps(saved, indent=2))
+        atomic.write_text(path, json.dumps(saved, indent=2))
 
 
 def _checkout(checkpoint: str, directory: Path) -> Path:
