@@ -71,14 +71,8 @@ def _start_reaper() -> None:
     Ray ties the GCS and the raylet to the driver, but after a SIGKILL its dashboard and runtime-env
     agents spend a minute trying to report the raylet's death to the dead GCS before they exit.
     """
-    import psutil
-
-    procs = psutil.Process().children(recursive=True)
-    if not procs:
-        return
-    args = [f"{p.pid}:{p.create_time()!r}" for p in procs]
     subprocess.Popen(
-        [sys.executable, "-m", "app._reaper", str(os.getpid()), *args],
+        [sys.executable, "-m", "app._reaper", str(os.getpid())],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

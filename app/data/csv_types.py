@@ -42,11 +42,9 @@ class NumberParseError(ValueError):
 
     def __init__(self, column: str, value: str, target: pa.DataType):
         super().__init__(
-            f"value {value!r} is not {'an integer' if pa.types.is_integer(target) else 'a number'} (the "
-            f"column's type, {target}, comes from the file's first block); if it marks a missing value, "
-            "pass it with --na-values"
+            f"value {value!r} is not {'an integer' if pa.types.is_integer(target) else 'a number'}"
         )
-        self.column = column
+        self.column, self.value, self.target = column, value, target
 
 
 def to_numeric(

@@ -255,7 +255,11 @@ def _convert(
             try:
                 table = csv_types.convert_table(table, numeric, tokens, missing)
             except csv_types.NumberParseError as exc:
-                raise _InputError(f"chunk {index}: {exc}", exc.column) from None
+                hint = (
+                    f"the column's type, {exc.target}, comes from the file's first block; if it marks a "
+                    "missing value, pass it with --na-values"
+                )
+                raise _InputError(f"chunk {index}: {exc} ({hint})", exc.column) from None
             written = _apply(fn, settings["transform"], table, index) if fn else table
             if target is None:  # no pandas metadata; a column all-null here takes the reader's type
                 read = reader.schema

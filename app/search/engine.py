@@ -213,7 +213,13 @@ class AutoMLEngine:
         prepared: PreparedData = prepare(spec, config=self.data_config, task=task)
         if not resume:  # the data is valid: only now does the new fit replace an earlier one's record
             dropped = prepared.null_target_rows()
-            self._write_fit_file(spec, task, data={"null_target_rows": dropped})
+            text_numbers = prepared.info.text_numbers
+            self._write_fit_file(spec, task, data={"null_target_rows": dropped, "text_numbers": text_numbers})
+            for name, markers in text_numbers.items():
+                self.notify(
+                    f"column {name!r} is text but holds numbers{' and ' + str(markers) if markers else ''}: "
+                    "read as numbers, markers as missing values"
+                )
             if dropped["rows"]:
                 self.notify(
                     f"{dropped['rows']:,} of {dropped['of']:,} rows ({dropped['counted_in']}) have no "
@@ -266,6 +272,10 @@ class AutoMLEngine:
             from app.search.track import warm_tracker
 
             warm = warm_tracker(self.tracking, self.out_dir)
+        if interrupt.requested():  # Ctrl-C while the data was prepared
+            raise interrupt.FitInterrupted(
+                f"stopped before the search; start it with: automl fit --resume --out {self.out_dir}"
+            )
         t0 = time.monotonic()
         results = tuner.fit()
         timings["search_s"] = time.monotonic() - t0

@@ -138,8 +138,6 @@ def make_tuner(
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
 
-    from app.search.interrupt import InterruptStopper
-
     families = settings.families
     if settings.search_algorithm == "optuna":
         from ray.tune.search.optuna import OptunaSearch
@@ -191,7 +189,6 @@ def make_tuner(
             # experiment after every trial (~20% of the wall time of 100 short trials).
             checkpoint_config=CheckpointConfig(),
             failure_config=FailureConfig(max_failures=0),
-            stop=InterruptStopper(),
             verbose=1,
         ),
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -15,11 +16,11 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from app._reaper import descendants
 from app.data import DatasetSpec
 from app.data.io import inspect
 from app.data.synthetic import make_frame
@@ -76,10 +77,13 @@ class Fit:
         shutil.rmtree(self.ray_tmp, ignore_errors=True)
 
 
-def _data(tmp: Path, *, null_targets: int = 0) -> Path:
+def _data(tmp: Path, *, null_targets: int = 0, text_numbers: bool = False) -> Path:
     frame = make_frame(2_000, task="binary", seed=3)
     frame["y"] = frame["y"].astype("Int64")
     frame.loc[frame.index[:null_targets], "y"] = pd.NA
+    if text_numbers:  # as a CSV reader types a column of numbers with a few "?" in it
+        frame["x1"] = frame["x1"].round(4).astype(str)
+        frame.loc[[1500, 1700, 1800, 1900], "x1"] = "?"
     path = tmp / "train.parquet"
     frame.to_parquet(path, index=False)
     return path
@@ -98,25 +102,16 @@ def interrupted_run(tmp_path_factory):
     """A fit stopped by one SIGINT during its search, once a trial had finished."""
     tmp = tmp_path_factory.mktemp("interrupted")
     run = tmp / "run"
-    args = [
-        "--target",
-        "y",
-        "--out",
-        str(run),
-        "--num-samples",
-        "40",
-        "--max-rounds",
-        "60",
-        "--time-budget",
-        "90",
-    ]
+    args = ["--target", "y", "--out", str(run), "--num-samples", "12", "--max-rounds", "60"]
     fit = Fit(tmp, str(_data(tmp)), *args)
     try:
         fit.wait_for(_trial_checkpoint(run))
         fit.proc.send_signal(signal.SIGINT)
         started = time.monotonic()
         code = fit.wait(timeout_s=120)
-        yield {"run": run, "code": code, "seconds": time.monotonic() - started, "stderr": fit.stderr}
+        seconds = time.monotonic() - started
+        record = json.loads((run / "fit.json").read_text())  # before test 2 resumes the fit
+        yield {"run": run, "code": code, "seconds": seconds, "stderr": fit.stderr, "record": record}
     finally:
         fit.close()
 
@@ -184,7 +179,7 @@ def test_3_ctrl_c_during_the_search_saves_the_best_model_and_says_how_to_resume(
     assert line.startswith("error: interrupted:") and f"automl fit --resume --out {run}" in line
     assert "Tuner.restore" not in interrupted_run["stderr"]
     assert (run / "model" / "metadata.json").is_file() or (run / "model" / "ensemble.json").is_file()
-    record = json.loads((run / "fit.json").read_text())
+    record = interrupted_run["record"]
     assert record["result"]["interrupted"] is True
     assert record["result"]["refit"] == {"done": False, "reason": "interrupted (Ctrl-C)"}
     assert (
@@ -199,7 +194,7 @@ def test_3_ctrl_c_during_the_search_saves_the_best_model_and_says_how_to_resume(
 def test_3_ctrl_c_after_the_search_skips_the_stages_left(tmp_path):
     run = tmp_path / "run"
     args = ["--target", "y", "--out", str(run), "--num-samples", "6", "--max-rounds", "40"]
-    fit = Fit(tmp_path, str(_data(tmp_path, null_targets=200)), *args)
+    fit = Fit(tmp_path, str(_data(tmp_path, null_targets=200, text_numbers=True)), *args)
     try:
         fit.wait_for(lambda: (run / "leaderboard.csv").exists())  # written when the search ends
         os.killpg(fit.proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
@@ -214,12 +209,16 @@ def test_3_ctrl_c_after_the_search_skips_the_stages_left(tmp_path):
     assert record["data"]["null_target_rows"] == {"rows": 200, "of": 2_000, "counted_in": "all rows"}
     assert "200 of 2,000 rows (all rows) have no 'y' value and are not used" in stderr
     assert "data.null_target_rows" in stderr
+    # 1: a Parquet text column of numbers and "?" is used as numbers
+    assert record["data"]["text_numbers"] == {"x1": ["?"]}
+    assert "column 'x1' is text but holds numbers and ['?']" in stderr
+    assert json.loads((run / "profile.json").read_text())["columns"]["x1"]["kind"] == "numeric"
 
 
 @pytest.mark.slow
 def test_3_a_second_ctrl_c_stops_at_once(tmp_path):
     run = tmp_path / "run"
-    args = ["--target", "y", "--out", str(run), "--num-samples", "40", "--time-budget", "90"]
+    args = ["--target", "y", "--out", str(run), "--num-samples", "40"]
     fit = Fit(tmp_path, str(_data(tmp_path)), *args)
     try:
         fit.wait_for(_trial_checkpoint(run))
@@ -316,32 +315,52 @@ def test_7_after_kill_9_no_process_is_left_and_none_listened_beyond_loopback(tmp
     fit = Fit(tmp_path, str(_data(tmp_path)), "--target", "y", "--out", str(run), "--num-samples", "40")
     try:
         fit.wait_for(_trial_checkpoint(run))
-        cli = psutil.Process(fit.proc.pid)
-        started = [p for p in cli.children(recursive=True)]
-        listening = [c.laddr.ip for p in started for c in _connections(p) if c.status == psutil.CONN_LISTEN]
+        started = descendants(fit.proc.pid)
+        listening = _listening(set(started))
         fit.proc.kill()  # kill -9 of `automl fit` alone
         fit.proc.wait()
-        gone, alive = psutil.wait_procs(started, timeout=15)
-        names = [(p.pid, _name(p)) for p in alive]
-        for p in alive:  # clean up what this test started, whatever the outcome
-            p.kill()
+        deadline = time.monotonic() + 15
+        while (alive := _alive(started)) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        names = {pid: _name(pid) for pid in alive}
+        for pid in alive:  # clean up what this test started, whatever the outcome
+            os.kill(pid, signal.SIGKILL)
     finally:
         fit.close()
-    assert listening and all(ip in ("127.0.0.1", "::ffff:127.0.0.1", "::1") for ip in listening), listening
+    assert listening and all(addr.rsplit(":", 1)[0] in LOOPBACK for addr in listening), listening
     assert not names, f"left running after kill -9: {names}"
 
 
-def _connections(proc: psutil.Process):
-    try:
-        return proc.net_connections(kind="tcp")
-    except psutil.Error:
-        return []
+LOOPBACK = ("127.0.0.1", "[::ffff:127.0.0.1]", "[::1]")
 
 
-def _name(proc: psutil.Process) -> str:
+def _listening(pids: set[int]) -> list[str]:
+    """Local addresses of the TCP sockets these processes listen on (from ``ss``)."""
+    out = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout
+    return [
+        line.split()[3]
+        for line in out.splitlines()
+        if any(int(pid) in pids for pid in re.findall(r"pid=(\d+)", line))
+    ]
+
+
+def _alive(started: dict[int, int]) -> list[int]:
+    """Those of ``started`` (pid: start time) still running and not zombies."""
+    alive = []
+    for pid, ticks in started.items():
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(stat[19]) == ticks and stat[0] != "Z":
+            alive.append(pid)
+    return alive
+
+
+def _name(pid: int) -> str:
     try:
-        return proc.name()
-    except psutil.Error:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
         return "?"
 
 
