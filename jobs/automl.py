@@ -33,6 +33,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict:
     from app.search import AutoMLEngine, RayTuneOptimizer, RayTuneSettings
+    from app.search.interrupt import FitInterrupted
 
     args = parse_args(argv)
     settings = RayTuneSettings(
@@ -46,12 +47,16 @@ def main(argv: list[str] | None = None) -> dict:
         **({"families": args.families} if args.families else {}),
     )
     engine = AutoMLEngine(RayTuneOptimizer(settings), out_dir=args.out)
-    if args.resume:
-        result = engine.resume()
-    else:
-        if not args.data or not args.target:
-            raise SystemExit("DATA and --target are required unless --resume")
-        result = engine.fit(args.data, target=args.target, task=args.task)
+    try:
+        if args.resume:
+            result = engine.resume()
+        else:
+            if not args.data or not args.target:
+                raise SystemExit("DATA and --target are required unless --resume")
+            result = engine.fit(args.data, target=args.target, task=args.task)
+    except FitInterrupted as exc:  # Ctrl-C: the best model so far is saved
+        print(f"interrupted: {exc}", file=sys.stderr)
+        raise SystemExit(130) from None
     summary = {
         "model_dir": str(result.model_dir),
         "chosen": result.chosen,

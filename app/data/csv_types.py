@@ -9,9 +9,12 @@ from collections.abc import Iterable
 import pyarrow as pa
 import pyarrow.compute as pc
 
-# Beside Arrow's own null spellings ("", "NA", "N/A", "NULL", "NaN", "null", "nan", "#N/A", ...), which
-# it reads as missing already.
-DEFAULT_NA_TOKENS = ("?", "-", "--", ".", "na", "None", "none", "NONE", "missing", "#NA", "<NA>")
+# Arrow's CSV reader takes its own null spellings ("", "NA", "N/A", "NULL", "NaN", ...) as missing already;
+# a Parquet text column keeps them as text, so they are listed too.
+DEFAULT_NA_TOKENS = (
+    *("?", "-", "--", ".", "na", "None", "none", "NONE", "missing", "<NA>"),
+    *("", "NA", "N/A", "n/a", "NULL", "null", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "1.#IND"),
+)
 _NUMBER = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$|^[+-]?(inf|infinity|nan)$"
 _INTEGER = r"^[+-]?\d+$"
 

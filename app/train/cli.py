@@ -15,7 +15,7 @@ def parse_params(pairs: list[str]) -> dict[str, float | int | str | bool]:
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         if not sep or not key:
-            raise typer.BadParameter(f"expected key=value, got {pair!r}", param_hint="--params")
+            raise ValueError(f"--params: expected key=value, got {pair!r}")
         value: float | int | str | bool = raw
         if raw.lower() in ("true", "false"):
             value = raw.lower() == "true"

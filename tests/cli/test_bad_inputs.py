@@ -444,6 +444,29 @@ PREDICT = [
     ),
 ]
 
+TRAIN = [
+    Case(
+        "train-missing-file",
+        lambda e: ["train", str(e.tmp / "none.parquet"), "--target", "y", "--out", str(e.tmp / "m")],
+        ("none.parquet", "no such file"),
+    ),
+    Case(
+        "train-target-not-a-column",
+        lambda e: ["train", _training(e), "--target", "label", "--out", str(e.tmp / "m")],
+        ("train.parquet", "'label'"),
+    ),
+    Case(
+        "train-unknown-family",
+        lambda e: ["train", _training(e), "--target", "y", "--family", "forest", "--out", str(e.tmp / "m")],
+        ("family", "forest"),
+    ),
+    Case(
+        "train-params-not-key-value",
+        lambda e: ["train", _training(e), "--target", "y", "--params", "depth", "--out", str(e.tmp / "m")],
+        ("--params", "'depth'"),
+    ),
+]
+
 CONFIG = [
     Case(
         "config-file-missing",
@@ -490,7 +513,7 @@ CONFIG = [
     ),
 ]
 
-CASES = PREP + FIT + PREDICT + CONFIG
+CASES = PREP + FIT + PREDICT + TRAIN + CONFIG
 
 
 def test_the_suite_covers_at_least_forty_cases():

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from app import atomic
 from app._reaper import descendants
 from app.data import DatasetSpec
 from app.data.io import inspect
@@ -145,6 +146,19 @@ def test_1_an_extra_missing_value_marker_is_taken_from_na_values(tmp_path):
     assert pq.read_table(tmp_path / "pq")["a"].to_pylist() == [1.5, None, 2.5]
 
 
+def test_1_a_parquet_text_column_of_numbers_is_read_as_numbers(tmp_path):
+    frame = features_frame(300).round(4).astype(str)
+    frame.loc[[10, 20], "x2"] = "?"
+    frame.loc[[30], "x2"] = "N/A"
+    frame["y"] = [0, 1, 2] * 100
+    frame.to_parquet(tmp_path / "data.parquet", index=False)
+
+    info = inspect(DatasetSpec(uri=str(tmp_path / "data.parquet"), target="y"))
+
+    assert info.numeric == ["x0", "x1", "x2"] and info.categorical == []
+    assert info.text_numbers == {"x0": [], "x1": [], "x2": ["?", "N/A"]}
+
+
 # 2 ----------------------------------------------------------------------------------------------------
 
 
@@ -165,6 +179,18 @@ def test_2_a_failed_rerun_leaves_the_run_folder_and_resume_works(interrupted_run
         resumed.close()
     assert json.loads((run / "fit.json").read_text())["result"]["interrupted"] is False
     assert len(pd.read_csv(run / "leaderboard.csv")) > trials_before
+
+
+def test_2_an_interrupted_write_leaves_the_old_file_whole(tmp_path):
+    path = tmp_path / "fit.json"
+    path.write_text('{"old": true}')
+
+    with pytest.raises(OSError), atomic.replacing(path) as tmp:
+        tmp.write_text('{"new":')
+        raise OSError("disk full")
+
+    assert path.read_text() == '{"old": true}'
+    assert [p.name for p in tmp_path.iterdir()] == ["fit.json"]
 
 
 # 3 ----------------------------------------------------------------------------------------------------
