@@ -17,6 +17,7 @@ import numpy as np
 
 from app.config import MonitorConfig
 from app.monitor.drift import DriftDetector
+from app.monitor.metrics import MONITOR_GAUGES
 from app.monitor.performance import PerformanceMonitor
 
 logger = logging.getLogger(__name__)
@@ -223,41 +224,20 @@ class MonitorActor:
 
         if self._gauges is None:
             self._gauges = {
-                "feature": metrics.Gauge(
-                    "automl_feature_drift_psi",
-                    "PSI of a served feature against training.",
-                    tag_keys=("model", "feature"),
-                ),
-                "ks": metrics.Gauge(
-                    "automl_feature_drift_ks",
-                    "KS statistic of a served numeric feature.",
-                    tag_keys=("model", "feature"),
-                ),
-                "prediction": metrics.Gauge(
-                    "automl_prediction_drift_psi",
-                    "PSI of served predictions against validation.",
-                    tag_keys=("model",),
-                ),
-                "score": metrics.Gauge(
-                    "automl_model_score",
-                    "Rolling score on labelled predictions.",
-                    tag_keys=("model", "metric"),
-                ),
-                "window": metrics.Gauge(
-                    "automl_monitor_window_rows",
-                    "Rows in the monitor's windows.",
-                    tag_keys=("model", "window"),
-                ),
+                key: metrics.Gauge(name, description, tag_keys=tags)
+                for key, (name, description, tags) in MONITOR_GAUGES.items()
             }
         g, model = self._gauges, self.monitor.model
         for name, f in result["features"].items():
-            g["feature"].set(f["psi"], tags={"model": model, "feature": name})
+            g["feature_psi"].set(f["psi"], tags={"model": model, "feature": name})
             if f["ks"] is not None:
-                g["ks"].set(f["ks"], tags={"model": model, "feature": name})
-        g["prediction"].set(result["prediction_drift"]["psi"], tags={"model": model})
+                g["feature_ks"].set(f["ks"], tags={"model": model, "feature": name})
+        g["prediction_psi"].set(result["prediction_drift"]["psi"], tags={"model": model})
+        g["drifted"].set(float(result["drifted"]), tags={"model": model})
         perf = result["performance"]
         if perf["score"] is not None:
             g["score"].set(perf["score"], tags={"model": model, "metric": perf["metric"]})
+        g["degraded"].set(float(perf["degraded"]), tags={"model": model})
         g["window"].set(result["prediction_drift"]["rows"], tags={"model": model, "window": "predictions"})
         g["window"].set(perf["labels"], tags={"model": model, "window": "labels"})
 

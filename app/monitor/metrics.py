@@ -38,9 +38,46 @@ SPECS = (
     MetricSpec(
         "latency", "automl_request_latency_seconds", "histogram", "Prediction request latency, seconds."
     ),
-    MetricSpec("model_info", "automl_model_info", "gauge", "1 for the model version being served."),
+    MetricSpec("model_info", "automl_model_loaded", "gauge", "1 for the model version being served."),
 )
 SPEC = {s.key: s for s in SPECS}
+# The monitor actor's gauges: (name, description, tag keys).
+MONITOR_GAUGES = {
+    "feature_psi": (
+        "automl_feature_drift_psi",
+        "PSI of a served feature against training.",
+        ("model", "feature"),
+    ),
+    "feature_ks": (
+        "automl_feature_drift_ks",
+        "KS statistic of a served numeric feature.",
+        ("model", "feature"),
+    ),
+    "prediction_psi": (
+        "automl_prediction_drift_psi",
+        "PSI of served predictions against validation.",
+        ("model",),
+    ),
+    "score": ("automl_model_score", "Rolling score on labelled predictions.", ("model", "metric")),
+    "degraded": (
+        "automl_model_degraded",
+        "1 when the rolling score is worse than the baseline allows.",
+        ("model",),
+    ),
+    "drifted": ("automl_drift_detected", "1 when a feature or the predictions drifted.", ("model",)),
+    "window": ("automl_monitor_window_rows", "Rows in the monitor's windows.", ("model", "window")),
+}
+
+
+def exported_names() -> set[str]:
+    """Every metric name as Prometheus sees it through Ray (``ray_`` prefix, ``_total``/``_bucket``)."""
+    names = {f"ray_{name}" for name, _, _ in MONITOR_GAUGES.values()}
+    for s in SPECS:
+        suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}[
+            s.kind
+        ]
+        names |= {f"ray_{s.name}{suffix}" for suffix in suffixes}
+    return names
 
 
 class MetricsCollector:

@@ -4,7 +4,7 @@ replica that owns them.
 Ray exports them on each node's metrics endpoint with a ``ray_`` prefix (and ``_total`` on counters):
 ``ray_automl_requests_total``, ``ray_automl_errors_total``, ``ray_automl_request_latency_seconds``,
 ``ray_automl_cache_hits_total``, ``ray_automl_cache_misses_total``, ``ray_automl_cache_errors_total``,
-``ray_automl_predictions_total``, ``ray_automl_model_info``. Requests only add to local counts; a
+``ray_automl_predictions_total``, ``ray_automl_model_loaded``. Requests only add to local counts; a
 background task hands them to Ray once a second, so a request pays no metrics call.
 """
 

@@ -98,3 +98,53 @@ def test_feedback_needs_a_label_and_one_of_prediction_id_or_row(service, run_mod
     assert service.post({"nope": []}, path="/feedback")[0] == 400
     code, _, result = service.post({"feedback": [{"row": records[0], "label": 1}]}, path="/feedback")
     assert code == 200 and result["joined"] == 1
+
+
+def test_a_real_prometheus_scrapes_every_metric_the_dashboard_uses(service, run_model, rows, tmp_path):
+    import json
+    import re
+    import urllib.parse
+    import urllib.request
+
+    import ray
+
+    from app.testing import services
+    from tests.monitor.test_deploy_files import dashboard_queries
+
+    _, records = rows
+    service.deploy(
+        run_model, monitor={"sample_rate": 1.0, "check_every_s": 1.0, "min_window": 5, "min_labels": 5}
+    )
+    status, _, body = service.post({"dataframe_records": records})
+    service.post({"dataframe_records": records[:1]})  # a cache hit
+    service.post({"dataframe_records": [{"x0": "bad"}]})  # an error
+    # Sampled rows reach the monitor within a second or so: label each prediction once it is there.
+    pending = {p["prediction_id"] for p in body["predictions"]}
+
+    def label_pending():
+        items = [{"prediction_id": pid, "label": 1} for pid in sorted(pending)]
+        result = service.post({"feedback": items}, path="/feedback")[2]
+        pending.intersection_update(result["unknown"])
+        return not pending
+
+    wait_until(label_pending, 60)
+    wanted = sorted({n for q in dashboard_queries() for n in re.findall(r"\bray_automl_[a-z_]+", q)})
+    # Ray's head writes this file from its dashboard; the session's Ray has none, so list its nodes here.
+    discovery = tmp_path / "prom_metrics_service_discovery.json"
+    targets = [f"{n['NodeManagerAddress']}:{n['MetricsExportPort']}" for n in ray.nodes() if n["Alive"]]
+    discovery.write_text(json.dumps([{"labels": {"job": "ray"}, "targets": targets}]))
+    with services.prometheus(service_discovery=discovery) as prom:
+
+        def missing() -> list[str]:
+            out = []
+            for name in wanted:
+                url = f"{prom}/api/v1/query?query={urllib.parse.quote(name)}"
+                result = json.loads(urllib.request.urlopen(url, timeout=10).read())["data"]["result"]
+                if not result:
+                    out.append(name)
+            return out
+
+        deadline = time.monotonic() + 120
+        while (left := missing()) and time.monotonic() < deadline:
+            time.sleep(3)
+        assert not left, f"not scraped: {left}"
