@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+from app._cli import fail
 from app.search.cli import fit as fit_command
 from app.search.cli import predict as predict_command
 from app.serve.cli import serve as serve_command
@@ -28,8 +29,7 @@ app.command("serve")(serve_command)
 
 
 def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(code=2)
+    fail(message)
 
 
 @prep_app.command("csv-to-parquet")
@@ -40,6 +40,14 @@ def csv_to_parquet_cmd(
     partition_by: str | None = typer.Option(None, "--partition-by", help="Hive-partition by this column."),
     transform: str | None = typer.Option(None, "--transform", help="module:function applied to each chunk."),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Skip chunks finished by an earlier run."),
+    na_values: list[str] = typer.Option(
+        [],
+        "--na-values",
+        help="A marker of a missing value in numeric columns, beside ? - NA N/A null None (repeatable).",
+    ),
+    encoding_errors: str = typer.Option(
+        "strict", "--encoding-errors", help="strict: invalid UTF-8 is an error; replace: replace and count."
+    ),
 ) -> None:
     """Stream a CSV of any size into Parquet files at constant memory."""
     from app.data import prep
@@ -52,7 +60,10 @@ def csv_to_parquet_cmd(
         inputs = sorted(_glob.glob(input)) if any(c in input for c in "*?[") else [input]
         if not inputs:
             _fail(f"no file matches {input!r}")
+        if encoding_errors not in ("strict", "replace"):
+            _fail(f"--encoding-errors must be strict or replace, not {encoding_errors!r}")
         kwargs = dict(chunk_rows=chunk_rows, partition_by=partition_by, transform=transform, resume=resume)
+        kwargs.update(na_values=na_values or None, encoding_errors=encoding_errors)
         if len(inputs) == 1:
             results = [prep.csv_to_parquet(inputs[0], outdir, progress=True, **kwargs)]
         else:
@@ -61,6 +72,8 @@ def csv_to_parquet_cmd(
         _fail(str(exc))
     for r in results:
         typer.echo(f"{r.input_path}: {r.rows:,} rows in {r.chunks} chunk(s) -> {r.out_dir}")
+        for note in r.notes():
+            typer.secho(f"note: {r.input_path}: {note}", err=True, fg=typer.colors.YELLOW)
 
 
 @app.command()
@@ -91,6 +104,12 @@ def quickstart(
         typer.echo(f"\nsearch leaderboard:\n{result.leaderboard}")
         typer.echo(f"search model: {result.search_model_dir}")
         typer.echo(f"predictions: {result.predictions}")
+    if result.served is not None:
+        s = result.served
+        typer.echo(
+            f"served: {s.requests} requests to {s.url}/predict (model version {s.version}), "
+            f"{s.cache_hits} answered from the cache; API docs were at {s.docs_url}"
+        )
     if result.tracking_uri:
         typer.echo(f"MLflow UI: uv run mlflow ui --backend-store-uri {result.tracking_uri}")
     typer.echo("seconds: " + ", ".join(f"{k}={v:.1f}" for k, v in result.seconds.items()))

@@ -220,6 +220,33 @@ class TrackingConfig(_Section):
     )
 
 
+class MonitorConfig(_Section):
+    """Drift and performance monitoring of a served model (``args.monitor`` in serve_config.yaml)."""
+
+    enabled: bool = Field(True, description="Send samples of served rows to the model's monitor actor.")
+    sample_rate: float = Field(
+        0.1, ge=0, le=1, description="Share of served rows (with their predictions) sent to the monitor."
+    )
+    window_size: int = Field(10_000, ge=100, description="Recent rows compared with the reference profile.")
+    min_window: int = Field(500, ge=1, description="Rows a window needs before it can count as drift.")
+    psi_threshold: float = Field(0.2, gt=0, description="Population stability index that counts as drift.")
+    ks_threshold: float = Field(0.2, gt=0, le=1, description="KS statistic that counts as drift (numbers).")
+    label_window: int = Field(2_000, ge=10, description="Recent labelled predictions the rolling score uses.")
+    min_labels: int = Field(100, ge=1, description="Labels needed before degradation can be flagged.")
+    degradation_tolerance: float = Field(
+        0.05, ge=0, description="How much worse than the training baseline the rolling score may get."
+    )
+    check_every_s: float = Field(30.0, gt=0, description="Seconds between the monitor's drift checks.")
+    reference: str | None = Field(
+        None, description="profile.json of the training data; None: the one beside the model directory."
+    )
+    state_path: str | None = Field(
+        None,
+        description="Where the monitor checkpoints its windows (a directory, local or s3://); None: "
+        "MODEL_DIR/../monitor (local models) or none.",
+    )
+
+
 class ServeConfig(_Section):
     """The online prediction service: what ``app.serve:build_app`` takes as ``args`` in serve_config.yaml."""
 
@@ -230,6 +257,11 @@ class ServeConfig(_Section):
     )
     tracking_uri: str | None = Field(
         None, description="MLflow server that resolves a models:/ URI; None: MLFLOW_TRACKING_URI."
+    )
+    model_version: str | None = Field(
+        None,
+        description="Version label to report and key the cache by, instead of the registry version or the "
+        "model directory's digest (the guide's model_id).",
     )
     model_poll_s: float | None = Field(
         30.0,
@@ -264,18 +296,20 @@ class ServeConfig(_Section):
         64, ge=1, description="Most concurrent requests whose rows are predicted in one model call."
     )
     batch_wait_timeout_s: float = Field(
-        0.002, ge=0, description="Longest a request waits for others to share its model call."
+        0.0,
+        ge=0,
+        description="Longest a request waits for others to share its model call; 0 takes the requests "
+        "already queued (batches form under load, no request waits for one).",
+    )
+    monitor: MonitorConfig = Field(
+        default_factory=MonitorConfig,
+        description="Drift and performance monitoring: the share of rows sampled, windows, thresholds.",
     )
     api_key_env: str | None = Field(
         None,
         description="Name of an environment variable holding the API key; when set, requests need the "
         "header `X-API-Key` (or `Authorization: Bearer KEY`). The key itself is never in the YAML.",
     )
-
-
-class MonitorConfig(_Section):
-    window_size: int = Field(10_000, ge=100, description="Recent rows compared with the reference profile.")
-    psi_threshold: float = Field(0.2, gt=0, description="Population stability index that counts as drift.")
 
 
 class AppConfig(_Section):

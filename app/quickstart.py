@@ -1,8 +1,10 @@
 """The main job on embedded defaults: generated data through every stage built so far: data, training on
-Ray Train, the search with a short budget (leaderboard, ensemble, MLflow tracking), and batch prediction."""
+Ray Train, the search with a short budget (leaderboard, ensemble, MLflow tracking), batch prediction, and
+a short spell of online serving (Ray Serve) of the fitted model."""
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +14,7 @@ from app.config import AppConfig
 from app.data import DatasetSpec, prepare
 from app.data.synthetic import make_frame, write_parquet
 from app.search import AutoMLEngine, RayTuneOptimizer, RayTuneSettings, leaderboard
+from app.serve.local import ServeCheck, serve_briefly
 from app.train.api import train
 from app.train.model import save_model
 from app.train.predict import predict_to_parquet
@@ -33,6 +36,7 @@ class QuickstartResult:
     search_model_dir: Path | None = None
     predictions: Path | None = None
     tracking_uri: str | None = None
+    served: ServeCheck | None = None
 
 
 def run_quickstart(
@@ -87,6 +91,11 @@ def run_quickstart(
     predictions = out_dir / "predictions.parquet"
     predict_to_parquet(fit.model_dir, str(new_rows), predictions)
     timings["predict"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    fresh = make_frame(3, task="binary", seed=98).drop(columns=["y"])
+    served = serve_briefly(fit.model_dir, json.loads(fresh.to_json(orient="records", date_format="iso")))
+    timings["serve"] = time.perf_counter() - start
     return QuickstartResult(
         out_dir=out_dir,
         data_dir=data_dir,
@@ -101,5 +110,6 @@ def run_quickstart(
         leaderboard=leaderboard.table(fit.leaderboard, limit=10),
         search_model_dir=fit.model_dir,
         predictions=predictions,
+        served=served,
         tracking_uri=fit.tracking.get("tracking_uri"),
     )

@@ -59,18 +59,25 @@ def search_overrides(args: argparse.Namespace) -> dict:
 def main(argv: list[str] | None = None) -> dict:
     from app.config import AppConfig
     from app.search.api import run_fit
+    from app.search.interrupt import FitInterrupted
 
     args = parse_args(argv)
     cfg = AppConfig.from_yaml(args.config) if args.config else AppConfig.from_dict({})
-    result = run_fit(
-        args.data,
-        target=args.target,
-        config=cfg,
-        out_dir=args.out,
-        task=args.task,
-        resume=args.resume,
-        **search_overrides(args),
-    )
+    if not args.resume and (not args.data or not args.target):
+        raise SystemExit("DATA and --target are required unless --resume")
+    try:
+        result = run_fit(
+            args.data,
+            target=args.target,
+            config=cfg,
+            out_dir=args.out,
+            task=args.task,
+            resume=args.resume,
+            **search_overrides(args),
+        )
+    except FitInterrupted as exc:  # Ctrl-C: the best model so far is saved
+        print(f"interrupted: {exc}", file=sys.stderr)
+        raise SystemExit(130) from None
     summary = {
         "model_dir": str(result.model_dir),
         "chosen": result.chosen,

@@ -158,7 +158,10 @@ class DaskOnRayLoader:
         from ray.util.dask import ray_dask_get
 
         if not ray.is_initialized():
-            ray.init(address=self.ray_address)
+            from app.cluster import connect
+            from app.config import RayConfig
+
+            connect(RayConfig(address=self.ray_address))
         scheduler = functools.partial(ray_dask_get, ray_remote_args=self.ray_remote_args)
         with dask.config.set(scheduler=scheduler):
             yield

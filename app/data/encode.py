@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from app.data import csv_types
 from app.data.errors import DataError
 from app.data.stats import DatasetProfile, write_json
 
@@ -176,7 +177,12 @@ class Preprocessor:
         if name in self.categories:
             return self._codes(name, self.categories[name], column)
         try:
+            if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+                # Numbers sent as text, with missing-value markers ("?", "N/A", ...) as NaN.
+                column, _ = csv_types.to_numeric(column, pa.float64(), csv_types.na_tokens(), name=name)
             return _to_float32(column)
+        except csv_types.NumberParseError as exc:
+            raise DataError(str(exc), column=name) from None
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             raise DataError(f"cannot read {column.type} as a number: {exc}", column=name) from None
 

@@ -13,6 +13,7 @@ class DataError(ValueError):
         super().__init__(f"{where}: {message}" if where else message)
         self.path = path
         self.column = column
+        self.reason = message
 
 
 class DataTooLargeError(DataError):

@@ -14,10 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from app.data import csv_types
 from app.data.errors import DataError
 from app.data.filesystem import filesystem_for
 from app.data.spec import DatasetSpec
@@ -43,6 +45,9 @@ class DatasetInfo:
     partition_columns: list[str] = field(default_factory=list)
     base_dir: str | None = None
     data_bytes: int | None = None  # decoded size from the Parquet footers; None for CSV
+    target_nulls: int | None = None  # rows without a target, from the Parquet footers; None for CSV
+    # Text columns of numbers (and missing-value markers), read as numbers: name -> markers seen.
+    text_numbers: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def columns(self) -> list[str]:
@@ -235,6 +240,13 @@ def inspect(spec: DatasetSpec, *, max_threads: int = 16) -> DatasetInfo:
         raise DataError("no feature columns left after the target and role columns", path=display)
     for name in spec.categorical or []:  # e.g. integer codes the user knows to be categories
         kinds[name] = "categorical"
+    text_numbers: dict[str, list[str]] = {}
+    if fmt == "parquet":
+        candidates = [n for n in features if kinds[n] == "categorical" and n not in (spec.categorical or [])]
+        text_numbers = numbers_in_text(fs, files[0], [n for n in candidates if n in results[0][0].names])
+        for name in text_numbers:
+            kinds[name] = "numeric"
+            schema = schema.set(schema.get_field_index(name), pa.field(name, pa.float64()))
     return DatasetInfo(
         spec=spec,
         files=files,
@@ -249,7 +261,55 @@ def inspect(spec: DatasetSpec, *, max_threads: int = 16) -> DatasetInfo:
         partition_columns=partition_cols,
         base_dir=base_dir,
         data_bytes=None if any(r[3] is None for r in results) else sum(r[3] for r in results),
+        target_nulls=sum(null_counts) if all(n is not None for n in null_counts) else None,
+        text_numbers=text_numbers,
     )
+
+
+# Rows of the first file that decide whether a text column holds numbers.
+_SAMPLE_ROWS = 10_000
+
+
+def numbers_in_text(fs: pafs.FileSystem, path: str, columns: list[str]) -> dict[str, list[str]]:
+    """Which text ``columns`` hold only numbers and missing-value markers in the first rows of ``path``
+    (a Parquet file written from a CSV typed by its reader), with the markers seen."""
+    string_columns = []
+    with fs.open_input_file(path) as f:
+        pf = pq.ParquetFile(f)
+        arrow = pf.schema_arrow
+        string_columns = [
+            c
+            for c in columns
+            if pa.types.is_string(arrow.field(c).type) or pa.types.is_large_string(arrow.field(c).type)
+        ]
+        if not string_columns or pf.metadata.num_rows == 0:
+            return {}
+        batch = next(pf.iter_batches(batch_size=_SAMPLE_ROWS, columns=string_columns), None)
+    if batch is None:
+        return {}
+    tokens = csv_types.na_tokens()
+    found = {}
+    for name in string_columns:
+        if csv_types.numeric_type(batch.column(name), tokens) is not None:
+            text = pc.utf8_trim_whitespace(pc.drop_null(batch.column(name)))
+            seen = pc.unique(text.filter(pc.is_in(text, value_set=pa.array(tokens, pa.string()))))
+            found[name] = sorted(seen.to_pylist())
+    return found
+
+
+def _numbers_from_text(batch: pa.Table, columns: list[str]) -> pa.Table:
+    """The ``columns`` of one batch, text holding numbers, as float64 (markers as nulls)."""
+    tokens = csv_types.na_tokens()
+    for name in columns:
+        try:
+            values, _ = csv_types.to_numeric(batch[name], pa.float64(), tokens, name=name)
+        except csv_types.NumberParseError as exc:
+            raise DataError(
+                f"{exc} (the first rows of the column held numbers only, so it is read as numbers)",
+                column=name,
+            ) from None
+        batch = batch.set_column(batch.schema.get_field_index(name), name, values)
+    return batch
 
 
 def _file_with(files: list[str], results: list, column: str) -> str:
@@ -327,6 +387,13 @@ def load(spec: DatasetSpec | DatasetInfo, *, override_num_blocks: int | None = N
     ds.context.op_resource_reservation_enabled = False
     if info.format != "parquet" or set(info.schema.names) != set(info.columns):
         ds = ds.select_columns(info.columns)
+    if info.text_numbers:
+        ds = ds.map_batches(
+            _numbers_from_text,
+            fn_kwargs={"columns": sorted(info.text_numbers)},
+            batch_format="pyarrow",
+            zero_copy_batch=True,
+        )
     return ds
 
 

@@ -25,6 +25,15 @@ class PreparedData:
     profile: DatasetProfile
     preprocessor: Preprocessor
 
+    def null_target_rows(self) -> dict[str, int | str | None]:
+        """Rows without a target, which training skips: ``rows`` of ``of``, counted in every file's footer
+        (Parquet) or else in the training split as it was profiled (``counted_in`` says which)."""
+        if self.info.target_nulls is not None:
+            return {"rows": self.info.target_nulls, "of": self.info.num_rows, "counted_in": "all rows"}
+        column = self.profile.columns.get(self.info.spec.target)
+        nulls = column.nulls if column is not None else None
+        return {"rows": nulls, "of": self.profile.num_rows, "counted_in": "the training split"}
+
     def save(self, run_dir: str | Path) -> dict[str, Path]:
         """Write ``profile.json`` and ``preprocessor.json`` into the run directory."""
         run_dir = Path(run_dir)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import importlib
 import io
 import json
@@ -26,6 +27,8 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
+from app.data import csv_types
+from app.data.csv_checks import CsvContentError, EncodingErrors, Utf8Check, find_ragged_row
 from app.data.errors import DataError
 from app.data.filesystem import S3Options, filesystem_for
 
@@ -49,6 +52,15 @@ class PrepResult:
     chunks: int
     resumed_chunks: int
     seconds: float
+    missing: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+    replaced_bytes: int = 0
+
+    def notes(self) -> list[str]:
+        """What the conversion changed in the values: markers read as missing, invalid UTF-8 replaced."""
+        lines = csv_types.describe(self.missing)
+        if self.replaced_bytes:
+            lines.append(f"{self.replaced_bytes:,} invalid UTF-8 sequence(s) replaced with U+FFFD")
+        return lines
 
 
 class _InputError(Exception):
@@ -92,12 +104,16 @@ def csv_to_parquet(
     progress: bool = False,
     s3: S3Options | None = None,
     block_size: int = 16 << 20,
+    na_values: list[str] | None = None,
+    encoding_errors: EncodingErrors = "strict",
 ) -> PrepResult:
     """Stream ``input_path`` into ``out_dir/part-00000.parquet, ...``, ``chunk_rows`` input rows each.
 
     Memory holds one chunk and a few read blocks whatever the file size. Column types come from the first
     block (a column empty there: from the first block where it has values); the first chunk's output fixes
-    the schema that later chunks are cast to. Files are staged under hidden names, then moved into place.
+    the schema that later chunks are cast to. A column of numbers stays numeric when some cells hold a
+    missing-value marker (``?``, ``-``, ``N/A``... and ``na_values``): those cells become nulls and are
+    counted in ``PrepResult.missing``. Files are staged under hidden names, then moved into place.
 
     Args:
         input_path: CSV file, local or ``s3://``; ``.gz``, ``.bz2``, ``.zst`` and ``.lz4`` are decompressed.
@@ -110,6 +126,9 @@ def csv_to_parquet(
         progress: Show a progress bar over the input's bytes.
         s3: S3 endpoint and region; None takes them from the ``AWS_*`` environment.
         block_size: Bytes the CSV reader parses at a time (a row must fit in one).
+        na_values: More markers of a missing value in numeric columns.
+        encoding_errors: ``strict``: invalid UTF-8 is an error naming the line and column; ``replace``:
+            replaced with U+FFFD and counted in ``PrepResult.replaced_bytes``.
 
     Returns:
         All files of the conversion, earlier runs' included, and its counts.
@@ -124,6 +143,8 @@ def csv_to_parquet(
     started = time.perf_counter()
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
+    if encoding_errors not in ("strict", "replace"):
+        raise ValueError(f"encoding_errors must be 'strict' or 'replace', not {encoding_errors!r}")
     fn, fn_name = _resolve_transform(transform)
     in_fs, in_path = filesystem_for(input_path, s3)
     info = in_fs.get_file_info(in_path)
@@ -133,6 +154,9 @@ def csv_to_parquet(
     out = _OutDir(out_dir, s3)
     identity = {"input": in_path, "size": info.size, "mtime_ns": info.mtime_ns, "chunk_rows": chunk_rows}
     identity.update(partition_by=partition_by, transform=fn_name)
+    # Recorded only when set, so that manifests written before these options still resume.
+    identity.update(na_values=sorted(na_values) if na_values else None)
+    identity.update(encoding_errors=None if encoding_errors == "strict" else encoding_errors)
     try:
         state = out.load(identity, resume)
         resumed = len(state["chunks"])
@@ -143,13 +167,19 @@ def csv_to_parquet(
     chunks = state["chunks"]
     files = [f"{out_dir.rstrip('/')}/{f}" for c in chunks for f in c["files"]]
     rows, seconds = sum(c["rows"] for c in chunks), time.perf_counter() - started
-    return PrepResult(input_path, out_dir, files, rows, len(chunks), resumed, seconds)
+    missing: dict[str, dict[str, int]] = {}
+    for c in chunks:
+        for name, seen in c.get("missing", {}).items():
+            for token, n in seen.items():
+                missing.setdefault(name, {})[token] = missing.get(name, {}).get(token, 0) + n
+    replaced = state.get("replaced_bytes", 0)
+    return PrepResult(input_path, out_dir, files, rows, len(chunks), resumed, seconds, missing, replaced)
 
 
 def csv_to_parquet_many(inputs: list[str], out_dir: str, **kwargs) -> list[PrepResult]:
     """``csv_to_parquet`` for several files in parallel as a Ray Data job, each into ``out_dir/<stem>/``.
 
-    Calls ``ray.init()`` only when Ray is not initialised; ``kwargs`` are those of ``csv_to_parquet``.
+    Connects to Ray (``app.cluster.connect``) unless it is initialised; ``kwargs`` are ``csv_to_parquet``'s.
 
     Raises:
         DataError: Two inputs share a file stem, or some conversions failed (the others still finish).
@@ -162,7 +192,9 @@ def csv_to_parquet_many(inputs: list[str], out_dir: str, **kwargs) -> list[PrepR
     if not inputs:
         return []
     if not ray.is_initialized():
-        ray.init()
+        from app.cluster import connect
+
+        connect()
     base = out_dir.rstrip("/")
     items = [{"input_path": p, "out_dir": f"{base}/{s}"} for p, s in zip(inputs, stems, strict=True)]
     dataset = ray.data.from_items(items, override_num_blocks=len(items))  # a block, so a task, per file
@@ -204,16 +236,30 @@ def _convert(
 ) -> None:
     """Write the chunks that ``state`` does not list as finished, then mark the output complete."""
     settings, chunks, resumed = state["identity"], state["chunks"], len(state["chunks"])
+    errors = settings.get("encoding_errors") or "strict"
+    tokens = csv_types.na_tokens(settings.get("na_values"))
+    # Reads the header and first block: most bad input fails here, before an earlier output is touched.
+    types, numeric, names = _column_types(fs, info.path, block_size, tokens, errors)
+    if settings["partition_by"] is not None and fn is None and settings["partition_by"] not in names:
+        raise _InputError(f"no such column to partition by; the header has {names}", settings["partition_by"])
     out.save(state)  # before cleaning, so that no crash leaves an older run's manifest behind
     out.clean(keep=range(resumed))
     target = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(state["schema"]))) if state["schema"] else None
-    types = _settle_null_types(fs, info.path, block_size)
     bar = tqdm(total=info.size, unit="B", unit_scale=True, disable=not progress, desc=info.path)
-    with _open_csv(fs, info.path, block_size, types) as (raw, reader, throttle), bar:
+    with _open_csv(fs, info.path, block_size, types, errors=errors) as (raw, reader, throttle), bar:
         for index, table in enumerate(_chunks(reader, throttle, settings["chunk_rows"])):
             bar.update(raw.tell() - bar.n)
             if index < resumed:
                 continue  # finished by an earlier run: read past it, write nothing
+            missing: dict[str, dict[str, int]] = {}
+            try:
+                table = csv_types.convert_table(table, numeric, tokens, missing)
+            except csv_types.NumberParseError as exc:
+                hint = (
+                    f"the column's type, {exc.target}, comes from the file's first block; if it marks a "
+                    "missing value, pass it with --na-values"
+                )
+                raise _InputError(f"chunk {index}: {exc} ({hint})", exc.column) from None
             written = _apply(fn, settings["transform"], table, index) if fn else table
             if target is None:  # no pandas metadata; a column all-null here takes the reader's type
                 read = reader.schema
@@ -226,10 +272,12 @@ def _convert(
                 state["schema"] = base64.b64encode(target.serialize().to_pybytes()).decode()
             written = _conform(written, target, index)
             files = out.write_chunk(written, f"part-{index:05d}.parquet", settings["partition_by"])
-            chunks.append({"index": index, "rows_in": len(table), "rows": len(written), "files": files})
+            chunk = {"index": index, "rows_in": len(table), "rows": len(written), "files": files}
+            chunks.append({**chunk, "missing": missing} if missing else chunk)
             out.save(state)
             pa.default_memory_pool().release_unused()  # so that RSS follows the chunk, not the run's history
         bar.update(info.size - bar.n)
+    state["replaced_bytes"] = throttle.check.replaced if throttle.check is not None else 0
     state["complete"] = True
     out.save(state)
     out.put(SUCCESS, b"")
@@ -324,20 +372,32 @@ class _Throttle:
     (about 0.5 GB at 16 MiB blocks); making that thread wait here keeps memory to a few blocks.
     """
 
-    def __init__(self, stream: pa.NativeFile, block_size: int, ahead: int = 2):
-        self.stream, self.block_size, self.ahead = stream, block_size, ahead
+    def __init__(
+        self, stream: pa.NativeFile, block_size: int, ahead: int = 2, check: Utf8Check | None = None
+    ):
+        self.stream, self.block_size, self.ahead, self.check = stream, block_size, ahead, check
         self.position = self.taken = 0
         self.closed = self._released = False
         self._turn = threading.Condition()
+        self.source: tuple | None = None  # (filesystem, path, codec), to find a bad line again
+        self._pending = b""  # checked bytes not yet handed to the reader (a repair can lengthen them)
 
     def read_buffer(self, nbytes: int) -> pa.Buffer:  # preferred by pa.PythonFile to read(): no copy
         with self._turn:  # batch i needs blocks i and i+1; the timeout only guards against a miscount
             self._turn.wait_for(
                 lambda: self._released or self.position < (self.taken + self.ahead) * self.block_size, 60
             )
-        buffer = self.stream.read_buffer(nbytes)
-        self.position += buffer.size
-        return buffer
+        if self.check is None:
+            buffer = self.stream.read_buffer(nbytes)
+            self.position += buffer.size
+            return buffer
+        if not self._pending:
+            raw = self.stream.read_buffer(nbytes)
+            self.position += raw.size
+            self._pending = self.check.feed(raw, final=raw.size == 0).to_pybytes()
+        size = len(self._pending) if nbytes is None or nbytes < 0 else nbytes
+        out, self._pending = self._pending[:size], self._pending[size:]
+        return pa.py_buffer(out)
 
     def read(self, nbytes: int = -1) -> bytes:
         return self.read_buffer(nbytes).to_pybytes()
@@ -357,21 +417,31 @@ class _Throttle:
 
 
 @contextlib.contextmanager
-def _open_csv(fs: pafs.FileSystem, path: str, block_size: int, types: dict | None = None, include=None):
+def _open_csv(
+    fs: pafs.FileSystem,
+    path: str,
+    block_size: int,
+    types: dict | None = None,
+    include=None,
+    *,
+    errors: EncodingErrors = "strict",
+):
     """A streaming reader, its throttle and the raw file under them (seekable, so ``tell()`` works)."""
     codec = next((c for ext, c in _CODECS.items() if path.endswith(ext)), None)
     # strings_can_be_null: "", "NA", "null"... are missing values in every column, as in pandas
     convert = pcsv.ConvertOptions(column_types=types, include_columns=include, strings_can_be_null=True)
     with fs.open_input_file(path) as raw:
-        throttle = _Throttle(pa.CompressedInputStream(raw, codec) if codec else raw, block_size)
+        stream = pa.CompressedInputStream(raw, codec) if codec else raw
+        throttle = _Throttle(stream, block_size, check=Utf8Check(errors))
+        throttle.source = (fs, path, codec)
         try:
             reader = pcsv.open_csv(
                 pa.PythonFile(throttle, mode="r"),
                 read_options=pcsv.ReadOptions(block_size=block_size),
                 convert_options=convert,
             )
-        except pa.ArrowInvalid as exc:
-            raise _InputError(f"cannot read the header and first block: {exc}") from exc
+        except (pa.ArrowException, CsvContentError, OSError) as exc:
+            raise _input_error(exc, throttle, f"cannot read the header and first block: {exc}") from None
         try:
             yield raw, reader, throttle
         finally:
@@ -379,18 +449,53 @@ def _open_csv(fs: pafs.FileSystem, path: str, block_size: int, types: dict | Non
             reader.close()
 
 
-def _settle_null_types(fs: pafs.FileSystem, path: str, block_size: int) -> dict[str, pa.DataType]:
+def _column_types(
+    fs: pafs.FileSystem, path: str, block_size: int, tokens: list[str], errors: EncodingErrors
+) -> tuple[dict[str, pa.DataType], dict[str, pa.DataType], list[str]]:
+    """Types the reader is given, the numeric columns read as text and converted chunk by chunk, and the
+    header's column names.
+
+    Arrow's streaming reader fixes each type from the first block: a column of numbers with a ``?`` there
+    would be text, and one without it there would fail on a later ``?``. So every column the first block
+    shows to hold numbers (and markers of missing values) is read as text and converted with
+    ``csv_types``; a column empty in the first block is typed from its first values further on.
+    """
+    with _open_csv(fs, path, block_size, errors=errors) as (_, reader, throttle):
+        schema = reader.schema
+        text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+        numeric = {
+            f.name: f.type for f in schema if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)
+        }
+        if text:
+            try:
+                first = reader.read_next_batch()
+            except StopIteration:
+                first = None
+            except (pa.ArrowException, CsvContentError, OSError) as exc:
+                raise _input_error(exc, throttle, f"in the first block: {exc}") from None
+            for name in text if first is not None else []:
+                kind = csv_types.numeric_type(first.column(name), tokens)
+                if kind is not None:
+                    numeric[name] = kind
+    types = _settle_null_types(
+        fs, path, block_size, {f.name for f in schema if pa.types.is_null(f.type)}, errors
+    )
+    return {**types, **dict.fromkeys(numeric, pa.string())}, numeric, schema.names
+
+
+def _settle_null_types(
+    fs: pafs.FileSystem, path: str, block_size: int, nulls: set[str], errors: EncodingErrors
+) -> dict[str, pa.DataType]:
     """Types for the columns that the first block leaves all-null, from their first values further on.
 
     Arrow's streaming reader fixes each type from the first block, so a column that is empty there is
     typed ``null`` and fails on its first value; this reads ahead only as far as it must to type it.
     """
-    with _open_csv(fs, path, block_size) as (_, reader, _):
-        nulls = {f.name for f in reader.schema if pa.types.is_null(f.type)}
     types: dict[str, pa.DataType] = {}
     if not nulls:
         return types
-    with _open_csv(fs, path, block_size, dict.fromkeys(nulls, pa.string()), sorted(nulls)) as (_, reader, th):
+    string_types = dict.fromkeys(nulls, pa.string())
+    with _open_csv(fs, path, block_size, string_types, sorted(nulls), errors=errors) as (_, reader, th):
         for chunk in _chunks(reader, th, block_size):
             for name in nulls - types.keys():
                 values = chunk[name].drop_null()
@@ -412,10 +517,12 @@ def _chunks(reader: pcsv.CSVStreamingReader, throttle: _Throttle, chunk_rows: in
             batch = reader.read_next_batch()
         except StopIteration:
             break
-        except pa.ArrowInvalid as exc:  # the streaming reader does not say which row: name the block's start
+        except (pa.ArrowException, CsvContentError, OSError) as exc:
+            # The streaming reader does not say which row: name the block's start, or find the line.
             column = re.search(r"CSV column #(\d+)", str(exc))
             message = f"chunk {done // chunk_rows}, in the rows after data row {done:,}: {exc}"
-            raise _InputError(message, column and reader.schema.names[int(column[1])]) from exc
+            name = column and reader.schema.names[int(column[1])]
+            raise _input_error(exc, throttle, message, name, where=f"chunk {done // chunk_rows}") from None
         throttle.took()
         done += batch.num_rows
         while batch.num_rows:
@@ -428,6 +535,26 @@ def _chunks(reader: pcsv.CSVStreamingReader, throttle: _Throttle, chunk_rows: in
                 pending, count = [], 0
     if count:
         yield pa.Table.from_batches(pending)
+
+
+def _input_error(
+    exc: BaseException, throttle: _Throttle, message: str, column: str | None = None, *, where: str = ""
+) -> _InputError:
+    """The reader's error as the user can act on it: invalid UTF-8 or a ragged row by line and column."""
+    check = throttle.check
+    if check is not None and check.error is not None:
+        return _InputError(str(check.error), check.error.column)
+    if isinstance(exc, CsvContentError):
+        return _InputError(str(exc), exc.column)
+    if re.search(r"Expected \d+ columns, got \d+", str(exc)) and throttle.source is not None:
+        fs, path, codec = throttle.source
+        with fs.open_input_stream(path, compression=codec) as stream:
+            found = find_ragged_row(stream)
+        if found is not None:
+            line, fields, expected = found
+            prefix = f"{where}, " if where else ""
+            return _InputError(f"{prefix}line {line:,} has {fields} fields, the header has {expected}")
+    return _InputError(" ".join(message.split()), column)
 
 
 def _apply(fn: Transform, name: str, table: pa.Table, index: int) -> pa.Table:

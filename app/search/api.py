@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,12 +24,14 @@ def run_fit(
     out_dir: str | Path,
     task: str | None = None,
     resume: bool = False,
+    notify: Callable[[str], None] | None = None,
     **overrides: Any,
 ) -> FitResult:
     """Search with ``config.search`` (``overrides`` that are not None on top), track to
     ``config.tracking``, read ``s3://`` data through ``config.data.s3`` and run on ``config.ray``.
 
-    With ``resume`` the interrupted fit in ``out_dir`` continues with its saved settings.
+    With ``resume`` the interrupted fit in ``out_dir`` continues with its saved settings. ``notify``
+    receives what the user should know about the data as it is used (``AutoMLEngine``).
 
     Example:
         >>> cfg = AppConfig.from_yaml("automl.yaml")  # doctest: +SKIP
@@ -39,7 +42,11 @@ def run_fit(
         raise ValueError(f"task must be auto, {', '.join(TASKS)}, not {task!r}")
     settings = RayTuneSettings.from_config(config, **overrides)
     engine = AutoMLEngine(
-        RayTuneOptimizer(settings), out_dir=out_dir, data_config=config.data, tracking=config.tracking
+        RayTuneOptimizer(settings),
+        out_dir=out_dir,
+        data_config=config.data,
+        tracking=config.tracking,
+        notify=notify,
     )
     if resume:
         return engine.resume()

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from app._cli import INTERRUPTED, fail
+
 
 def fit(
     data: str | None = typer.Argument(None, help="Parquet/CSV path, directory, glob or s3:// URI."),
@@ -50,6 +52,7 @@ def fit(
     from app.data.errors import DataError
     from app.search import leaderboard as lb
     from app.search.api import run_fit
+    from app.search.interrupt import FitInterrupted
 
     try:
         cfg = AppConfig.from_yaml(config) if config else AppConfig.from_dict({})
@@ -71,10 +74,18 @@ def fit(
             ray_address=ray_address,
             refit=refit,
             cv_folds=cv_folds,
+            notify=_note,
+        )
+    except FitInterrupted as exc:
+        fail(f"interrupted: {exc}", code=INTERRUPTED)
+    except KeyboardInterrupt:
+        fail(
+            f"interrupted again: stopped at once, files already saved are kept; "
+            f"resume the search with: automl fit --resume --out {out}",
+            code=INTERRUPTED,
         )
     except (ConfigError, ValidationError, DataError, ValueError, FileNotFoundError, RuntimeError) as exc:
-        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
-        raise typer.Exit(code=2) from None
+        fail(exc)
     typer.echo(lb.table(result.leaderboard))
     scored_on = f"{result.cv.get('folds')}-fold cv" if result.cv["done"] else "valid"
     typer.echo(
@@ -87,6 +98,10 @@ def fit(
         name = cfg.tracking.registered_model_name
         typer.echo(f"registered: {name} version {result.tracking['registered']}")
     typer.echo(f"wall time: {result.wall_time_s:.1f} s")
+
+
+def _note(message: str) -> None:
+    typer.secho(f"note: {message}", err=True, fg=typer.colors.YELLOW)
 
 
 def predict(
@@ -108,6 +123,5 @@ def predict(
         cfg = AppConfig.from_yaml(config) if config else AppConfig.from_dict({})
         rows = predict_to_parquet(model, data, out, tracking_uri=cfg.tracking.tracking_uri, s3=cfg.data.s3)
     except (ConfigError, DataError, ValueError, FileNotFoundError) as exc:
-        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
-        raise typer.Exit(code=2) from None
+        fail(exc)
     typer.echo(f"{rows:,} predictions -> {out}")

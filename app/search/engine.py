@@ -7,7 +7,10 @@ A fit is plan (read and size the data) -> search (Ray Tune) -> choose (``app.sea
 
 from __future__ import annotations
 
+import json
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,21 +19,23 @@ import pandas as pd
 
 from app.config import DataConfig, TrackingConfig
 from app.data import DatasetSpec, PreparedData, prepare
-from app.search import budget, leaderboard
+from app.data.io import inspect
+from app.search import budget, interrupt, leaderboard
 from app.search.choose import choose_model
 from app.search.inputs import dataset_spec
 from app.search.local import TrialData, ValidRows, encode_rows
 from app.search.raytrain import StreamingData, plan
-from app.search.records import FitResult, TrackingRecord
+from app.search.records import CVRecord, FitResult, RefitRecord, TrackingRecord
 from app.search.refit import refit_chosen
 from app.search.settings import RayTuneSettings
-from app.search.state import FIT_FILE, MODEL_DIR, VALIDATED_DIR, read_fit_file, record_result, write_fit_file
+from app.search.state import FIT_FILE, MODEL_DIR, VALIDATED_DIR, record_result, write_fit_file
 from app.search.tuner import SearchSpec, make_tuner, restore_tuner, search_spec, storage_for
 
 __all__ = ["FIT_FILE", "MODEL_DIR", "VALIDATED_DIR", "AutoMLEngine", "FitResult", "RayTuneOptimizer"]
 
 # Ray Train trials choose the ensemble on at most this many validation rows (or the memory limit's worth).
 ENSEMBLE_VALID_ROWS = 50_000
+INTERRUPTED = "interrupted (Ctrl-C)"
 
 
 @dataclass
@@ -87,7 +92,11 @@ class AutoMLEngine:
         data_config: DataConfig | None = None,
         tracking: TrackingConfig | None = None,
         track: bool = True,
+        notify: Callable[[str], None] | None = None,
     ) -> None:
+        """``notify`` receives what the user should know about the data as it is used (rows dropped);
+        default: a logging warning."""
+        self.notify = notify or logging.getLogger(__name__).warning
         self.optimizer = optimizer or RayTuneOptimizer()
         self.out_dir = Path(out_dir)
         self.data_config = data_config or DataConfig()
@@ -105,64 +114,84 @@ class AutoMLEngine:
     ) -> FitResult:
         """Search, ensemble and save. ``X`` is pandas/numpy (with ``y``), a Ray Dataset, a path or URI."""
         started = time.monotonic()
-        self.optimizer.connect()
         spec = spec or dataset_spec(X, y, target, out_dir=self.out_dir, s3=self.data_config.s3)
-        write_fit_file(self.out_dir, spec, self.optimizer.settings, task)
-        return self._run(spec, task=task, resume=False, started=started)
+        # Fail on bad input before Ray starts and before anything in an existing run folder changes.
+        inspect(spec)
+        self.optimizer.connect()
+        with interrupt.catching_sigint():
+            return self._run(spec, task=task, resume=False, started=started)
 
     def resume(self) -> FitResult:
         """Continue the search saved under ``out_dir``; finished trials are kept."""
         started = time.monotonic()
-        saved = read_fit_file(self.out_dir)
+        path = self.out_dir / FIT_FILE
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no fit to resume in {self.out_dir}")
         # The search continues as saved; where Ray runs is where it runs now, when that is given.
         where = self.optimizer.settings.model_dump(include={"ray_address", "num_cpus", "num_gpus"})
-        self.optimizer.settings = RayTuneSettings(
-            **{**saved["settings"], **{k: v for k, v in where.items() if v is not None}}
-        )
+        try:
+            saved = json.loads(path.read_text())
+            saved_settings = {**saved["settings"], **{k: v for k, v in where.items() if v is not None}}
+            settings, spec = RayTuneSettings(**saved_settings), DatasetSpec(**saved["spec"])
+        except (ValueError, KeyError, TypeError) as exc:
+            reason = " ".join(str(exc).split())
+            raise ValueError(
+                f"{path}: not a fit record to resume from ({type(exc).__name__}: {reason})"
+            ) from None
+        inspect(spec)
+        self.optimizer.settings = settings
         self.optimizer.connect()
-        spec = DatasetSpec(**saved["spec"])
-        return self._run(spec, task=saved.get("task"), resume=True, started=started)
+        with interrupt.catching_sigint():
+            return self._run(spec, task=saved.get("task"), resume=True, started=started)
 
     def _run(self, spec: DatasetSpec, *, task: str | None, resume: bool, started: float) -> FitResult:
-        """Plan -> search -> choose -> refit -> record."""
-        p = self._plan(spec, task=task, started=started)
+        """Plan -> search -> choose -> refit -> record. After Ctrl-C the best trials are kept as they are:
+        no cross-validation, refit or tracking."""
+        p = self._plan(spec, task=task, resume=resume, started=started)
         board = self._search(p, resume=resume, started=started)
         deadline = budget.after_search_deadline(
             p.settings, started=started, trials=len(board), track=self.track
         )
         t0 = time.monotonic()
+        stopping = interrupt.requested()
         result = choose_model(
             board,
             p.valid,
             p.sspec,
             p.settings,
-            data=p.data,
+            data=None if stopping else p.data,
             deadline=deadline,
             cpus=p.cpus,
             out_dir=self.out_dir,
         )
         p.timings["ensemble_s"] = time.monotonic() - t0
         t0 = time.monotonic()
-        result.refit = refit_chosen(
-            result,
-            board,
-            p.data,
-            p.sspec,
-            p.settings,
-            threads=int(p.cpus),
-            deadline=deadline,
-            out_dir=self.out_dir,
-        )
+        if interrupt.requested():
+            result.refit = RefitRecord(done=False, reason=INTERRUPTED)
+            result.cv = CVRecord(done=False, reason=INTERRUPTED) if stopping else result.cv
+        else:
+            result.refit = refit_chosen(
+                result,
+                board,
+                p.data,
+                p.sspec,
+                p.settings,
+                threads=int(p.cpus),
+                deadline=deadline,
+                out_dir=self.out_dir,
+            )
         p.timings["refit_s"] = time.monotonic() - t0
         return self._record(result, board, p, started=started)
 
-    def _plan(self, spec: DatasetSpec, *, task: str | None, started: float) -> _Plan:
+    def _plan(self, spec: DatasetSpec, *, task: str | None, resume: bool, started: float) -> _Plan:
         """Prepare the data and size the search: trials in process on shared arrays, or on Ray Train from
         the streaming splits when the encoded data is over ``in_memory_limit_bytes``."""
         import ray
 
         settings = self.optimizer.settings
         prepared = prepare(spec, config=self.data_config, task=task)
+        if not resume:  # the data is valid: only now does the new fit replace an earlier one's record
+            self._note_data(spec, task, prepared)
         pre = prepared.preprocessor
         cpus = ray.cluster_resources().get("CPU", 1.0)
         if budget.encoded_bytes(prepared, self.data_config) > settings.in_memory_limit_bytes:
@@ -191,6 +220,24 @@ class AutoMLEngine:
             timings={"data_s": time.monotonic() - started},
         )
 
+    def _note_data(self, spec: DatasetSpec, task: str | None, prepared: PreparedData) -> None:
+        """Write ``fit.json`` with what was noticed about the data, and tell the user."""
+        dropped = prepared.null_target_rows()
+        text_numbers = prepared.info.text_numbers
+        data = {"null_target_rows": dropped, "text_numbers": text_numbers}
+        write_fit_file(self.out_dir, spec, self.optimizer.settings, task, data=data)
+        for name, markers in text_numbers.items():
+            self.notify(
+                f"column {name!r} is text but holds numbers{' and ' + str(markers) if markers else ''}: "
+                "read as numbers, markers as missing values"
+            )
+        if dropped["rows"]:
+            self.notify(
+                f"{dropped['rows']:,} of {dropped['of']:,} rows ({dropped['counted_in']}) have no "
+                f"{spec.target!r} value and are not used; recorded in {self.out_dir / FIT_FILE} "
+                "under data.null_target_rows"
+            )
+
     def _search(self, p: _Plan, *, resume: bool, started: float) -> pd.DataFrame:
         """Run (or resume) the Tune search; the leaderboard of its trials, saved (with their checkpoints)."""
         storage = storage_for(self.out_dir, p.settings)
@@ -211,11 +258,19 @@ class AutoMLEngine:
             from app.search.track import warm_tracker
 
             p.warm = warm_tracker(self.tracking, self.out_dir)
+        if interrupt.requested():  # Ctrl-C while the data was prepared
+            raise interrupt.FitInterrupted(
+                f"stopped before the search; start it with: automl fit --resume --out {self.out_dir}"
+            )
         t0 = time.monotonic()
         results = tuner.fit()
         p.timings["search_s"] = time.monotonic() - t0
         board = leaderboard.from_results(results, mode=p.sspec.mode)
         if board.empty or board["checkpoint"].isna().all():
+            if interrupt.requested():
+                raise interrupt.FitInterrupted(
+                    f"no trial had finished, nothing saved; resume: automl fit --resume --out {self.out_dir}"
+                )
             errors = [str(r.error) for r in results if r.error is not None][:3]
             raise RuntimeError(
                 f"no trial finished; first errors: {errors or 'none (time budget too short?)'}"
@@ -231,6 +286,11 @@ class AutoMLEngine:
         result.leaderboard = board.drop(columns=["checkpoint", "history"])
         leaderboard.save(board, self.out_dir)
         record_result(self.out_dir, result)
+        if interrupt.requested():
+            raise interrupt.FitInterrupted(
+                f"the best model so far is saved in {result.model_dir} (not refit); resume the search with: "
+                f"automl fit --resume --out {self.out_dir}"
+            )
         if self.track:
             t0 = time.monotonic()
             result.tracking = self._log(result, board, p.prepared, p.settings, valid=p.valid, warm=p.warm)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from app import atomic
 from app.search.spaces import split_config
 
 COLUMNS = [
@@ -79,8 +80,9 @@ def save(frame: pd.DataFrame, out_dir: Path) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     public = frame.drop(columns=["checkpoint", "history"], errors="ignore")
     csv, js = out_dir / "leaderboard.csv", out_dir / "leaderboard.json"
-    public.to_csv(csv, index=False)
-    js.write_text(public.to_json(orient="records", indent=2))
+    with atomic.replacing(csv) as tmp:
+        public.to_csv(tmp, index=False)
+    atomic.write_text(js, public.to_json(orient="records", indent=2))
     return {"csv": csv, "json": js}
 
 

@@ -7,6 +7,9 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app import atomic
+from app.search import interrupt
+
 if TYPE_CHECKING:
     from app.data import DatasetSpec
     from app.search.records import FitResult
@@ -17,18 +20,14 @@ MODEL_DIR = "model"
 VALIDATED_DIR = "validated_model"
 
 
-def write_fit_file(out_dir: Path, spec: DatasetSpec, settings: RayTuneSettings, task: str | None) -> None:
-    """What ``resume`` needs: the data spec, the settings and the task."""
+def write_fit_file(
+    out_dir: Path, spec: DatasetSpec, settings: RayTuneSettings, task: str | None, *, data: dict[str, Any]
+) -> None:
+    """What ``resume`` needs (the data spec, the settings, the task) and what was noticed about the data;
+    written atomically."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    saved = {"spec": spec.model_dump(), "settings": settings.model_dump(), "task": task}
-    (out_dir / FIT_FILE).write_text(json.dumps(saved, indent=2))
-
-
-def read_fit_file(out_dir: Path) -> dict[str, Any]:
-    path = out_dir / FIT_FILE
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no fit to resume in {out_dir}")
-    return json.loads(path.read_text())
+    saved = {"spec": spec.model_dump(), "settings": settings.model_dump(), "task": task, "data": data}
+    atomic.write_text(out_dir / FIT_FILE, json.dumps(saved, indent=2))
 
 
 def record_result(out_dir: Path, result: FitResult) -> None:
@@ -44,5 +43,6 @@ def record_result(out_dir: Path, result: FitResult) -> None:
         "refit": result.refit,
         "cv": result.cv,
         "validated_model_dir": str(result.validated_model_dir or result.model_dir),
+        "interrupted": interrupt.requested(),
     }
-    path.write_text(json.dumps(saved, indent=2))
+    atomic.write_text(path, json.dumps(saved, indent=2))

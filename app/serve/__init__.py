@@ -21,6 +21,10 @@ __all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str):
+    if name == "service":  # `serve build app.serve:service`: the application, its model left to user_config
+        from app.serve.app import build_app
+
+        return build_app({})
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'app.serve' has no attribute {name!r}")

@@ -9,7 +9,7 @@ from typing import Any
 
 from ray.serve import Application
 
-from app.config import AppConfig, ConfigError, ServeConfig
+from app.config import AppConfig, ServeConfig
 
 
 def serve_config(args: Mapping[str, Any] | None, *, env: Mapping[str, str] | None = None) -> ServeConfig:
@@ -20,8 +20,6 @@ def serve_config(args: Mapping[str, Any] | None, *, env: Mapping[str, str] | Non
     serve = cfg.serve
     if serve.tracking_uri is None and cfg.tracking.tracking_uri:
         serve = serve.model_copy(update={"tracking_uri": cfg.tracking.tracking_uri})
-    if not serve.model:
-        raise ConfigError("serve args: model: required (a model directory or a models:/NAME@alias URI)")
     return serve
 
 
@@ -36,9 +34,12 @@ def build_app(args: Mapping[str, Any] | None = None) -> Application:
         >>> args = {"model": "runs/a1/model", "redis_url": "redis://127.0.0.1:6379/0"}
         >>> serve.run(build_app(args))  # doctest: +SKIP
     """
+    from app.serve.local import absolute_source
     from app.serve.server import ModelServer
 
     cfg = serve_config(args)
+    if cfg.model:  # a relative path is read from where the app is built, not from each replica's cwd
+        cfg = cfg.model_copy(update={"model": absolute_source(cfg.model)})
     static = cfg.model_dump(exclude={"model", "tracking_uri"})
     return ModelServer.options(user_config={"model": cfg.model, "tracking_uri": cfg.tracking_uri}).bind(
         static

@@ -113,6 +113,10 @@ class RedisCache:
     ) -> None:
         import redis.asyncio as aioredis
 
+        if not url:
+            auth = f":{password}@" if password else ""
+            url = f"redis://{auth}{host}:{port}/{db}"
+        self.url = url  # holds the password when there is one: never logged
         options = dict(
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,
@@ -120,10 +124,7 @@ class RedisCache:
             health_check_interval=0,
             retry_on_timeout=False,
         )
-        if url:
-            self.client = aioredis.Redis.from_url(url, **options)
-        else:
-            self.client = aioredis.Redis(host=host, port=port, db=db, password=password, **options)
+        self.client = aioredis.Redis.from_url(url, **options)
         self.default_ttl = default_ttl
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
@@ -154,12 +155,16 @@ class PredictionCache:
     """
 
     backend: Any = field(default_factory=LRUCache)
-    ttl_s: int = 300
+    ttl_s: int | None = None  # None: the backend's default_ttl (RedisCache), else 300 s
     timeout_s: float = 0.02
     retry_s: float = 1.0
     stats: CacheStats = field(default_factory=CacheStats)
     _down_until: float = 0.0
     _pending: set[asyncio.Task] = field(default_factory=set)
+
+    @property
+    def ttl(self) -> int:
+        return int(self.ttl_s or getattr(self.backend, "default_ttl", 300))
 
     @property
     def available(self) -> bool:
@@ -203,7 +208,7 @@ class PredictionCache:
 
     async def _put(self, items: dict[str, bytes]) -> None:
         try:
-            await asyncio.wait_for(self.backend.set_many(items, self.ttl_s), self.timeout_s * 5)
+            await asyncio.wait_for(self.backend.set_many(items, self.ttl), self.timeout_s * 5)
         except Exception as exc:  # noqa: BLE001 - a full or dead cache never fails a request
             self._failed(exc)
 

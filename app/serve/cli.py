@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 from pathlib import Path
@@ -32,13 +31,14 @@ def serve(
     import ray
     from ray import serve as ray_serve
 
+    from app.cluster import ClusterUnreachableError, connect
     from app.serve.local import deploy
 
-    address = os.environ.get("RAY_ADDRESS")
-    if address:
-        ray.init(address=address, log_to_driver=False)
-    else:
-        ray.init(address="local", include_dashboard=False, log_to_driver=False)
+    try:  # RAY_ADDRESS, else a private local Ray on loopback
+        connect()
+    except ClusterUnreachableError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -4,6 +4,7 @@ Serve's own schema, our ``args`` checked before anything starts, then deployed a
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ from app.config import ConfigError
 
 APP_NAME = "automl"
 IMPORT_PATH = "app.serve:build_app"
+# What `serve build app.serve:service` writes: the application object, its model in the user_config.
+BUILT_PATH = "app.serve:service"
 
 
 def load_serve_config(
@@ -34,25 +37,41 @@ def load_serve_config(
     from app.serve.app import serve_config
 
     raw = _read(path) if path else _default_config()
-    apps = [a for a in raw.get("applications") or [] if a.get("import_path") == IMPORT_PATH]
+    apps = [a for a in raw.get("applications") or [] if a.get("import_path") in (IMPORT_PATH, BUILT_PATH)]
     if not apps:
         raise ConfigError(f"{path}: no application with import_path {IMPORT_PATH}")
+    if apps[0]["import_path"] == BUILT_PATH:
+        apps[0]["import_path"] = IMPORT_PATH
+        for spec in apps[0].get("deployments") or []:
+            user = spec.pop("user_config", None) or {}
+            apps[0].setdefault("args", {}).update({k: v for k, v in user.items() if v})
     app_args = apps[0].setdefault("args", {}) or {}
     apps[0]["args"] = app_args
     app_args.update({k: v for k, v in {"model": model, "redis_url": redis_url, **(args or {})}.items() if v})
-    if app_args.get("model") and "://" not in str(app_args["model"]):
-        app_args["model"] = str(Path(app_args["model"]).resolve())  # replicas may not share our cwd
+    if app_args.get("model"):
+        app_args["model"] = absolute_source(app_args["model"])
     for spec in apps[0].setdefault("deployments", []) or []:
         for key, value in (deployment or {}).items():
             merged = {**(spec.get(key) or {}), **value} if key == "ray_actor_options" else value
             spec[key] = merged
-    serve_config(app_args)  # our args' errors name the field, before Serve starts anything
+    if not serve_config(app_args).model:  # our args' errors name the field before Serve starts anything
+        raise ConfigError(
+            f"{path or 'serve config'}: args.model: required (a model directory or models:/ URI)"
+        )
     http = raw.setdefault("http_options", {})
     http.update({k: v for k, v in {"port": port, "host": host}.items() if v is not None})
     try:
         return ServeDeploySchema.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"{path or 'serve config'}: {exc}") from None
+
+
+def absolute_source(model: Any) -> str:
+    """A model path made absolute (replicas may not share our working directory); URIs as they are."""
+    source = str(model)
+    if source.startswith("models:/") or "://" in source:
+        return source
+    return str(Path(source).resolve())
 
 
 def deploy(config: Any, *, timeout_s: float = 180.0) -> str:
@@ -113,3 +132,52 @@ def _default_config() -> dict:
             }
         ],
     }
+
+
+@dataclass(frozen=True)
+class ServeCheck:
+    """What a short serving run answered: where, how many rows, how many came from the cache."""
+
+    url: str
+    docs_url: str
+    version: str
+    requests: int
+    rows: int
+    cache_hits: int
+
+
+def serve_briefly(model: str | Path, records: list[dict[str, Any]], *, port: int | None = None) -> ServeCheck:
+    """Serve ``model`` on the connected Ray, send ``records`` one request per row and the first row again
+    (a cache hit), then shut Serve down: the main job's last stage."""
+    import json
+    import urllib.request
+
+    from ray import serve
+
+    config = load_serve_config(None, model=str(model), port=port or _free_port())
+    url = deploy(config)
+    rows = hits = 0
+    version = ""
+    try:
+        for record in [*records, records[0]]:
+            req = urllib.request.Request(
+                f"{url}/predict",
+                data=json.dumps({"dataframe_records": [record]}).encode(),
+                headers={"content-type": "application/json"},
+            )
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                body = json.loads(resp.read())
+                rows += len(body["predictions"])
+                hits += int(resp.headers["x-cache-hits"])
+                version = body["model"]["version"]
+    finally:
+        serve.shutdown()
+    return ServeCheck(url, f"{url}/docs", version, len(records) + 1, rows, hits)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -1,9 +1,10 @@
-"""The serving metrics, one place: fixed names and tag keys, created inside the replica that owns them.
+"""A replica's serving metrics (names and tag keys from ``app.monitor.metrics``), created inside the
+replica that owns them.
 
 Ray exports them on each node's metrics endpoint with a ``ray_`` prefix (and ``_total`` on counters):
 ``ray_automl_requests_total``, ``ray_automl_errors_total``, ``ray_automl_request_latency_seconds``,
 ``ray_automl_cache_hits_total``, ``ray_automl_cache_misses_total``, ``ray_automl_cache_errors_total``,
-``ray_automl_predictions_total``, ``ray_automl_model_info``. Requests only add to local counts; a
+``ray_automl_predictions_total``, ``ray_automl_model_loaded``. Requests only add to local counts; a
 background task hands them to Ray once a second, so a request pays no metrics call.
 """
 
@@ -14,24 +15,7 @@ import contextlib
 from collections import Counter as Tally
 from dataclasses import dataclass, field
 
-TAG_KEYS = ("model", "version")
-LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]
-COUNTERS = {
-    "requests": "automl_requests",
-    "errors": "automl_errors",
-    "cache_hits": "automl_cache_hits",
-    "cache_misses": "automl_cache_misses",
-    "cache_errors": "automl_cache_errors",
-    "predictions": "automl_predictions",
-}
-DESCRIPTIONS = {
-    "requests": "Prediction requests answered (any status).",
-    "errors": "Prediction requests answered with an error status.",
-    "cache_hits": "Rows answered from the prediction cache.",
-    "cache_misses": "Rows the prediction cache did not have (or could not be asked for).",
-    "cache_errors": "Prediction cache calls that failed or timed out.",
-    "predictions": "Rows predicted by the model.",
-}
+from app.monitor.metrics import LATENCY_BUCKETS, SPEC, SPECS, TAG_KEYS
 
 
 @dataclass
@@ -91,20 +75,18 @@ class ServeMetrics:
             except ImportError:
                 return None
             made = {
-                key: metrics.Counter(name, description=DESCRIPTIONS[key], tag_keys=TAG_KEYS)
-                for key, name in COUNTERS.items()
+                s.key: metrics.Counter(s.name, description=s.description, tag_keys=TAG_KEYS)
+                for s in SPECS
+                if s.kind == "counter"
             }
+            latency, info = SPEC["latency"], SPEC["model_info"]
             made["latency"] = metrics.Histogram(
-                "automl_request_latency_seconds",
-                description="Prediction request latency inside the replica, seconds.",
-                boundaries=LATENCY_BUCKETS,
+                latency.name,
+                description=latency.description,
+                boundaries=list(LATENCY_BUCKETS),
                 tag_keys=TAG_KEYS,
             )
-            made["info"] = metrics.Gauge(
-                "automl_model_info",
-                description="1 for the model version this replica serves.",
-                tag_keys=TAG_KEYS,
-            )
+            made["info"] = metrics.Gauge(info.name, description=info.description, tag_keys=TAG_KEYS)
             self._ray = made
             if self.model:
                 made["info"].set(1, tags=self.tags)

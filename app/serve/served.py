@@ -62,9 +62,10 @@ class ServedModel:
 
 
 def load_served(
-    source: str, *, tracking_uri: str | None = None, loader: Callable | None = None
+    source: str, *, tracking_uri: str | None = None, loader: Callable | None = None, label: str | None = None
 ) -> ServedModel:
-    """Load ``source`` (model directory, ensemble directory or ``models:/`` URI) for serving."""
+    """Load ``source`` (model directory, ensemble directory or ``models:/`` URI) for serving; ``label``
+    replaces the version it reports."""
     if loader is None:
         from app.train.load import load_model as loader
     predictor = loader(source, tracking_uri=tracking_uri)
@@ -77,7 +78,7 @@ def load_served(
         name = path.parent.name if path.name == "model" else path.name
         version = local_version(path)
     return ServedModel(
-        predictor, name, version, source, FeatureSchema.from_preprocessor(predictor.preprocessor)
+        predictor, name, label or version, source, FeatureSchema.from_preprocessor(predictor.preprocessor)
     )
 
 

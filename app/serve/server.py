@@ -21,9 +21,10 @@ from fastapi.responses import JSONResponse, Response
 from ray import serve
 
 from app.config import ServeConfig
+from app.monitor.client import FLUSH_EVERY_S, MonitorClient, monitor_spec, monitored_features
 from app.serve.cache import LRUCache, PredictionCache, RedisCache, row_keys
 from app.serve.metrics import ServeMetrics
-from app.serve.schema import RequestError, parse_rows
+from app.serve.schema import RequestError, parse_feedback, parse_rows
 from app.serve.served import ServedModel, alias_version, load_served
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,42 @@ _BODY_SCHEMA = {
         "params": {"type": "object"},
     },
     "example": _EXAMPLE,
+}
+_FEEDBACK_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "feedback": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "prediction_id": {"type": "string"},
+                                    "row": {"type": "object"},
+                                    "label": {},
+                                },
+                                "required": ["label"],
+                            },
+                        }
+                    },
+                    "required": ["feedback"],
+                    "example": {"feedback": [{"prediction_id": "3f2a9c1d0b7e-0", "label": 1}]},
+                }
+            }
+        },
+    },
+    "responses": {
+        "200": {
+            "description": "`joined`: labels matched to predictions; `unknown`: ids not (or no longer) held."
+        },
+        "400": {"description": "Malformed body."},
+        "422": {"description": "Items without a label, or without exactly one of prediction_id and row."},
+        "503": {"description": "Monitoring is off or the monitor is not reachable."},
+    },
 }
 _PREDICT_DOC = {
     "requestBody": {
@@ -92,6 +129,26 @@ def _record(server: Any, start: float, response: Response, rows: int, hits: int,
         misses=misses,
     )
     return response
+
+
+def _monitor_client(served: ServedModel, config: ServeConfig) -> MonitorClient | None:
+    cfg = config.monitor
+    if not cfg.enabled or cfg.sample_rate <= 0:
+        return None
+    pre = served.predictor.preprocessor
+
+    def spec() -> dict[str, Any]:
+        return monitor_spec(
+            served.predictor, name=served.name, version=served.version, source=served.source, config=cfg
+        )
+
+    return MonitorClient(spec, features=monitored_features(pre), sample_rate=cfg.sample_rate)
+
+
+def _has_gpu() -> bool:
+    import ray
+
+    return ray.is_initialized() and bool(ray.get_gpu_ids())
 
 
 def _make_cache(config: ServeConfig) -> PredictionCache:
@@ -132,6 +189,7 @@ class ModelServer:
         self.metrics = ServeMetrics()
         self.cache = _make_cache(self.config)
         self._api_key = _api_key(self.config)
+        self.monitor: MonitorClient | None = None
         self._tasks: list[asyncio.Task] = []
         self._source: tuple[str | None, str | None] = (None, None)
         self._swap_lock = asyncio.Lock()
@@ -152,10 +210,17 @@ class ModelServer:
     async def _swap(self, source: str, tracking_uri: str | None) -> None:
         async with self._swap_lock:
             served = await asyncio.to_thread(
-                load_served, source, tracking_uri=tracking_uri, loader=self.loader
+                load_served,
+                source,
+                tracking_uri=tracking_uri,
+                loader=self.loader,
+                label=self.config.model_version,
             )
+            if _has_gpu():  # a replica given num_gpus predicts on it (XGBoost, CatBoost)
+                served.predictor.use_device("cuda")
             old, self.model = self.model, served
             self.metrics.set_model(served.name, served.version)
+            self.monitor = _monitor_client(served, self.config)
             if old is not None:
                 logger.info("now serving %s version %s (was %s)", served.name, served.version, old.version)
 
@@ -164,8 +229,17 @@ class ModelServer:
             return
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self.metrics.run_flusher()))
+        self._tasks.append(loop.create_task(self._send_samples()))
         if self.config.model_poll_s:
             self._tasks.append(loop.create_task(self._poll_alias(self.config.model_poll_s)))
+
+    async def _send_samples(self) -> None:
+        """Hand the sampled rows to the monitor actor, off every request's path."""
+        while True:
+            await asyncio.sleep(FLUSH_EVERY_S)
+            if self.monitor is not None:
+                with contextlib.suppress(Exception):  # a slow or dead monitor costs the service nothing
+                    await self.monitor.flush()
 
     async def _poll_alias(self, every_s: float) -> None:
         """Follow a ``models:/NAME@alias`` source: load the new version when the alias moves."""
@@ -176,7 +250,8 @@ class ModelServer:
                 continue
             try:
                 version = await asyncio.to_thread(alias_version, source, tracking_uri=tracking_uri)
-                if version is not None and version != self.model.version:
+                serving = self.model.predictor.metadata.get("registered_version")
+                if version is not None and version != serving:
                     await self._swap(source, tracking_uri)
             except Exception as exc:  # noqa: BLE001 - a registry hiccup keeps the current model serving
                 logger.warning("checking %s for a new version failed: %s", source, exc)
@@ -232,6 +307,11 @@ class ModelServer:
         request_id = os.urandom(6).hex()
         for i, answer in enumerate(answers):
             answer["prediction_id"] = f"{request_id}-{i}"
+        if self.monitor is not None:
+            try:
+                self.monitor.offer(table, answers, model.classes)
+            except Exception:  # noqa: BLE001 - sampling never fails a request
+                logger.exception("sampling for the monitor failed")
         body = {"predictions": answers, "model": {"name": model.name, "version": model.version}}
         headers = {"x-model-version": model.version, "x-cache-hits": str(hits)}
         response = Response(
@@ -240,6 +320,43 @@ class ModelServer:
             media_type="application/json",
         )
         return _record(self, start, response, rows, hits, misses)
+
+    @api.post(
+        "/feedback",
+        summary="Ground truth for served predictions (by prediction_id, or a row)",
+        openapi_extra=_FEEDBACK_DOC,
+    )
+    async def feedback(self, request: Request) -> JSONResponse:
+        """Labels joined to served predictions by ``prediction_id``, or rows scored now with their label."""
+        denied = self._check_key(request)
+        if denied is not None:
+            return denied
+        model, monitor = self.model, self.monitor
+        try:
+            if model is None or monitor is None:
+                raise RequestError(503, "no model or no monitor (args.monitor.enabled) to take feedback")
+            items = await self._feedback_items(model, await request.body())
+            result = await monitor.feedback(items)
+        except RequestError as exc:
+            return JSONResponse(exc.body(), status_code=exc.status)
+        except (ConnectionError, TimeoutError) as exc:
+            return JSONResponse(
+                {"error": f"the monitor is not reachable: {type(exc).__name__}"}, status_code=503
+            )
+        return JSONResponse(result)
+
+    async def _feedback_items(self, model: ServedModel, body: bytes) -> list[dict[str, Any]]:
+        items = parse_feedback(body)
+        rows = [i for i, item in enumerate(items) if "row" in item]
+        if rows:
+            raw = orjson.dumps({"dataframe_records": [items[i]["row"] for i in rows]})
+            table = parse_rows(raw, "application/json", model.schema, max_rows=self.config.max_rows)
+            answers = await self._predict((model, table))
+            for i, answer in zip(rows, answers, strict=True):
+                classes = model.classes
+                score = [answer[f"proba_{c}"] for c in classes] if classes else answer["prediction"]
+                items[i] = {"label": items[i]["label"], "score": score}
+        return items
 
     async def _rows(self, model: ServedModel, table: pa.Table) -> tuple[list[dict], int, int]:
         """Each row's answer: from the cache where it has it, the rest predicted in one batched call."""

@@ -266,3 +266,54 @@ def ray_head(*, num_cpus: int = 2, dashboard: bool = True) -> Iterator[RayHead]:
         _stop(proc, timeout_s=5)
         log.close()
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def prometheus(*, service_discovery: str | Path, scrape_interval_s: int = 1) -> Iterator[str]:
+    """A real Prometheus (Debian's ``prometheus`` package) on a free loopback port, scraping the Ray
+    nodes listed in ``service_discovery`` with deploy/prometheus's rules; yields its URL."""
+    import yaml
+
+    exe = shutil.which("prometheus")
+    if exe is None:
+        raise RuntimeError("prometheus is not installed (apt-get install prometheus)")
+    rules = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "alerts.yml"
+    work = Path(tempfile.mkdtemp(prefix="prometheus-"))
+    config = {
+        "global": {
+            "scrape_interval": f"{scrape_interval_s}s",
+            "evaluation_interval": f"{scrape_interval_s}s",
+        },
+        "rule_files": [str(rules)],
+        "scrape_configs": [
+            {
+                "job_name": "ray",
+                "file_sd_configs": [{"files": [str(service_discovery)], "refresh_interval": "1s"}],
+            }
+        ],
+    }
+    (work / "prometheus.yml").write_text(yaml.safe_dump(config))
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            exe,
+            f"--config.file={work / 'prometheus.yml'}",
+            f"--storage.tsdb.path={work / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for(
+            lambda: urllib.request.urlopen(f"{url}/-/ready", timeout=2).status == 200,
+            timeout_s=60,
+            what="prometheus",
+            proc=proc,
+        )
+        yield url
+    finally:
+        _stop(proc)
+        shutil.rmtree(work, ignore_errors=True)

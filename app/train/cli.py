@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from app._cli import fail
+
 
 def parse_params(pairs: list[str]) -> dict[str, float | int | str | bool]:
     """``["max_depth=6", "eta=0.1"]`` -> ``{"max_depth": 6, "eta": 0.1}`` (bools, ints, floats, strings)."""
@@ -13,7 +15,7 @@ def parse_params(pairs: list[str]) -> dict[str, float | int | str | bool]:
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         if not sep or not key:
-            raise typer.BadParameter(f"expected key=value, got {pair!r}", param_hint="--params")
+            raise ValueError(f"--params: expected key=value, got {pair!r}")
         value: float | int | str | bool = raw
         if raw.lower() in ("true", "false"):
             value = raw.lower() == "true"
@@ -55,8 +57,7 @@ def train(
         cfg.train = cfg.train.model_validate({**cfg.train.model_dump(), **overrides, "params": merged})
         result = run_training(data, target=target, config=cfg, out_dir=out)
     except (ConfigError, DataError, ValueError, RuntimeError) as exc:
-        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
-        raise typer.Exit(code=2) from None
+        fail(exc)
     typer.echo(f"model: {result.model_dir}")
     typer.echo(
         f"best iteration: {result.best_iteration}  valid {result.metric_name}: {result.best_score:.5f}"

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from app.train.integrity import ModelFileError, read_json
 from app.train.model import ScoringModel
 
 ENSEMBLE_FILE = "ensemble.json"
@@ -41,8 +42,14 @@ def is_ensemble_dir(path: str | Path) -> bool:
 def read_ensemble(path: str | Path) -> tuple[list[Path], list[float], dict]:
     """Member directories (absolute), weights and the whole ``ensemble.json`` of an ensemble directory."""
     path = Path(path)
-    spec = json.loads((path / ENSEMBLE_FILE).read_text())
-    return [path / m["dir"] for m in spec["members"]], [float(m["weight"]) for m in spec["members"]], spec
+    spec = read_json(path / ENSEMBLE_FILE, ENSEMBLE_FILE)
+    try:
+        members = [(path / m["dir"], float(m["weight"])) for m in spec["members"]]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"{path / ENSEMBLE_FILE}: not an ensemble description ({exc!r})") from None
+    if not members:
+        raise ModelFileError(f"{path / ENSEMBLE_FILE}: lists no members")
+    return [d for d, _ in members], [w for _, w in members], spec
 
 
 def save_ensemble(member_dirs: list[Path], weights: np.ndarray, out_dir: Path, *, info: dict) -> Path:

@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from app.data.encode import Preprocessor
 from app.learners import learner
+from app.train.integrity import CHECKSUMS_KEY, ModelFileError, checksums, read_json, verify
 
 if TYPE_CHECKING:
     from app.train.common import TrainResult
@@ -53,6 +54,7 @@ def save_model(result: TrainResult, out_dir: str | Path) -> Path:
         "created_unix": time.time(),
         "versions": _versions(),
         **result.metadata(),
+        CHECKSUMS_KEY: checksums(out_dir, [model_path.name, PREPROCESSOR_FILE]),
     }
     (out_dir / METADATA_FILE).write_text(json.dumps(meta, indent=2, default=_plain))
     return out_dir
@@ -64,13 +66,28 @@ def load_single(path: str | Path) -> Predictor:
     path = Path(path)
     meta_path = path / METADATA_FILE
     if not meta_path.exists():
-        raise FileNotFoundError(f"{path}: no {METADATA_FILE}; not a model directory written by save_model")
-    meta = json.loads(meta_path.read_text())
+        if path.is_dir() and (path / "members").is_dir():
+            raise ModelFileError(f"{path / 'ensemble.json'}: missing (the directory holds ensemble members)")
+        raise ModelFileError(f"{meta_path}: missing; not a model directory written by save_model")
+    meta = read_json(meta_path, METADATA_FILE)
     if meta.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path}: model format {meta.get('format_version')} is not {FORMAT_VERSION}")
-    mod = learner(meta["family"])
-    model = mod.load(path / meta["model_file"])
-    pre = Preprocessor.load(path / PREPROCESSOR_FILE)
+        raise ModelFileError(
+            f"{meta_path}: model format {meta.get('format_version')} is not {FORMAT_VERSION}"
+        )
+    try:
+        mod = learner(meta["family"])
+        model_file = path / meta["model_file"]
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ModelFileError(f"{meta_path}: not model metadata ({exc!r})") from None
+    # Before any library reads a byte: a truncated LightGBM file aborts the process inside the library.
+    verify(path, meta)
+    if not model_file.is_file():
+        raise ModelFileError(f"{model_file}: model file missing")
+    try:
+        model = mod.load(model_file)
+        pre = Preprocessor.load(path / PREPROCESSOR_FILE)
+    except Exception as exc:  # noqa: BLE001 - a library's parse error, whatever its type, names the file
+        raise ModelFileError(f"{path}: cannot load the model ({type(exc).__name__}: {exc})") from None
     return Predictor(family=meta["family"], model=model, preprocessor=pre, metadata=meta)
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from app.data.errors import DataError
 from app.train.load import load_model
 
 if TYPE_CHECKING:
@@ -43,22 +44,29 @@ def predict_to_parquet(
     Reads and writes batch by batch, so memory stays flat however large the input.
     """
     import pyarrow.dataset as pads
+    import pyarrow.fs as pafs
 
     from app.data.filesystem import S3Options, filesystem_for
 
     model = load_model(model_dir, tracking_uri=tracking_uri)
     fs, path = filesystem_for(data, S3Options.from_config(s3))
-    dataset = pads.dataset(
-        path, filesystem=fs, format="csv" if str(data).endswith(".csv") else "parquet", partitioning="hive"
-    )
+    if fs.get_file_info(path).type == pafs.FileType.NotFound and not any(c in path for c in "*?["):
+        raise DataError("no such file or directory", path=str(data))
+    try:
+        dataset = pads.dataset(
+            path,
+            filesystem=fs,
+            format="csv" if str(data).endswith(".csv") else "parquet",
+            partitioning="hive",
+        )
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(f"not a readable data file: {exc}", path=str(data)) from None
     missing = [f for f in model.features if f not in dataset.schema.names]
     if missing:
-        from app.data.errors import DataError
-
         raise DataError(f"columns the model needs are missing: {missing}", path=str(data))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    rows, writer = 0, None
+    rows, writer, done = 0, None, False
     tmp = out.with_name(f".{out.name}.tmp")
     try:
         for batch in dataset.to_batches(columns=model.features, batch_size=batch_rows):
@@ -68,10 +76,19 @@ def predict_to_parquet(
             writer = writer or pq.ParquetWriter(tmp, preds.schema)
             writer.write_table(preds)
             rows += batch.num_rows
+        done = True
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+        raise DataError(f"cannot predict on these rows: {exc}", path=str(data)) from None
+    except DataError as exc:
+        if exc.path is not None:
+            raise
+        raise DataError(exc.reason, path=str(data), column=exc.column) from None
     finally:
         if writer is not None:
             writer.close()
+        if not done:  # a failed prediction leaves no partial file behind
+            tmp.unlink(missing_ok=True)
     if writer is None:
-        raise ValueError(f"{data}: no rows to predict")
+        raise DataError("no rows to predict", path=str(data))
     tmp.replace(out)
     return rows

@@ -42,5 +42,7 @@ def test_quickstart_runs_every_stage(tmp_path):
     ):
         assert (out / name).exists(), name
     assert "search leaderboard" in proc.stdout and "MLflow UI" in proc.stdout
+    assert "served: 4 requests" in proc.stdout and "1 answered from the cache" in proc.stdout
+    assert "API docs were at http://127.0.0.1:" in proc.stdout
     preds = pq.read_table(out / "predictions.parquet")
     assert preds.num_rows == 1000 and "proba_1" in preds.column_names

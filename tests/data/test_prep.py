@@ -177,7 +177,7 @@ def test_an_unparsable_row_names_the_file_and_chunk_and_marks_nothing_complete(t
     src.write_text("id,x\n" + "\n".join(rows) + "\n")
     out = tmp_path / "out"
 
-    with pytest.raises(DataError, match=r"bad\.csv.*chunk 2.*Expected 2 columns, got 3"):
+    with pytest.raises(DataError, match=r"bad\.csv.*chunk 2, line 252 has 3 fields, the header has 2"):
         csv_to_parquet(str(src), str(out), chunk_rows=100, block_size=256)
 
     chunks = json.loads((out / MANIFEST).read_text())["chunks"]
@@ -231,7 +231,7 @@ def test_a_column_empty_in_the_first_chunk_keeps_one_type(tmp_path, block_size):
 def test_a_later_value_that_does_not_fit_the_inferred_type_names_the_column(tmp_path):
     src = tmp_path / "data.csv"
     src.write_text("id,n\n" + "".join(f"{i},{i}\n" for i in range(300)) + "300,2.5\n")
-    with pytest.raises(DataError, match=r"data\.csv, column 'n'.*invalid value '2.5'"):
+    with pytest.raises(DataError, match=r"data\.csv, column 'n'.*'2.5' is not an integer"):
         csv_to_parquet(str(src), str(tmp_path / "out"), chunk_rows=100, block_size=256)
 
 

@@ -100,7 +100,7 @@ class Service:
         self.port, self.redis_url = port, redis_url
         self.url = f"http://127.0.0.1:{port}"
 
-    def deploy(self, model: Path | str, **args) -> None:
+    def deploy(self, model: Path | str, *, deployment: dict | None = None, **args) -> None:
         from app.serve.local import deploy, load_serve_config
 
         config = load_serve_config(
@@ -109,7 +109,7 @@ class Service:
             redis_url=self.redis_url,
             port=self.port,
             args=args,
-            deployment=TEST_DEPLOYMENT,
+            deployment={**TEST_DEPLOYMENT, **(deployment or {})},
         )
         deploy(config)
 
