@@ -55,6 +55,8 @@ def fit(
     from app.search.interrupt import FitInterrupted
 
     try:
+        if task not in ("auto", "binary", "multiclass", "regression"):
+            raise ValueError(f"--task must be auto, binary, multiclass or regression, not {task!r}")
         cfg = AppConfig.from_yaml(config) if config else AppConfig.from_dict({})
         result = run_fit(
             data,

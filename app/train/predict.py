@@ -42,6 +42,9 @@ def predict_to_parquet(
     order. ``model_dir`` is anything ``load_model`` reads (a ``models:/`` URI on ``tracking_uri``).
 
     Reads and writes batch by batch, so memory stays flat however large the input.
+
+    Long on purpose: the checks that name a missing or unreadable input come before the one streaming
+    loop, and the staged output file is replaced only when every batch was written.
     """
     import pyarrow.dataset as pads
     import pyarrow.fs as pafs

@@ -18,7 +18,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from app.data import prep
+from app.data import prep_output
 from app.data.errors import DataError
 from app.data.filesystem import S3Options
 from app.data.prep import MANIFEST, SUCCESS, csv_to_parquet, csv_to_parquet_many, load_transform
@@ -151,7 +151,7 @@ def test_resume_with_other_settings_or_input_is_refused(tmp_path):
 def test_a_failed_write_leaves_no_part_file_and_no_manifest_entry(tmp_path, monkeypatch):
     src = _csv(tmp_path, _frame())
     out = tmp_path / "out"
-    real_write = prep.pq.write_table
+    real_write = prep_output.pq.write_table
     calls = []
 
     def write_then_break(table, where, **kwargs):
@@ -162,7 +162,7 @@ def test_a_failed_write_leaves_no_part_file_and_no_manifest_entry(tmp_path, monk
             raise OSError("disk full")
         real_write(table, where, **kwargs)
 
-    monkeypatch.setattr(prep.pq, "write_table", write_then_break)
+    monkeypatch.setattr(prep_output.pq, "write_table", write_then_break)
     with pytest.raises(OSError, match="disk full"):
         csv_to_parquet(src, str(out), chunk_rows=40)
 
