@@ -183,8 +183,16 @@ def bare(model_dir: Path, args, tmp: Path) -> dict:
         proc.wait(15)
 
 
-def project(model_dir: Path, mode: str, args) -> dict:
-    """The Serve application in a Ray started by a child process with ``mode``'s environment."""
+def project(
+    model_dir: Path,
+    mode: str,
+    args,
+    *,
+    scenarios: str = "1row-miss,1row-hit,1k",
+    serve_args: dict | None = None,
+) -> dict:
+    """The Serve application in a Ray started by a child process with ``mode``'s environment and
+    ``serve_args`` over serve_config.yaml's args."""
     from app.testing.services import free_port
 
     port = free_port()
@@ -197,13 +205,14 @@ def project(model_dir: Path, mode: str, args) -> dict:
             RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT=str(port + 50),
         )
     server = subprocess.Popen(
-        [sys.executable, __file__, "--serve", str(model_dir), "--port", str(port)],
+        [sys.executable, __file__, "--serve", str(model_dir), "--port", str(port)]
+        + ["--serve-args", json.dumps(serve_args or {})],
         env=env,
         stdin=subprocess.PIPE,
     )
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz", timeout_s=180)
-        return run_client(f"http://127.0.0.1:{port}/predict", "1row-miss,1row-hit,1k", args)
+        return run_client(f"http://127.0.0.1:{port}/predict", scenarios, args)
     finally:
         server.stdin.close()
         server.wait(60)
@@ -220,6 +229,7 @@ def serve_main(args) -> None:
         Path(__file__).resolve().parents[1] / "serve_config.yaml",
         model=args.serve,
         port=args.port,
+        args=json.loads(args.serve_args or "{}"),
         deployment={"autoscaling_config": None, "num_replicas": 1},
     )
     deploy(config)
@@ -240,6 +250,7 @@ def main() -> None:
     parser.add_argument("--scenarios", help=argparse.SUPPRESS)
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-args", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
         return client_main(args)
