@@ -173,7 +173,9 @@ def bare(model_dir: Path, args, tmp: Path) -> dict:
     script = tmp / "bare_app.py"
     script.write_text(BARE_APP)
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    # One model thread, as Ray gives a 1-CPU replica (OMP_NUM_THREADS=1): on 2 cores a 2-thread 1-row
+    # predict spends its time in OpenMP barriers.
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, str(script), str(model_dir), str(port)], env=env)
     try:
         wait_http(f"http://127.0.0.1:{port}/docs")
