@@ -8,7 +8,7 @@ count too) against loopback only:
 - ``1k``: 1,000 rows per request (over ``cache_max_rows``: no cache); ``1k-arrow``: the same as an Arrow
   IPC stream instead of JSON (the project only).
 
-The Serve side runs with the settings named by ``--serve-mode`` (each in the environment of the Ray it
+The Serve side runs with the settings named by ``--modes`` (each in the environment of the Ray it
 starts): ``proxy`` is Serve's default HTTP proxy on the documented port; ``direct`` sets
 ``RAY_SERVE_THROUGHPUT_OPTIMIZED=1`` (direct ingress: the replica itself listens, no proxy hop) with the
 replica's HTTP port pinned by ``RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT`` — the port clients are told to use.
