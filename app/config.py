@@ -220,6 +220,36 @@ class TrackingConfig(_Section):
     )
 
 
+class RetrainConfig(_Section):
+    """When the monitor submits a retraining job, and what that job fits (``args.monitor.retrain``)."""
+
+    enabled: bool = Field(
+        False, description="Submit retraining jobs; false: drift and degradation only alert."
+    )
+    data: str | None = Field(None, description="Fresh labelled data the job fits on (path or s3:// URI).")
+    target: str | None = Field(None, description="Target column of that data.")
+    after_checks: int = Field(
+        3, ge=1, description="Consecutive checks with drift or degradation before a job is submitted."
+    )
+    cooldown_s: float = Field(3600.0, ge=0, description="Seconds after a submission before the next one.")
+    job_address: str | None = Field(
+        None,
+        description="Ray dashboard (job API) URL; None: RAY_DASHBOARD_ADDRESS, else http://127.0.0.1:8265.",
+    )
+    working_dir: str | None = Field(
+        None, description="Directory uploaded as the job's working_dir (the project); None: nodes have it."
+    )
+    registered_model_name: str | None = Field(
+        None, description="Registry name the challenger is registered under; None: the served model's."
+    )
+    tracking_uri: str | None = Field(
+        None, description="MLflow server of the registry; None: MLFLOW_TRACKING_URI."
+    )
+    time_budget_s: float = Field(300.0, gt=0, description="Search budget of the retraining fit.")
+    margin: float = Field(0.0, ge=0, description="How much better than the champion the challenger must be.")
+    out: str = Field("runs/retrain", description="Run folder of the retraining fit on the cluster.")
+
+
 class MonitorConfig(_Section):
     """Drift and performance monitoring of a served model (``args.monitor`` in serve_config.yaml)."""
 
@@ -245,6 +275,7 @@ class MonitorConfig(_Section):
         description="Where the monitor checkpoints its windows (a directory, local or s3://); None: "
         "MODEL_DIR/../monitor (local models) or none.",
     )
+    retrain: RetrainConfig = Field(default_factory=RetrainConfig, description="The retraining trigger.")
 
 
 class ServeConfig(_Section):

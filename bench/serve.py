@@ -5,9 +5,10 @@ The model: XGBoost, 200 trees of depth 6 on 30 numeric features. The client (``-
 process of its own) keeps ``--concurrency`` requests in flight for ``--seconds`` per scenario (bounded in
 count too) against loopback only:
 - ``1row-miss``: one fresh row per request (never cached); ``1row-hit``: one of 16 rows (cache hits);
-- ``1k``: 1,000 rows per request (over ``cache_max_rows``: no cache).
+- ``1k``: 1,000 rows per request (over ``cache_max_rows``: no cache); ``1k-arrow``: the same as an Arrow
+  IPC stream instead of JSON (the project only).
 
-The Serve side runs with the settings named by ``--serve-mode`` (each in the environment of the Ray it
+The Serve side runs with the settings named by ``--modes`` (each in the environment of the Ray it
 starts): ``proxy`` is Serve's default HTTP proxy on the documented port; ``direct`` sets
 ``RAY_SERVE_THROUGHPUT_OPTIMIZED=1`` (direct ingress: the replica itself listens, no proxy hop) with the
 replica's HTTP port pinned by ``RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT`` — the port clients are told to use.
@@ -95,7 +96,30 @@ def body(rows: int, rng: np.random.Generator) -> bytes:
     return json.dumps({"dataframe_split": {"columns": FEATURES, "data": data}}).encode()
 
 
-async def load(url: str, bodies: list[bytes], *, concurrency: int, seconds: float, max_requests: int) -> dict:
+def arrow_body(rows: int, rng: np.random.Generator) -> bytes:
+    """The same rows as an Arrow IPC stream (``application/vnd.apache.arrow.stream``)."""
+    import pyarrow as pa
+
+    data = rng.normal(size=(rows, 30))
+    table = pa.table({name: data[:, j] for j, name in enumerate(FEATURES)})
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+ARROW = "application/vnd.apache.arrow.stream"
+
+
+async def load(
+    url: str,
+    bodies: list[bytes],
+    *,
+    concurrency: int,
+    seconds: float,
+    max_requests: int,
+    content_type: str = "application/json",
+) -> dict:
     import aiohttp
 
     latencies: list[float] = []
@@ -110,7 +134,7 @@ async def load(url: str, bodies: list[bytes], *, concurrency: int, seconds: floa
                 return
             start = time.perf_counter()
             async with session.post(
-                url, data=bodies[i % len(bodies)], headers={"content-type": "application/json"}
+                url, data=bodies[i % len(bodies)], headers={"content-type": content_type}
             ) as r:
                 await r.read()
                 errors += r.status != 200
@@ -138,13 +162,23 @@ def client_main(args) -> None:
         "1row-miss": [body(1, rng) for _ in range(20_000)],
         "1row-hit": [body(1, rng) for _ in range(16)],
         "1k": [body(1000, rng) for _ in range(8)],
+        "1k-arrow": [arrow_body(1000, rng) for _ in range(8)],
     }
     out = {}
     for name in args.scenarios.split(","):
         bodies = scenarios[name]
-        asyncio.run(load(args.url, bodies[:16], concurrency=args.concurrency, seconds=1.0, max_requests=200))
+        kind = ARROW if name.endswith("arrow") else "application/json"
+        warm = dict(concurrency=args.concurrency, seconds=1.0, max_requests=200, content_type=kind)
+        asyncio.run(load(args.url, bodies[:16], **warm))
         out[name] = asyncio.run(
-            load(args.url, bodies, concurrency=args.concurrency, seconds=args.seconds, max_requests=200_000)
+            load(
+                args.url,
+                bodies,
+                concurrency=args.concurrency,
+                seconds=args.seconds,
+                max_requests=200_000,
+                content_type=kind,
+            )
         )
     print(json.dumps(out))
 
@@ -173,7 +207,9 @@ def bare(model_dir: Path, args, tmp: Path) -> dict:
     script = tmp / "bare_app.py"
     script.write_text(BARE_APP)
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    # One model thread, as Ray gives a 1-CPU replica (OMP_NUM_THREADS=1): on 2 cores a 2-thread 1-row
+    # predict spends its time in OpenMP barriers.
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, str(script), str(model_dir), str(port)], env=env)
     try:
         wait_http(f"http://127.0.0.1:{port}/docs")
@@ -183,8 +219,16 @@ def bare(model_dir: Path, args, tmp: Path) -> dict:
         proc.wait(15)
 
 
-def project(model_dir: Path, mode: str, args) -> dict:
-    """The Serve application in a Ray started by a child process with ``mode``'s environment."""
+def project(
+    model_dir: Path,
+    mode: str,
+    args,
+    *,
+    scenarios: str = "1row-miss,1row-hit,1k,1k-arrow",
+    serve_args: dict | None = None,
+) -> dict:
+    """The Serve application in a Ray started by a child process with ``mode``'s environment and
+    ``serve_args`` over serve_config.yaml's args."""
     from app.testing.services import free_port
 
     port = free_port()
@@ -197,13 +241,14 @@ def project(model_dir: Path, mode: str, args) -> dict:
             RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT=str(port + 50),
         )
     server = subprocess.Popen(
-        [sys.executable, __file__, "--serve", str(model_dir), "--port", str(port)],
+        [sys.executable, __file__, "--serve", str(model_dir), "--port", str(port)]
+        + ["--serve-args", json.dumps(serve_args or {})],
         env=env,
         stdin=subprocess.PIPE,
     )
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz", timeout_s=180)
-        return run_client(f"http://127.0.0.1:{port}/predict", "1row-miss,1row-hit,1k", args)
+        return run_client(f"http://127.0.0.1:{port}/predict", scenarios, args)
     finally:
         server.stdin.close()
         server.wait(60)
@@ -220,6 +265,7 @@ def serve_main(args) -> None:
         Path(__file__).resolve().parents[1] / "serve_config.yaml",
         model=args.serve,
         port=args.port,
+        args=json.loads(args.serve_args or "{}"),
         deployment={"autoscaling_config": None, "num_replicas": 1},
     )
     deploy(config)
@@ -240,6 +286,7 @@ def main() -> None:
     parser.add_argument("--scenarios", help=argparse.SUPPRESS)
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-args", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
         return client_main(args)
@@ -267,6 +314,7 @@ def main() -> None:
         p99_ms=round(ours["1row-miss"]["p99_ms"], 2),
         cache_hit_p99_ms=round(ours["1row-hit"]["p99_ms"], 2),
         predictions_per_s=round(ours["1k"]["rps"] * 1000),
+        arrow_predictions_per_s=round(ours["1k-arrow"]["rps"] * 1000),
         bare_rps_1row=round(base["1row-miss"]["rps"], 1),
         bare_predictions_per_s=round(base["1k"]["rps"] * 1000),
         modes={m: {k: round(v["rps"], 1) for k, v in r.items()} for m, r in results.items()},

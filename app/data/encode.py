@@ -147,8 +147,11 @@ class Preprocessor:
             if table.column(self.target).null_count:
                 table = table.filter(pc.is_valid(table.column(self.target)))
         out: dict[str, np.ndarray] = {}
+        present = set(table.column_names)  # Table.column_names builds a new list on every call
+        missing = [name for name in self.features if name not in present]
+        if missing:
+            self._require(table, missing[0])
         for name in self.features:
-            self._require(table, name)
             if name in self.datetime:
                 out.update(_date_columns(name, table.column(name)))
             else:

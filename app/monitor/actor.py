@@ -9,7 +9,7 @@ import asyncio
 import json
 import logging
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,8 +17,9 @@ import numpy as np
 
 from app.config import MonitorConfig
 from app.monitor.drift import DriftDetector
-from app.monitor.metrics import MONITOR_GAUGES
+from app.monitor.metrics import MONITOR_GAUGES, RETRAIN_DECISIONS
 from app.monitor.performance import PerformanceMonitor
+from app.monitor.retrain import Retrainer
 
 logger = logging.getLogger(__name__)
 
@@ -179,6 +180,10 @@ class MonitorActor:
             baseline=spec.get("baseline"),
         )
         self.state_path = spec.get("state_path")
+        self.retrainer = Retrainer(
+            self.config.retrain, model=spec["model"], registered_name=spec.get("registered_name")
+        )
+        self.decisions: deque[dict[str, Any]] = deque(maxlen=100)
         self.restored = self._load()
         self._task: asyncio.Task | None = None
         self._gauges: dict | None = None
@@ -197,6 +202,17 @@ class MonitorActor:
 
     async def check(self) -> dict[str, Any]:
         result = self.monitor.check()
+        decision = await asyncio.to_thread(self.retrainer.decide, result)
+        if decision is not None:
+            self.decisions.append(decision.to_dict())
+            logger.warning(
+                "monitor %s: %s — %s (job %s)",
+                self.monitor.model,
+                decision.decision,
+                decision.reason,
+                decision.job_id,
+            )
+            result["decision"] = decision.to_dict()
         self._export(result)
         await asyncio.to_thread(self._save)
         return result
@@ -209,6 +225,7 @@ class MonitorActor:
             "predictions": len(self.monitor.drift.predictions),
             "labels": len(self.monitor.performance.labels),
             "last_check": self.monitor.last,
+            "decisions": list(self.decisions),
         }
 
     async def _loop(self) -> None:
@@ -227,6 +244,8 @@ class MonitorActor:
                 key: metrics.Gauge(name, description, tag_keys=tags)
                 for key, (name, description, tags) in MONITOR_GAUGES.items()
             }
+            name, description, tags = RETRAIN_DECISIONS
+            self._gauges["decisions"] = metrics.Counter(name, description, tag_keys=tags)
         g, model = self._gauges, self.monitor.model
         for name, f in result["features"].items():
             g["feature_psi"].set(f["psi"], tags={"model": model, "feature": name})
@@ -240,6 +259,8 @@ class MonitorActor:
         g["degraded"].set(float(perf["degraded"]), tags={"model": model})
         g["window"].set(result["prediction_drift"]["rows"], tags={"model": model, "window": "predictions"})
         g["window"].set(perf["labels"], tags={"model": model, "window": "labels"})
+        if "decision" in result:
+            g["decisions"].inc(1, tags={"model": model, "decision": result["decision"]["decision"]})
 
     def _save(self) -> None:
         if not self.state_path:

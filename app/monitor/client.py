@@ -49,6 +49,7 @@ def monitor_spec(
         "profile": profile,
         "metric": metric,
         "baseline": baseline,
+        "registered_name": predictor.metadata.get("registered_name"),
         "config": config.model_dump(),
         "state_path": state_path,
     }

@@ -181,7 +181,7 @@ class DriftDetector:
         for name, window in self.features.items():
             rows = len(window)
             if name in self.numeric:
-                values = np.array([np.nan if v is None else v for v in window], dtype=np.float64)
+                values = np.array(window, dtype=np.float64)  # None becomes NaN
                 score, ks = numeric_drift(self.numeric[name], values) if rows else (0.0, 0.0)
                 drifted = rows >= self.min_window and (score >= self.psi_threshold or ks >= self.ks_threshold)
                 out.append(FeatureDrift(name, "number", score, ks, rows, drifted))

@@ -69,9 +69,16 @@ MONITOR_GAUGES = {
 }
 
 
+RETRAIN_DECISIONS = (
+    "automl_retrain_decisions",
+    "Retraining decisions of the monitor (alert_only, waiting, running, cooldown, submitted, failed).",
+    ("model", "decision"),
+)
+
+
 def exported_names() -> set[str]:
     """Every metric name as Prometheus sees it through Ray (``ray_`` prefix, ``_total``/``_bucket``)."""
-    names = {f"ray_{name}" for name, _, _ in MONITOR_GAUGES.values()}
+    names = {f"ray_{name}" for name, _, _ in MONITOR_GAUGES.values()} | {f"ray_{RETRAIN_DECISIONS[0]}_total"}
     for s in SPECS:
         suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}[
             s.kind

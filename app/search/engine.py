@@ -295,6 +295,10 @@ class AutoMLEngine:
             t0 = time.monotonic()
             result.tracking = self._log(result, board, p.prepared, p.settings, valid=p.valid, warm=p.warm)
             p.timings["tracking_s"] = time.monotonic() - t0
+            if interrupt.requested():  # Ctrl-C while tracking, which finished: say so, exit as interrupted
+                raise interrupt.FitInterrupted(
+                    f"Ctrl-C came while tracking; the fit had finished and is saved in {self.out_dir}"
+                )
         result.wall_time_s = time.monotonic() - started
         result.timings = p.timings
         return result

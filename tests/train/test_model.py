@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 
 from app.train import load_model, save_model
+from app.train.integrity import ModelFileError
 
 pytestmark = pytest.mark.slow
 
@@ -72,5 +73,5 @@ def test_a_numpy_input_with_the_wrong_width_names_the_features(saved):
 
 
 def test_loading_a_directory_without_metadata_is_explained(tmp_path):
-    with pytest.raises(FileNotFoundError, match="metadata.json"):
+    with pytest.raises(ModelFileError, match="metadata.json: missing"):
         load_model(tmp_path)

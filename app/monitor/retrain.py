@@ -1,0 +1,124 @@
+"""The retraining trigger: drift or degradation that persists for ``after_checks`` checks submits one
+retraining Ray job (``jobs/retrain.py``) — at most one at a time, none within the cool-down — and every
+decision is kept with its reason, values and job id."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from app.config import RetrainConfig
+
+RUNNING = ("PENDING", "RUNNING")
+
+
+@dataclass(frozen=True)
+class Decision:
+    decision: str  # alert_only | waiting | running | cooldown | submitted | failed
+    reason: str
+    time: float
+    job_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Retrainer:
+    """Decides, per monitor check, whether to submit a retraining job.
+
+    ``submit(entrypoint, metadata)`` returns a job id and ``status(job_id)`` a Ray job status; both default
+    to Ray's ``JobSubmissionClient``."""
+
+    def __init__(
+        self,
+        config: RetrainConfig,
+        *,
+        model: str,
+        registered_name: str | None,
+        submit: Callable[[str, dict[str, str]], str] | None = None,
+        status: Callable[[str], str] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config, self.model, self.clock = config, model, clock
+        self.registered_name = config.registered_model_name or registered_name
+        self._submit, self._status = submit, status
+        self.streak = 0
+        self.job_id: str | None = None
+        self.submitted_at: float | None = None
+
+    def decide(self, result: dict[str, Any]) -> Decision | None:
+        """The decision for one check's ``result`` (None when nothing is wrong)."""
+        reason = _reason(result)
+        self.streak = self.streak + 1 if reason else 0
+        if not reason:
+            return None
+        now = self.clock()
+        if not self.config.enabled:
+            return Decision("alert_only", reason, now)
+        if self.streak < self.config.after_checks:
+            return Decision("waiting", f"{reason} ({self.streak} of {self.config.after_checks} checks)", now)
+        if self.job_id is not None and self.status(self.job_id) in RUNNING:
+            return Decision("running", reason, now, self.job_id)
+        if self.submitted_at is not None and now - self.submitted_at < self.config.cooldown_s:
+            return Decision("cooldown", reason, now, self.job_id)
+        try:
+            job_id = self.submit(
+                self.entrypoint(reason), {"stage": "retrain", "model": self.model, "reason": reason}
+            )
+        except Exception as exc:  # noqa: BLE001 - the decision records why; the next check tries again
+            return Decision("failed", f"{reason}; submitting failed: {exc}", now)
+        self.job_id, self.submitted_at, self.streak = job_id, now, 0
+        return Decision("submitted", reason, now, job_id)
+
+    def entrypoint(self, reason: str) -> str:
+        cfg = self.config
+        if not cfg.data or not cfg.target or not self.registered_name:
+            raise ValueError("retrain needs monitor.retrain.data, .target and a registered model name")
+        args = [
+            "python", "jobs/retrain.py", cfg.data, "--target", cfg.target,
+            "--model-name", self.registered_name, "--time-budget", str(cfg.time_budget_s),
+            "--margin", str(cfg.margin), "--out", cfg.out, "--reason", reason,
+        ]  # fmt: skip
+        return shlex.join(args)
+
+    def submit(self, entrypoint: str, metadata: dict[str, str]) -> str:
+        if self._submit is not None:
+            return self._submit(entrypoint, metadata)
+        env = {"MLFLOW_TRACKING_URI": self.config.tracking_uri} if self.config.tracking_uri else {}
+        runtime_env: dict[str, Any] = {"env_vars": env} if env else {}
+        if self.config.working_dir:
+            runtime_env["working_dir"] = self.config.working_dir
+            runtime_env["excludes"] = ["runs/", ".venv/", "data/", "*.parquet", "mlruns/", "mlartifacts/"]
+        return self._client().submit_job(entrypoint=entrypoint, runtime_env=runtime_env, metadata=metadata)
+
+    def status(self, job_id: str) -> str:
+        if self._status is not None:
+            return self._status(job_id)
+        return str(self._client().get_job_status(job_id).value)
+
+    def _client(self):
+        from ray.job_submission import JobSubmissionClient
+
+        address = (
+            self.config.job_address or os.environ.get("RAY_DASHBOARD_ADDRESS") or "http://127.0.0.1:8265"
+        )
+        return JobSubmissionClient(address)
+
+
+def _reason(result: dict[str, Any]) -> str:
+    parts = [
+        f"{name} drifted (PSI {f['psi']:.3f}" + (f", KS {f['ks']:.3f})" if f.get("ks") is not None else ")")
+        for name, f in result.get("features", {}).items()
+        if f.get("drifted")
+    ]
+    pred = result.get("prediction_drift", {})
+    if pred.get("drifted"):
+        parts.append(f"predictions drifted (PSI {pred['psi']:.3f})")
+    perf = result.get("performance", {})
+    if perf.get("degraded"):
+        parts.append(f"{perf['metric']} {perf['score']:.4g} vs baseline {perf['baseline']:.4g}")
+    return "; ".join(parts)
