@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from app.train.metrics import get_metric
+
 # The rolling score by task, first choice first: the first one training recorded gives the baseline.
 TASK_METRICS = {
     "binary": ("auc", "accuracy", "logloss"),
@@ -46,8 +48,6 @@ class PerformanceMonitor:
         tolerance: float = 0.05,
         min_labels: int = 1,
     ) -> None:
-        from app.train.metrics import get_metric  # TEMP: top level once the Metric type is on main
-
         self.metric = get_metric(metric)
         self.tolerance, self.min_labels = tolerance, min_labels
         self.baseline: float | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from ray.serve import Application
@@ -34,7 +35,6 @@ def build_app(args: Mapping[str, Any] | None = None) -> Application:
         >>> args = {"model": "runs/a1/model", "redis_url": "redis://127.0.0.1:6379/0"}
         >>> serve.run(build_app(args))  # doctest: +SKIP
     """
-    from app.serve.local import absolute_source
     from app.serve.server import ModelServer
 
     cfg = serve_config(args)
@@ -44,3 +44,11 @@ def build_app(args: Mapping[str, Any] | None = None) -> Application:
     return ModelServer.options(user_config={"model": cfg.model, "tracking_uri": cfg.tracking_uri}).bind(
         static
     )
+
+
+def absolute_source(model: Any) -> str:
+    """A model path made absolute (replicas may not share our working directory); URIs as they are."""
+    source = str(model)
+    if source.startswith("models:/") or "://" in source:
+        return source
+    return str(Path(source).resolve())

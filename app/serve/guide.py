@@ -9,8 +9,8 @@ import signal
 import threading
 from typing import Any
 
+from app.serve.app import absolute_source
 from app.serve.cache import PredictionCache, RedisCache
-from app.serve.local import absolute_source
 
 
 def create_app(*, model: Any, model_id: str | None = None, cache: PredictionCache | None = None, **args: Any):

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from app.config import ConfigError
+from app.serve.app import absolute_source, serve_config
 
 APP_NAME = "automl"
 IMPORT_PATH = "app.serve:build_app"
@@ -33,8 +34,6 @@ def load_serve_config(
     (``deployment``; ``ray_actor_options`` merged key by key) and ``http_options``."""
     from pydantic import ValidationError
     from ray.serve.schema import ServeDeploySchema
-
-    from app.serve.app import serve_config
 
     raw = _read(path) if path else _default_config()
     apps = [a for a in raw.get("applications") or [] if a.get("import_path") in (IMPORT_PATH, BUILT_PATH)]
@@ -64,14 +63,6 @@ def load_serve_config(
         return ServeDeploySchema.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"{path or 'serve config'}: {exc}") from None
-
-
-def absolute_source(model: Any) -> str:
-    """A model path made absolute (replicas may not share our working directory); URIs as they are."""
-    source = str(model)
-    if source.startswith("models:/") or "://" in source:
-        return source
-    return str(Path(source).resolve())
 
 
 def deploy(config: Any, *, timeout_s: float = 180.0) -> str:

@@ -24,6 +24,7 @@ from app.config import ServeConfig
 from app.monitor.client import FLUSH_EVERY_S, MonitorClient, monitor_spec, monitored_features
 from app.serve.cache import LRUCache, PredictionCache, RedisCache, row_keys
 from app.serve.metrics import ServeMetrics
+from app.serve.openapi import FEEDBACK_DOC, PREDICT_DOC
 from app.serve.schema import RequestError, parse_feedback, parse_rows
 from app.serve.served import ServedModel, alias_version, load_served
 
@@ -38,84 +39,6 @@ api = FastAPI(
     "scoring protocol (dataframe_split, dataframe_records, inputs) as JSON, or Arrow IPC / Parquet.",
     version="1",
 )
-
-_EXAMPLE = {"dataframe_split": {"columns": ["x0", "x1"], "data": [[0.5, "a"]]}}
-_BODY_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "dataframe_split": {
-            "type": "object",
-            "properties": {
-                "columns": {"type": "array", "items": {"type": "string"}},
-                "data": {"type": "array", "items": {"type": "array"}},
-            },
-            "required": ["columns", "data"],
-        },
-        "dataframe_records": {"type": "array", "items": {"type": "object"}},
-        "inputs": {"oneOf": [{"type": "object"}, {"type": "array"}]},
-        "instances": {"oneOf": [{"type": "object"}, {"type": "array"}]},
-        "params": {"type": "object"},
-    },
-    "example": _EXAMPLE,
-}
-_FEEDBACK_DOC = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "feedback": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "properties": {
-                                    "prediction_id": {"type": "string"},
-                                    "row": {"type": "object"},
-                                    "label": {},
-                                },
-                                "required": ["label"],
-                            },
-                        }
-                    },
-                    "required": ["feedback"],
-                    "example": {"feedback": [{"prediction_id": "3f2a9c1d0b7e-0", "label": 1}]},
-                }
-            }
-        },
-    },
-    "responses": {
-        "200": {
-            "description": "`joined`: labels matched to predictions; `unknown`: ids not (or no longer) held."
-        },
-        "400": {"description": "Malformed body."},
-        "422": {"description": "Items without a label, or without exactly one of prediction_id and row."},
-        "503": {"description": "Monitoring is off or the monitor is not reachable."},
-    },
-}
-_PREDICT_DOC = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {"schema": _BODY_SCHEMA},
-            "application/vnd.apache.arrow.stream": {"schema": {"type": "string", "format": "binary"}},
-            "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
-        },
-    },
-    "responses": {
-        "200": {
-            "description": "`predictions`: one record per row, in request order (`prediction_id`, "
-            "`prediction`, and `proba_<class>` for classifiers); `model`: name and version."
-        },
-        "400": {"description": "Malformed body."},
-        "401": {"description": "Missing or wrong API key."},
-        "413": {"description": "Too many rows."},
-        "415": {"description": "Unsupported content type."},
-        "422": {"description": "Rows that do not fit the model's features; each field and row named."},
-        "503": {"description": "No model loaded yet."},
-    },
-}
 
 
 # Module-level helpers come before the deployment: Serve serialises the class when it is decorated.
@@ -277,11 +200,11 @@ class ModelServer:
             return JSONResponse({"error": "no model loaded yet"}, status_code=503)
         return JSONResponse(self.model.describe())
 
-    @api.post("/predict", summary="Predict rows (MLflow scoring protocol)", openapi_extra=_PREDICT_DOC)
+    @api.post("/predict", summary="Predict rows (MLflow scoring protocol)", openapi_extra=PREDICT_DOC)
     async def predict(self, request: Request) -> Response:
         return await self._answer(request)
 
-    @api.post("/invocations", summary="Same as /predict, at MLflow's path", openapi_extra=_PREDICT_DOC)
+    @api.post("/invocations", summary="Same as /predict, at MLflow's path", openapi_extra=PREDICT_DOC)
     async def invocations(self, request: Request) -> Response:
         return await self._answer(request)
 
@@ -324,7 +247,7 @@ class ModelServer:
     @api.post(
         "/feedback",
         summary="Ground truth for served predictions (by prediction_id, or a row)",
-        openapi_extra=_FEEDBACK_DOC,
+        openapi_extra=FEEDBACK_DOC,
     )
     async def feedback(self, request: Request) -> JSONResponse:
         """Labels joined to served predictions by ``prediction_id``, or rows scored now with their label."""
