@@ -55,6 +55,9 @@ def start_local(*, num_cpus: int | None = None, num_gpus: int | None = None) -> 
 
     os.environ[_LOOPBACK_ENV] = "0"  # for the processes Ray starts
     ray_constants.ENABLE_RAY_CLUSTER = False  # for this one, which imported ray already
+    # Under `uv run`, Ray's uv hook would give every worker `uv run` in an uploaded copy of the working
+    # directory: a fresh environment without the extras installed here. Local workers share this venv.
+    ray_constants.RAY_ENABLE_UV_RUN_RUNTIME_ENV = False
     ray.init(
         address="local",
         num_cpus=num_cpus,

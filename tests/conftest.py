@@ -14,8 +14,10 @@ from app.testing import services
 def ray_session():
     """An in-process Ray cluster with 2 CPUs (a little over for fractional trial resources)."""
     import ray
+    import ray._private.ray_constants as ray_constants
 
     os.environ.pop("RAY_ADDRESS", None)
+    ray_constants.RAY_ENABLE_UV_RUN_RUNTIME_ENV = False  # as app.cluster.start_local: workers share this venv
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     from ray.data import DataContext
 
