@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 from typing import NoReturn
 
 import typer
@@ -18,4 +21,13 @@ def one_line(message: object) -> str:
 
 def fail(message: object, *, code: int = USAGE_ERROR) -> NoReturn:
     typer.secho(f"error: {one_line(message)}", err=True, fg=typer.colors.RED)
+    if code == INTERRUPTED:
+        _exit_at_next_ctrl_c()
     raise typer.Exit(code=code)
+
+
+def _exit_at_next_ctrl_c() -> None:
+    """What the interrupted command saved is on disk: another Ctrl-C while Ray shuts down ends the process
+    at once with 130 (a KeyboardInterrupt inside Ray's atexit shutdown can crash the interpreter)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, lambda *_: os._exit(INTERRUPTED))
