@@ -260,9 +260,10 @@ def serve_main(args) -> None:
     """Runs in its own process: Ray + the application, until stdin closes."""
     import ray
 
+    from app.cluster import start_local
     from app.serve.local import deploy, load_serve_config
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    start_local(num_cpus=2)  # loopback, this venv (not Ray's uv hook)
     config = load_serve_config(
         Path(__file__).resolve().parents[1] / "serve_config.yaml",
         model=args.serve,

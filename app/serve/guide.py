@@ -53,12 +53,9 @@ def run_server(
     )
     started = not ray.is_initialized()
     if started:
-        address = os.environ.get("RAY_ADDRESS")
-        ray.init(
-            address=address or "local",
-            log_to_driver=False,
-            **({} if address else {"include_dashboard": False}),
-        )
+        from app.cluster import connect
+
+        connect()  # RAY_ADDRESS, else a private local Ray sharing this venv
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
