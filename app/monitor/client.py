@@ -55,6 +55,11 @@ def monitor_spec(
     }
 
 
+def answer_score(answer: dict[str, Any], classes: list[Any] | None) -> Any:
+    """What the monitor keeps of one served answer: class probabilities in ``classes`` order, or the value."""
+    return [answer[f"proba_{c}"] for c in classes] if classes else answer["prediction"]
+
+
 def monitored_features(pre: Any) -> list[str]:
     """The raw features whose drift is watched (dates are left out: their range always moves on)."""
     return [f for f in pre.features if f not in pre.datetime]
@@ -106,8 +111,7 @@ class MonitorClient:
         rows = table.select(self.features).take(picked).to_pylist()
         for i, row in zip(picked, rows, strict=True):
             answer = answers[i]
-            score = [answer[f"proba_{c}"] for c in classes] if classes else answer["prediction"]
-            self.buffer.append((answer["prediction_id"], row, score))
+            self.buffer.append((answer["prediction_id"], row, answer_score(answer, classes)))
         if len(self.buffer) > MAX_BUFFERED:
             self.dropped += len(self.buffer) - MAX_BUFFERED
             del self.buffer[: len(self.buffer) - MAX_BUFFERED]

@@ -21,7 +21,13 @@ from fastapi.responses import JSONResponse, Response
 from ray import serve
 
 from app.config import ServeConfig
-from app.monitor.client import FLUSH_EVERY_S, MonitorClient, monitor_spec, monitored_features
+from app.monitor.client import (
+    FLUSH_EVERY_S,
+    MonitorClient,
+    answer_score,
+    monitor_spec,
+    monitored_features,
+)
 from app.serve.cache import LRUCache, PredictionCache, RedisCache, row_keys
 from app.serve.metrics import ServeMetrics
 from app.serve.openapi import FEEDBACK_DOC, PREDICT_DOC
@@ -276,9 +282,7 @@ class ModelServer:
             table = parse_rows(raw, "application/json", model.schema, max_rows=self.config.max_rows)
             answers = await self._predict((model, table))
             for i, answer in zip(rows, answers, strict=True):
-                classes = model.classes
-                score = [answer[f"proba_{c}"] for c in classes] if classes else answer["prediction"]
-                items[i] = {"label": items[i]["label"], "score": score}
+                items[i] = {"label": items[i]["label"], "score": answer_score(answer, model.classes)}
         return items
 
     async def _rows(self, model: ServedModel, table: pa.Table) -> tuple[list[dict], int, int]:
