@@ -28,7 +28,7 @@ class ServeMetrics:
     latencies: list[float] = field(default_factory=list)
     _ray: dict | None = None
 
-    def record(self, *, latency_s: float, status: int, rows: int, predicted: int, hits: int, misses: int):
+    def record(self, *, latency_s: float, status: int, predicted: int, hits: int, misses: int):
         self.counts["requests"] += 1
         self.counts["errors"] += status >= 400
         self.counts["predictions"] += predicted

@@ -52,7 +52,6 @@ def _record(server: Any, start: float, response: Response, rows: int, hits: int,
     server.metrics.record(
         latency_s=time.perf_counter() - start,
         status=response.status_code,
-        rows=rows,
         predicted=rows - hits,
         hits=hits,
         misses=misses,
