@@ -99,23 +99,24 @@ def test_a_killed_replica_is_replaced_and_almost_no_request_fails(service, famil
     def replicas():
         return [a for a in ray.util.list_named_actors(all_namespaces=True) if "SERVE_REPLICA" in a["name"]]
 
+    def replaced(victim_name):
+        running = (
+            serve.status().applications["automl"].deployments["ModelServer"].replica_states.get("RUNNING", 0)
+        )
+        return running == 2 and victim_name not in [a["name"] for a in replicas()]
+
     with Traffic(service, records) as traffic:
         traffic.wait_for(lambda r: len(r) >= 200, 60)
         victim = replicas()[0]
         ray.kill(ray.get_actor(victim["name"], namespace=victim["namespace"]), no_restart=True)
-        killed_at = len(traffic.results)
-        traffic.wait_for(lambda r: len(r) >= killed_at + 2000, 180)
+        # Steady load until Serve has replaced the replica, then on through 2,000 more requests: the
+        # share of failures is taken over a run that spans the loss and the recovery (a slow CI
+        # machine gets more time, never fewer requests).
+        traffic.wait_for(lambda r: replaced(victim["name"]), 120)
+        replaced_at = len(traffic.results)
+        traffic.wait_for(lambda r: len(r) >= replaced_at + 2000, 300)
     failed = sum(s != 200 for s, _ in traffic.results)
     assert failed / len(traffic.results) < 0.001, (failed, len(traffic.results))
-    deadline = time.monotonic() + 60
-    while True:
-        running = (
-            serve.status().applications["automl"].deployments["ModelServer"].replica_states.get("RUNNING", 0)
-        )
-        if running == 2 and victim["name"] not in [a["name"] for a in replicas()]:
-            break
-        assert time.monotonic() < deadline, serve.status()
-        time.sleep(0.5)
 
 
 def test_guide_example_5_runs_as_a_script(family_dirs, rows, redis_url, tmp_path):
