@@ -15,11 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from app.config import MonitorConfig
 from app.monitor.drift import DriftDetector
 from app.monitor.metrics import MONITOR_GAUGES, RETRAIN_DECISIONS
 from app.monitor.performance import PerformanceMonitor
 from app.monitor.retrain import Retrainer
+from app.serve_config import MonitorConfig
+from app.train.reference import summarize
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ class ModelMonitor:
         """A sample of served rows: ``{"ids": [...], "columns": {feature: [...]}, "scores": [...]}``."""
         ids, scores = batch["ids"], batch["scores"]
         self.drift.add_rows(batch["columns"])
-        self.drift.add_predictions(_summary(scores))
+        self.drift.add_predictions(summarize(scores).tolist())
         for pid, score in zip(ids, scores, strict=True):
             self.served[pid] = score
         while len(self.served) > self.config.label_window * 5:
@@ -149,15 +150,6 @@ class ModelMonitor:
         self.performance.labels.extend(state.get("labels", []))
         self.performance.scores.extend(state.get("scores", []))
         self.served.update((str(k), v) for k, v in state.get("served", []))
-
-
-def _summary(scores: list) -> list[float]:
-    """One number per prediction for the prediction-drift window: the positive class's probability
-    (binary), the top probability (multiclass), the value (regression)."""
-    arr = np.asarray(scores, dtype=np.float64)
-    if arr.ndim == 1:
-        return arr.tolist()
-    return (arr[:, 1] if arr.shape[1] == 2 else arr.max(axis=1)).tolist()
 
 
 class MonitorActor:

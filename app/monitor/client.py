@@ -11,8 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from app.config import MonitorConfig
 from app.monitor.actor import NAMESPACE, MonitorActor, actor_name
+from app.serve_config import MonitorConfig
 
 logger = logging.getLogger(__name__)
 
@@ -21,25 +21,24 @@ MAX_BUFFERED = 50_000  # rows kept while the monitor is away; older samples are 
 
 
 def monitor_spec(
-    predictor: Any, *, name: str, version: str, source: str, config: MonitorConfig
+    predictor: Any,
+    *,
+    name: str,
+    version: str,
+    source: str,
+    config: MonitorConfig,
+    tracking_uri: str | None = None,
 ) -> dict[str, Any]:
-    """What a model's monitor is built from: the model's schema, the training profile (``config.reference``
-    or ``profile.json`` beside a local model directory), the rolling metric and its training baseline."""
-    from app.data.stats import DatasetProfile
+    """What a model's monitor is built from: the model's schema, the training profile and the prediction
+    reference (see ``training_references``), the rolling metric and its training baseline."""
     from app.monitor.performance import choose_metric
 
     pre = predictor.preprocessor
-    reference = config.reference
-    local = not source.startswith("models:/") and "://" not in source
-    if reference is None and local:
-        for candidate in (Path(source) / "profile.json", Path(source).parent / "profile.json"):
-            if candidate.is_file():
-                reference = str(candidate)
-                break
-    profile = DatasetProfile.load(reference).to_dict() if reference else None
+    profile, reference = training_references(predictor, source, config, tracking_uri=tracking_uri)
     members = getattr(predictor, "members", [predictor])
     recorded = dict(members[0].metadata.get("metrics") or {})
     metric, baseline = choose_metric(str(pre.task), recorded)
+    local = not source.startswith("models:/") and "://" not in source
     state_path = config.state_path or (str(Path(source).parent / "monitor" / version) if local else None)
     return {
         "model": f"{name}@{version}",
@@ -47,12 +46,66 @@ def monitor_spec(
         "classes": pre.classes,
         "features": monitored_features(pre),
         "profile": profile,
+        "reference_predictions": reference,
         "metric": metric,
         "baseline": baseline,
         "registered_name": predictor.metadata.get("registered_name"),
         "config": config.model_dump(),
         "state_path": state_path,
     }
+
+
+def training_references(
+    predictor: Any, source: str, config: MonitorConfig, *, tracking_uri: str | None = None
+) -> tuple[dict[str, Any] | None, list[float] | None]:
+    """The training data's profile and the validation predictions' reference, from where the fit left
+    them: ``config.reference`` (a profile.json), the run folder of a local model directory, or the MLflow
+    run that logged a registered model. Either may be missing (that drift is then not checked)."""
+    from app.data.stats import DatasetProfile
+    from app.train.reference import REFERENCE_FILE, load_reference
+
+    found: dict[str, Path] = {}
+    registered = predictor.metadata.get("registered_name")
+    if source.startswith("models:/") and registered:
+        found = _run_artifacts(
+            registered, str(predictor.metadata["registered_version"]), tracking_uri, ["profile", "reference"]
+        )
+    elif "://" not in source:
+        for name, file in (("profile", "profile.json"), ("reference", REFERENCE_FILE)):
+            for folder in (Path(source), Path(source).parent):
+                if (folder / file).is_file():
+                    found.setdefault(name, folder / file)
+    profile_path = config.reference or found.get("profile")
+    profile = DatasetProfile.load(profile_path).to_dict() if profile_path else None
+    reference = load_reference(found["reference"]) if "reference" in found else None
+    return profile, reference
+
+
+def _run_artifacts(name: str, version: str, tracking_uri: str | None, wanted: list[str]) -> dict[str, Path]:
+    """The profile and prediction reference logged with the run of a registered version, downloaded."""
+    import tempfile
+
+    import mlflow.artifacts
+    from mlflow import MlflowClient
+
+    from app.train.reference import REFERENCE_FILE
+
+    files = {"profile": "data_profile.json", "reference": REFERENCE_FILE}
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    run_id = client.get_model_version(name, version).run_id
+    if not run_id:
+        return {}
+    logged = {f.path for f in client.list_artifacts(run_id)}
+    tmp = Path(tempfile.mkdtemp(prefix="automl-monitor-ref-"))
+    found = {}
+    for key in wanted:
+        if files[key] in logged:
+            found[key] = Path(
+                mlflow.artifacts.download_artifacts(
+                    run_id=run_id, artifact_path=files[key], dst_path=str(tmp), tracking_uri=client.tracking_uri
+                )
+            )
+    return found
 
 
 def answer_score(answer: dict[str, Any], classes: list[Any] | None) -> Any:

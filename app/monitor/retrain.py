@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from app.config import RetrainConfig
+from app.serve_config import RetrainConfig
 
 RUNNING = ("PENDING", "RUNNING")
 

@@ -10,7 +10,8 @@ from typing import Any
 
 from ray.serve import Application
 
-from app.config import AppConfig, ServeConfig
+from app.config import AppConfig
+from app.serve_config import ServeConfig
 
 
 def serve_config(args: Mapping[str, Any] | None, *, env: Mapping[str, str] | None = None) -> ServeConfig:

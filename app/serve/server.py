@@ -20,7 +20,6 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from ray import serve
 
-from app.config import ServeConfig
 from app.monitor.client import (
     FLUSH_EVERY_S,
     MonitorClient,
@@ -33,6 +32,7 @@ from app.serve.metrics import ServeMetrics
 from app.serve.openapi import FEEDBACK_DOC, PREDICT_DOC
 from app.serve.schema import RequestError, parse_feedback, parse_rows
 from app.serve.served import ServedModel, alias_version, load_served
+from app.serve_config import ServeConfig
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +67,12 @@ def _monitor_client(served: ServedModel, config: ServeConfig) -> MonitorClient |
 
     def spec() -> dict[str, Any]:
         return monitor_spec(
-            served.predictor, name=served.name, version=served.version, source=served.source, config=cfg
+            served.predictor,
+            name=served.name,
+            version=served.version,
+            source=served.source,
+            config=cfg,
+            tracking_uri=config.tracking_uri,
         )
 
     return MonitorClient(spec, features=monitored_features(pre), sample_rate=cfg.sample_rate)

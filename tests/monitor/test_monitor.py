@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.config import MonitorConfig
 from app.monitor.actor import ModelMonitor
 from app.monitor.performance import PerformanceMonitor, choose_metric
+from app.serve_config import MonitorConfig
 
 
 def monitor(**config) -> ModelMonitor:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import shlex
 
-from app.config import RetrainConfig
 from app.monitor.retrain import Retrainer
+from app.serve_config import RetrainConfig
 
 DRIFTED = {
     "features": {
