@@ -13,6 +13,9 @@ from app.data.split import Splits, split
 from app.data.stats import DatasetProfile, profile
 
 if TYPE_CHECKING:
+    import pandas as pd
+    import ray.data
+
     from app.config import DataConfig
 
 
@@ -60,14 +63,7 @@ def prepare(
 
     config = config or DataConfig()
     info = inspect(spec)
-    ds = load(info)
-    splits = split(
-        ds,
-        valid_fraction=config.valid_fraction,
-        test_fraction=config.test_fraction,
-        seed=config.split_seed,
-        key_columns=[spec.id_column] if spec.id_column else None,
-    )
+    splits = _split(load(info), spec, config)
     prof = profile(
         splits.train,
         numeric=info.numeric,
@@ -88,3 +84,22 @@ def prepare(
         max_categories=config.max_categories,
     )
     return PreparedData(info=info, splits=splits, profile=prof, preprocessor=pre)
+
+
+def holdout_rows(spec: DatasetSpec, *, config: DataConfig, max_rows: int = 100_000) -> pd.DataFrame:
+    """The test split of ``spec`` as ``prepare`` draws it with ``config`` (rows no fit with that config
+    trains on), read whole up to ``max_rows`` — for scoring models against each other on the same rows."""
+    if not config.test_fraction:
+        raise ValueError(f"{spec.uri}: data.test_fraction is 0, so there is no test split to score on")
+    test = _split(load(inspect(spec)), spec, config).test
+    return test.limit(max_rows).to_pandas()
+
+
+def _split(ds: ray.data.Dataset, spec: DatasetSpec, config: DataConfig) -> Splits:
+    return split(
+        ds,
+        valid_fraction=config.valid_fraction,
+        test_fraction=config.test_fraction,
+        seed=config.split_seed,
+        key_columns=[spec.id_column] if spec.id_column else None,
+    )

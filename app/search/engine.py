@@ -286,6 +286,7 @@ class AutoMLEngine:
         result.leaderboard = board.drop(columns=["checkpoint", "history"])
         leaderboard.save(board, self.out_dir)
         record_result(self.out_dir, result)
+        _save_prediction_reference(result, p.valid)
         if interrupt.requested():
             raise interrupt.FitInterrupted(
                 f"the best model so far is saved in {result.model_dir} (not refit); resume the search with: "
@@ -361,3 +362,15 @@ class AutoMLEngine:
                 f"the fit finished and is saved in {self.out_dir}, but tracking failed: {exc}", stacklevel=3
             )
             return TrackingRecord(error=str(exc))
+
+
+def _save_prediction_reference(result: FitResult, valid: ValidRows) -> None:
+    """Prediction drift's reference, beside the model: the model as validated (a refit model has trained
+    on the validation rows, so its predictions there would look better than any served traffic's)."""
+    from app.train.load import load_model
+    from app.train.reference import reference, save_reference
+
+    if valid.raw is None or valid.raw.num_rows == 0:
+        return
+    model = load_model(result.validated_model_dir) if result.validated_model_dir else result.model
+    save_reference(reference(model, valid.raw), result.out_dir)

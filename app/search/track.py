@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from app.search.records import TrackingRecord
+from app.train.reference import REFERENCE_FILE
 
 if TYPE_CHECKING:
     from app.config import TrackingConfig
@@ -118,8 +119,11 @@ def log_search(
     valid = valid_frame if valid_frame is not None else prepared.splits.valid.limit(2000).to_pandas()
     features = prepared.preprocessor.features
     logged = tracker.log_model(result.model_dir, input_example=valid[features].head(5))
+    reference = result.out_dir / REFERENCE_FILE
     tracker.log_run_artifacts(
-        leaderboard=board.drop(columns=["checkpoint", "history"], errors="ignore"), profile=prepared.profile
+        leaderboard=board.drop(columns=["checkpoint", "history"], errors="ignore"),
+        profile=prepared.profile,
+        extra={REFERENCE_FILE: json.loads(reference.read_text())} if reference.is_file() else None,
     )
     build_report(
         result.out_dir,

@@ -59,7 +59,9 @@ def _record(server: Any, start: float, response: Response, rows: int, hits: int,
     return response
 
 
-def _monitor_client(served: ServedModel, config: ServeConfig) -> MonitorClient | None:
+def _monitor_client(
+    served: ServedModel, config: ServeConfig, tracking_uri: str | None
+) -> MonitorClient | None:
     cfg = config.monitor
     if not cfg.enabled or cfg.sample_rate <= 0:
         return None
@@ -72,7 +74,7 @@ def _monitor_client(served: ServedModel, config: ServeConfig) -> MonitorClient |
             version=served.version,
             source=served.source,
             config=cfg,
-            tracking_uri=config.tracking_uri,
+            tracking_uri=tracking_uri,
         )
 
     return MonitorClient(spec, features=monitored_features(pre), sample_rate=cfg.sample_rate)
@@ -153,7 +155,7 @@ class ModelServer:
                 served.predictor.use_device("cuda")
             old, self.model = self.model, served
             self.metrics.set_model(served.name, served.version)
-            self.monitor = _monitor_client(served, self.config)
+            self.monitor = _monitor_client(served, self.config, tracking_uri)
             if old is not None:
                 logger.info("now serving %s version %s (was %s)", served.name, served.version, old.version)
 
