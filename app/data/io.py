@@ -1,31 +1,25 @@
 """Find, validate and stream a dataset: ``inspect`` checks every file's schema, ``load`` streams it.
 
-Validation reads only Parquet footers (or a CSV's first block), so it is cheap next to the data, and
-every error names the file and the column. ``load`` returns a lazy Ray Dataset: nothing is read on
-the driver and nothing is materialised.
+Validation reads only Parquet footers or a CSV's first block (``app.data.files``), so it is cheap next
+to the data, and every error names the file and the column. ``load`` returns a lazy Ray Dataset:
+nothing is read on the driver and nothing is materialised.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import glob as _glob
-import posixpath
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from app.data import csv_types
 from app.data.errors import DataError
+from app.data.files import expand, file_schema, file_with_column, hive_columns, infer_format, unify_schemas
 from app.data.filesystem import filesystem_for
 from app.data.spec import DatasetSpec
-
-_HIDDEN_PREFIXES = ("_", ".")
-_CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv")
 
 
 @dataclass(frozen=True)
@@ -55,80 +49,6 @@ class DatasetInfo:
         return self.features + [c for c in self.spec.role_columns if c not in self.features]
 
 
-def _is_data_file(path: str) -> bool:
-    name = posixpath.basename(path)
-    return not name.startswith(_HIDDEN_PREFIXES) and not name.endswith((".tmp", ".crc"))
-
-
-def _expand(uri: str, fs: pafs.FileSystem, path: str) -> tuple[list[str], str]:
-    """Files under one URI (file, directory or glob) and the directory partitions are relative to."""
-    if any(ch in path for ch in "*?["):
-        if isinstance(fs, pafs.LocalFileSystem):
-            files = sorted(p for p in _glob.glob(path, recursive=True) if _is_data_file(p))
-        else:
-            prefix = path.split("*")[0].split("?")[0].split("[")[0].rsplit("/", 1)[0]
-            found = fs.get_file_info(pafs.FileSelector(prefix, recursive=True, allow_not_found=True))
-            files = sorted(
-                i.path for i in found if i.type == pafs.FileType.File and fnmatch.fnmatch(i.path, path)
-            )
-            files = [f for f in files if _is_data_file(f)]
-        base = path.split("*")[0].split("?")[0].split("[")[0].rsplit("/", 1)[0]
-        return files, base
-    info = fs.get_file_info(path)
-    if info.type == pafs.FileType.NotFound:
-        raise DataError("no such file or directory", path=uri)
-    if info.type == pafs.FileType.File:
-        return [path], posixpath.dirname(path)
-    found = fs.get_file_info(pafs.FileSelector(path, recursive=True))
-    files = sorted(
-        i.path
-        for i in found
-        if i.type == pafs.FileType.File
-        and _is_data_file(i.path)
-        and not any(part.startswith(_HIDDEN_PREFIXES) for part in posixpath.relpath(i.path, path).split("/"))
-    )
-    return files, path
-
-
-def _hive_columns(file: str, base: str) -> dict[str, str]:
-    rel = posixpath.relpath(posixpath.dirname(file), base)
-    parts = [] if rel == "." else rel.split("/")
-    return dict(p.split("=", 1) for p in parts if "=" in p)
-
-
-def _file_schema(fs: pafs.FileSystem, path: str, fmt: str) -> tuple[pa.Schema, int | None, dict, int | None]:
-    """Schema, row count, per-column null counts and decoded bytes of one file (footer only for Parquet)."""
-    try:
-        if fmt == "parquet":
-            with fs.open_input_file(path) as f:
-                meta = pq.ParquetFile(f).metadata
-                schema = meta.schema.to_arrow_schema()
-                nulls: dict[str, int] = {}
-                nbytes = 0
-                for rg in range(meta.num_row_groups):
-                    group = meta.row_group(rg)
-                    nbytes += group.total_byte_size
-                    for ci in range(group.num_columns):
-                        col = group.column(ci)
-                        stats = col.statistics
-                        if stats is not None and stats.has_null_count:
-                            nulls[col.path_in_schema] = nulls.get(col.path_in_schema, 0) + stats.null_count
-                return schema, meta.num_rows, nulls, nbytes
-        with fs.open_input_stream(path) as f:
-            reader = pacsv.open_csv(f)
-            return reader.schema, None, {}, None
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise DataError(f"not a readable {fmt} file: {exc}", path=path) from None
-
-
-def _infer_format(spec: DatasetSpec, files: list[str]) -> str:
-    if spec.format:
-        return spec.format
-    if all(f.lower().endswith(_CSV_SUFFIXES) for f in files):
-        return "csv"
-    return "parquet"
-
-
 _SUPPORTED = "integer, floating point, boolean, string, dictionary, decimal, date and timestamp"
 
 
@@ -149,29 +69,6 @@ def _kind(dtype: pa.DataType) -> str | None:
     return None
 
 
-def _unify(schemas: list[tuple[str, pa.Schema]]) -> pa.Schema:
-    """One schema for all files; a column that is all-null in one file takes the others' type."""
-    first_path, merged = schemas[0]
-    fields = {f.name: f for f in merged}
-    for path, schema in schemas[1:]:
-        names = set(schema.names)
-        missing = [n for n in fields if n not in names]
-        extra = [n for n in schema.names if n not in fields]
-        if missing or extra:
-            col = (missing or extra)[0]
-            what = "lacks" if missing else "has an extra"
-            raise DataError(f"schema differs from {first_path}: it {what} column", path=path, column=col)
-        for f in schema:
-            known = fields[f.name].type
-            if known == f.type or pa.types.is_null(f.type):
-                continue
-            if pa.types.is_null(known):
-                fields[f.name] = f
-                continue
-            raise DataError(f"type {f.type} differs from {known} in {first_path}", path=path, column=f.name)
-    return pa.schema([fields[n] for n in merged.names])
-
-
 def inspect(spec: DatasetSpec, *, max_threads: int = 16) -> DatasetInfo:
     """Find the dataset's files, check that they agree and that the target can be learnt.
 
@@ -190,20 +87,20 @@ def inspect(spec: DatasetSpec, *, max_threads: int = 16) -> DatasetInfo:
         if fs is not None and type(fs_u) is not type(fs):
             raise DataError("mixes local and s3:// files", path=uri)
         fs = fs_u
-        found, base = _expand(uri, fs_u, path)
+        found, base = expand(uri, fs_u, path)
         if not found:
             raise DataError("no data files found", path=uri)
         files.extend(found)
         bases.add(base)
     assert fs is not None
-    fmt = _infer_format(spec, files)
+    fmt = infer_format(spec, files)
     with ThreadPoolExecutor(max_workers=min(max_threads, len(files))) as pool:
-        results = list(pool.map(lambda f: _file_schema(fs, f, fmt), files))
-    schema = _unify([(f, r[0]) for f, r in zip(files, results, strict=True)])
+        results = list(pool.map(lambda f: file_schema(fs, f, fmt), files))
+    schema = unify_schemas([(f, r[0]) for f, r in zip(files, results, strict=True)])
     base_dir = bases.pop() if len(bases) == 1 else None
     partition_cols: list[str] = []
     if spec.partitioning == "hive" and base_dir is not None:
-        partition_cols = list(_hive_columns(files[0], base_dir))
+        partition_cols = list(hive_columns(files[0], base_dir))
         for name in partition_cols:
             if name not in schema.names:
                 schema = schema.append(pa.field(name, pa.string()))
@@ -232,7 +129,7 @@ def inspect(spec: DatasetSpec, *, max_threads: int = 16) -> DatasetInfo:
         if kind is None:
             raise DataError(
                 f"unsupported type {schema.field(name).type} (supported: {_SUPPORTED})",
-                path=_file_with(files, results, name),
+                path=file_with_column(files, results, name),
                 column=name,
             )
         kinds[name] = kind
@@ -310,13 +207,6 @@ def _numbers_from_text(batch: pa.Table, columns: list[str]) -> pa.Table:
             ) from None
         batch = batch.set_column(batch.schema.get_field_index(name), name, values)
     return batch
-
-
-def _file_with(files: list[str], results: list, column: str) -> str:
-    for f, r in zip(files, results, strict=True):
-        if column in r[0].names:
-            return f
-    return files[0]
 
 
 # Decoded bytes per read task: large enough that a task's fixed cost (~ms) vanishes next to its
