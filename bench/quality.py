@@ -23,11 +23,17 @@ split: binary -> ROC AUC (higher is better), multiclass -> log loss (lower), reg
 Wall time is the fit call alone (no interpreter start, imports or ``ray.init``); over budget means
 wall > 1.1 x budget.
 
-Datasets: scikit-learn's bundled ones (no download): ``breast_cancer`` (binary), ``wine``,
-``digits`` (multiclass), ``diabetes`` (regression); and generated ones (``synth_binary``: ~7 %
-positives, ``synth_multiclass``, ``synth_regression``) with numeric, low- and high-cardinality
-categorical, missing (some informatively) and date columns, the date carrying a trend, a
-season and a weekend effect.
+Repeatable figures (the same code gives the same scores run after run, however loaded the machine):
+``--systems project --num-samples 12 --max-concurrent 1 --time-budget 3600`` — a fixed number of
+trials, one at a time (the seeded searcher and ASHA then see the same results in the same order), under
+a budget that never ends the search. With the default settings the budget ends the search, so how many
+trials run depends on the machine's speed at that moment.
+
+Datasets (bench/_quality_data.py): scikit-learn's bundled ones (no download): ``breast_cancer``
+(binary), ``wine``, ``digits`` (multiclass), ``diabetes`` (regression); and generated ones
+(``synth_binary``: ~7 % positives, ``synth_multiclass``, ``synth_regression``) with numeric, low- and
+high-cardinality categorical, missing (some informatively) and date columns, the date carrying a trend,
+a season and a weekend effect. Scoring: bench/_quality_score.py.
 
 The last line is one JSON object: per-dataset scores and wall times, ``ratio`` = mean over datasets
 of the project's score relative to FLAML's, higher is better (AUC: project / FLAML; losses: FLAML /
@@ -43,7 +49,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -57,6 +62,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from _harness import emit  # noqa: E402
+from _quality_data import DATASETS, TARGET, write_split  # noqa: E402
+from _quality_score import PRIMARY, align, relative, score  # noqa: E402
 
 BENCH_VENV = ROOT / ".bench-venv"
 BENCH_PYTHON = BENCH_VENV / "bin" / "python"
@@ -65,154 +72,9 @@ CREATE_VENV = (
     "UV_COMPILE_BYTECODE=1 uv pip install --python .bench-venv -r bench/quality-requirements.txt"
 )
 RUNNER = ROOT / "bench" / "_quality_baselines.py"
-TARGET = "target"
-# Primary metric per task: (name, higher is better).
-PRIMARY = {"binary": ("auc", True), "multiclass": ("mlogloss", False), "regression": ("rmse", False)}
 SYSTEMS = ("project", "flaml", "autogluon")
 DEFAULT_DATASETS = "breast_cancer,digits,diabetes,synth_binary,synth_regression"
 OVER_BUDGET = 1.1
-
-
-# --- datasets ------------------------------------------------------------------------------------
-
-
-def _sklearn(name: str) -> pd.DataFrame:
-    from sklearn import datasets
-
-    bunch = getattr(datasets, f"load_{name}")(as_frame=True)
-    frame = bunch.frame.rename(columns=lambda c: re.sub(r"[^0-9A-Za-z_]+", "_", str(c)).strip("_"))
-    return frame.rename(columns={"target": TARGET})
-
-
-def make_synthetic(task: str, n_rows: int, seed: int = 0) -> pd.DataFrame:
-    """Numeric, categorical (3, 8 and ~300 levels), missing values and a date with a trend, a
-    season and a weekend effect; binary is imbalanced (~7 % positives), multiclass has 4 unequal classes."""
-    rng = np.random.default_rng(seed)
-    n = n_rows
-    x = rng.normal(size=(n, 6))
-    region_levels = [f"r{i}" for i in range(8)]
-    region = rng.choice(region_levels, size=n, p=[0.3, 0.2, 0.15, 0.1, 0.1, 0.08, 0.05, 0.02])
-    region_effect = dict(zip(region_levels, [0.0, 0.6, -0.4, 0.9, -0.8, 0.3, 1.2, -1.5], strict=True))
-    n_products = 300
-    product_idx = np.minimum(rng.zipf(1.3, size=n) - 1, n_products - 1)
-    product_effect = rng.normal(scale=0.7, size=n_products)
-    channel = rng.choice(["web", "store", "phone"], size=n, p=[0.6, 0.3, 0.1])
-    day = rng.integers(0, 730, size=n)
-    date = pd.Timestamp("2022-01-03") + pd.to_timedelta(day, unit="D")  # a Monday
-    weekend = (day % 7 >= 5).astype(float)
-    season = np.sin(2 * np.pi * day / 365.25)
-
-    signal = (
-        1.2 * x[:, 0]
-        + 0.8 * x[:, 1] * (channel == "web")
-        - 0.6 * np.abs(x[:, 2])
-        + 0.5 * np.tanh(2 * x[:, 3])
-        + pd.Series(region).map(region_effect).to_numpy()
-        + product_effect[product_idx]
-        + 0.8 * weekend
-        + 0.5 * season
-        + 0.4 * day / 730
-    )
-    frame = pd.DataFrame({f"num{i}": x[:, i].astype(np.float32) for i in range(6)})
-    # Missing: at random in num3, informative in num1 (hidden when large), and in region.
-    frame.loc[rng.random(n) < 0.15, "num3"] = np.nan
-    frame.loc[(x[:, 1] > 1.0) & (rng.random(n) < 0.6), "num1"] = np.nan
-    region_col = pd.Series(region, dtype="object")
-    region_col[rng.random(n) < 0.1] = None
-    frame["region"] = region_col
-    frame["product"] = pd.Series([f"p{i:03d}" for i in product_idx], dtype="object")
-    frame["channel"] = pd.Series(channel, dtype="object")
-    frame["event_date"] = date.astype("datetime64[ns]")
-    noise = rng.logistic(scale=0.6, size=n)
-    if task == "binary":
-        z = signal + noise
-        frame[TARGET] = (z > np.quantile(z, 0.93)).astype(np.int64)
-    elif task == "multiclass":
-        z = signal + noise
-        frame[TARGET] = np.digitize(z, np.quantile(z, [0.5, 0.8, 0.95])).astype(np.int64)
-    else:
-        frame[TARGET] = (3.0 * signal + rng.normal(scale=1.0, size=n)).astype(np.float64)
-    return frame
-
-
-DATASETS = {
-    "breast_cancer": ("binary", lambda seed: _sklearn("breast_cancer")),
-    "wine": ("multiclass", lambda seed: _sklearn("wine")),
-    "digits": ("multiclass", lambda seed: _sklearn("digits")),
-    "diabetes": ("regression", lambda seed: _sklearn("diabetes")),
-    "synth_binary": ("binary", lambda seed: make_synthetic("binary", 20_000, seed)),
-    "synth_multiclass": ("multiclass", lambda seed: make_synthetic("multiclass", 15_000, seed + 1)),
-    "synth_regression": ("regression", lambda seed: make_synthetic("regression", 15_000, seed + 2)),
-}
-
-
-def write_split(name: str, out: Path, seed: int) -> dict:
-    from sklearn.model_selection import train_test_split
-
-    task, load = DATASETS[name]
-    frame = load(seed)
-    train, test = train_test_split(
-        frame,
-        test_size=0.25,
-        random_state=seed,
-        stratify=frame[TARGET] if task != "regression" else None,
-    )
-    d = out / "splits" / name
-    d.mkdir(parents=True, exist_ok=True)
-    train.reset_index(drop=True).to_parquet(d / "train.parquet", index=False)
-    test.reset_index(drop=True).to_parquet(d / "test.parquet", index=False)
-    return {
-        "name": name,
-        "task": task,
-        "train": d / "train.parquet",
-        "test": d / "test.parquet",
-        "rows": len(frame),
-        "features": frame.shape[1] - 1,
-    }
-
-
-# --- scoring -------------------------------------------------------------------------------------
-
-
-def score(task: str, y: np.ndarray, labels: list, pred: np.ndarray) -> dict[str, float]:
-    """Primary and secondary test metrics; ``pred`` is (n, classes) in ``labels`` order or (n,)."""
-    from sklearn.metrics import accuracy_score, log_loss, mean_absolute_error, roc_auc_score
-
-    if task == "regression":
-        return {
-            "rmse": float(np.sqrt(np.mean((y - pred) ** 2))),
-            "mae": float(mean_absolute_error(y, pred)),
-        }
-    proba = np.clip(pred, 1e-15, 1.0)
-    proba = proba / proba.sum(axis=1, keepdims=True)
-    idx = {lab: j for j, lab in enumerate(labels)}
-    y_idx = np.array([idx[v] for v in y])
-    out = {"accuracy": float(accuracy_score(y_idx, proba.argmax(axis=1)))}
-    loss = float(log_loss(y_idx, proba, labels=list(range(len(labels)))))
-    if task == "binary":
-        out |= {"auc": float(roc_auc_score(y_idx, proba[:, 1])), "logloss": loss}
-    else:
-        out["mlogloss"] = loss
-    return out
-
-
-def align(proba: np.ndarray, classes: list, labels: list) -> np.ndarray:
-    """Columns of ``proba`` (in ``classes`` order) reordered to ``labels``; matched as strings."""
-    pos = {str(c): j for j, c in enumerate(classes)}
-    missing = [lab for lab in labels if str(lab) not in pos]
-    if missing:
-        raise ValueError(f"predictions lack classes {missing} (have {classes})")
-    return proba[:, [pos[str(lab)] for lab in labels]]
-
-
-def relative(task: str, project: float | None, other: float | None) -> float | None:
-    """Project's score relative to another's, higher is better (1.0 = equal)."""
-    if project is None or other is None:
-        return None
-    _, higher = PRIMARY[task]
-    if higher:
-        return project / other
-    return other / project if project > 0 else float("inf")
 
 
 # --- systems -------------------------------------------------------------------------------------
@@ -226,6 +88,7 @@ def run_project(ds: dict, args, labels: list, test: pd.DataFrame) -> dict:
         num_cpus=args.cpus,
         time_budget_s=args.time_budget,
         num_samples=args.num_samples,
+        max_concurrent_trials=args.max_concurrent,
         metric=metric,
         seed=args.seed,
     )
@@ -332,6 +195,12 @@ def main() -> None:
     parser.add_argument("--cpus", type=int, default=2, help="Cores every system gets.")
     parser.add_argument(
         "--num-samples", type=int, default=1000, help="Project: trial cap (budget ends first)."
+    )
+    parser.add_argument(
+        "--max-concurrent",
+        type=int,
+        default=None,
+        help="Project: trials at once (default: one per core); 1 with --num-samples makes it repeatable.",
     )
     parser.add_argument("--no-track", action="store_true", help="Project: no MLflow tracking in the fit.")
     parser.add_argument("--seed", type=int, default=0)
