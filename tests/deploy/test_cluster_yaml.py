@@ -43,7 +43,8 @@ def test_node_types_head_cpu_and_gpu_with_autoscaling_bounds(cluster):
 
 
 def test_images_use_the_locked_ray_version(cluster, locked_ray_version):
-    images = [cluster["docker"]["image"], cluster["available_node_types"]["gpu_worker"]["docker"]["worker_image"]]
+    gpu_image = cluster["available_node_types"]["gpu_worker"]["docker"]["worker_image"]
+    images = [cluster["docker"]["image"], gpu_image]
     assert all(image.startswith(f"rayproject/ray:{locked_ray_version}-py311") for image in images), images
 
 
