@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from app._cli import fail
+from app.monitor.cli import retrain as retrain_command
 from app.search.cli import fit as fit_command
 from app.search.cli import predict as predict_command
 from app.serve.cli import serve as serve_command
@@ -26,6 +27,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(track_app, name="track")
 app.command("report")(report_command)
 app.command("serve")(serve_command)
+app.command("retrain")(retrain_command)
 
 
 def _fail(message: str) -> None:
@@ -48,7 +50,7 @@ def csv_to_parquet_cmd(
     encoding_errors: str = typer.Option(
         "strict", "--encoding-errors", help="strict: invalid UTF-8 is an error; replace: replace and count."
     ),
-) -> None:
+) -> list:
     """Stream a CSV of any size into Parquet files at constant memory."""
     from app.data import prep
     from app.data.errors import DataError
@@ -74,6 +76,7 @@ def csv_to_parquet_cmd(
         typer.echo(f"{r.input_path}: {r.rows:,} rows in {r.chunks} chunk(s) -> {r.out_dir}")
         for note in r.notes():
             typer.secho(f"note: {r.input_path}: {note}", err=True, fg=typer.colors.YELLOW)
+    return results  # jobs/prep.py summarises them
 
 
 @app.command()

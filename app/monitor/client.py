@@ -102,7 +102,10 @@ def _run_artifacts(name: str, version: str, tracking_uri: str | None, wanted: li
         if files[key] in logged:
             found[key] = Path(
                 mlflow.artifacts.download_artifacts(
-                    run_id=run_id, artifact_path=files[key], dst_path=str(tmp), tracking_uri=client.tracking_uri
+                    run_id=run_id,
+                    artifact_path=files[key],
+                    dst_path=str(tmp),
+                    tracking_uri=client.tracking_uri,
                 )
             )
     return found

@@ -83,6 +83,8 @@ class Retrainer:
             "--model-name", self.registered_name, "--time-budget", str(cfg.time_budget_s),
             "--margin", str(cfg.margin), "--out", cfg.out, "--reason", reason,
         ]  # fmt: skip
+        if cfg.config:
+            args += ["--config", cfg.config]
         return shlex.join(args)
 
     def submit(self, entrypoint: str, metadata: dict[str, str]) -> str:

@@ -30,7 +30,7 @@ def reference(model: Any, rows: Any, *, seed: int = 0) -> dict[str, Any]:
     if len(values) > MAX_VALUES:
         values = np.random.default_rng(seed).choice(values, MAX_VALUES, replace=False)
     return {
-        "summary": "positive-class probability (binary), top-class probability (multiclass), value (regression)",
+        "summary": "binary: positive-class probability; multiclass: top-class probability; regression: value",
         "rows": int(len(values)),
         "values": [round(float(v), 6) for v in np.sort(values)],
     }

@@ -72,6 +72,20 @@ def test_refit_model_has_learned_the_validation_rows_and_still_predicts(refit_fi
     assert (result.model.predict(fresh) == fresh.y).mean() > 0.8
 
 
+def test_the_prediction_reference_is_the_validated_models_on_validation_rows(refit_fit):
+    """Prediction drift is measured against what the model did on rows it had not trained on: the
+    validated model's, not the refit one's (which trained on the validation rows)."""
+    from app.train.reference import REFERENCE_FILE, load_reference, summarize
+
+    result, prepared = refit_fit
+    values = load_reference(result.out_dir / REFERENCE_FILE)
+    valid = prepared.splits.valid.to_pandas()
+    validated = np.sort(summarize(load_model(result.validated_model_dir).predict_scores(valid)))
+    assert len(values) == min(len(valid), 2000)
+    if len(values) == len(valid):
+        np.testing.assert_allclose(values, validated, atol=1e-5)
+
+
 def test_leaderboard_and_fit_file_record_the_refit(refit_fit):
     result, _ = refit_fit
     board = result.leaderboard
