@@ -29,11 +29,12 @@ PREPROCESSOR_FILE = "preprocessor.json"
 FORMAT_VERSION = 1
 
 
-def _versions() -> dict[str, str]:
+def _versions(packages: tuple[str, ...]) -> dict[str, str]:
+    """Versions of Python, the learner's ``packages`` and the libraries every model reads through."""
     import importlib.metadata as md
 
     out = {"python": platform.python_version()}
-    for pkg in ("xgboost", "lightgbm", "catboost", "ray", "numpy", "pyarrow", "pandas"):
+    for pkg in (*packages, "ray", "numpy", "pyarrow", "pandas"):
         try:
             out[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
@@ -52,7 +53,7 @@ def save_model(result: TrainResult, out_dir: str | Path) -> Path:
         "format_version": FORMAT_VERSION,
         "model_file": model_path.name,
         "created_unix": time.time(),
-        "versions": _versions(),
+        "versions": _versions(mod.PACKAGES),
         **result.metadata(),
         CHECKSUMS_KEY: checksums(out_dir, [model_path.name, PREPROCESSOR_FILE]),
     }
