@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from app.redact import redact
+
 if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities import Metric, Param, RunTag
@@ -16,6 +18,7 @@ MAX_PARAM_CHARS = 6000
 _RUN_STATUS = {
     "finished": "FINISHED",
     "completed": "FINISHED",
+    "deadline": "FINISHED",  # ended by the time budget with its model so far
     "stopped": "FINISHED",  # stopped by ASHA: a normal end for a trial, as Tune's MLflow callback has it
     "failed": "FAILED",
     "errored": "FAILED",
@@ -54,9 +57,11 @@ def run_status(status: str) -> str:
     return _RUN_STATUS[key]
 
 
-def param_value(value: Any) -> str:
-    return str(value)[:MAX_PARAM_CHARS]
+def param_value(value: Any, *, key: str | None = None) -> str:
+    """A param as MLflow stores it: secrets masked (a secret-named ``key``, URL passwords), cut to size."""
+    return str(redact(value, key=key))[:MAX_PARAM_CHARS]
 
 
 def strings(mapping: Mapping[str, Any]) -> dict[str, str]:
-    return {str(k): str(v) for k, v in mapping.items()}
+    """Tags as strings, secrets masked."""
+    return {str(k): str(redact(v, key=str(k))) for k, v in mapping.items()}

@@ -173,7 +173,7 @@ def sync(
     except _errors() as exc:
         _fail(str(exc))
     typer.echo(
-        f"synced {len(report.runs)} run(s) to {tracker.tracking_uri}: {report.metrics} metric values, "
+        f"synced {len(report.runs)} run(s) to {tracker.display_uri}: {report.metrics} metric values, "
         f"{report.artifacts} artifact(s), {report.models} model(s)"
     )
     for local, remote in report.runs.items():

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.config import TrackingConfig
+from app.redact import redact_text
 from app.tracking.artifacts import ArtifactLogging
 from app.tracking.batch import MAX_BATCH, log_batch_chunked, param_value, run_status, strings
 from app.tracking.health import (
@@ -114,6 +115,11 @@ class MLflowTracker(ArtifactLogging, TrialLogging):
         return f"sqlite:///{(self.run_dir / 'mlflow.db').resolve()}"
 
     @property
+    def display_uri(self) -> str:
+        """The tracking URI as messages and run records show it: a password in it masked."""
+        return redact_text(self.tracking_uri)
+
+    @property
     def artifact_location(self) -> str | None:
         if self.config.artifact_location or self.config.tracking_uri:
             return self.config.artifact_location
@@ -165,7 +171,7 @@ class MLflowTracker(ArtifactLogging, TrialLogging):
 
     def require_reachable(self) -> None:
         if not self.reachable():
-            raise TrackingUnavailableError(f"MLflow tracking server {self.tracking_uri} does not answer")
+            raise TrackingUnavailableError(f"MLflow tracking server {self.display_uri} does not answer")
 
     # -- runs ------------------------------------------------------------------------------------
 
@@ -236,7 +242,7 @@ class MLflowTracker(ArtifactLogging, TrialLogging):
                     "MLflow run %r was not fully logged to %s: %s kept in %s; upload with "
                     "`automl track sync %s`",
                     state.name or state.run_id,
-                    self.tracking_uri,
+                    self.display_uri,
                     state.pending.summary(),
                     state.pending.path,
                     self.run_dir,
@@ -246,7 +252,7 @@ class MLflowTracker(ArtifactLogging, TrialLogging):
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         with self._lock:
-            self._active().params.update({k: param_value(v) for k, v in params.items()})
+            self._active().params.update({k: param_value(v, key=k) for k, v in params.items()})
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         with self._lock:
@@ -362,8 +368,8 @@ class MLflowTracker(ArtifactLogging, TrialLogging):
             return
         self._warned = True
         message = (
-            f"MLflow tracking server {self.tracking_uri} is unreachable ({why}). Training goes on; "
-            f"params, metrics, artifacts and models of this run are NOT in MLflow but kept in "
+            f"MLflow tracking server {self.display_uri} is unreachable ({redact_text(why)}). Training goes "
+            f"on; params, metrics, artifacts and models of this run are NOT in MLflow but kept in "
             f"{self.pending_dir}. Upload them later with `automl track sync {self.run_dir}`."
         )
         log.warning(message)

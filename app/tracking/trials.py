@@ -55,7 +55,7 @@ class TrialLogging:
         now = int(time.time() * 1000)
         metrics = [(k, float(v), now, i) for k, values in histories.items() for i, v in enumerate(values)]
         metrics.append(("rounds", float(rounds), now, 0))
-        str_params = {k: param_value(v) for k, v in params.items()}
+        str_params = {k: param_value(v, key=k) for k, v in params.items()}
         mlflow_status = run_status(status)
 
         def remote() -> str:
