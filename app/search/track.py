@@ -139,6 +139,6 @@ def log_search(
     tracker.end_run("FINISHED")
     return TrackingRecord(
         run_id=parent,
-        tracking_uri=tracker.tracking_uri,
+        tracking_uri=tracker.display_uri,  # fit.json and the job's summary: no password
         registered=getattr(logged, "registered_version", None) if logged else None,
     )
