@@ -1,49 +1,20 @@
-"""Ray job entrypoint for the training stage; prints a JSON summary as its last line.
+"""Ray job entrypoint for the training stage: ``automl train`` under ``ray job submit``, same arguments and
+config file; prints a JSON summary as its last line.
 
-ray job submit --working-dir . -- python jobs/train.py DATA --target y --family lightgbm --out runs/m1
+ray job submit --runtime-env jobs/runtime_env.yaml --working-dir . -- \
+    uv run --frozen --extra all python jobs/train.py DATA --target y --out s3://b/m1
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
-from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the working dir root, for `app`
+from _entry import run_stage
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Train one model family on Ray Train.")
-    parser.add_argument("data", help="Parquet/CSV path, directory, glob or s3:// URI.")
-    parser.add_argument("--target", required=True, help="Column to predict.")
-    parser.add_argument(
-        "--family", default="xgboost", help="A registered learner: xgboost, lightgbm, catboost."
-    )
-    parser.add_argument("--num-workers", type=int, default=1)
-    parser.add_argument("--gpu", action="store_true", help="One GPU per worker.")
-    parser.add_argument("--rounds", type=int, default=None, help="Boosting rounds.")
-    parser.add_argument("--params", nargs="*", default=[], help="Library hyperparameters as key=value.")
-    parser.add_argument("--out", type=Path, default=Path("runs/train"), help="Directory for the model.")
-    parser.add_argument("--config", type=Path, default=None, help="AppConfig YAML.")
-    return parser.parse_args(argv)
-
-
-def main(argv: list[str] | None = None) -> dict:
-    from app.config import AppConfig
-    from app.train.api import run_training
-    from app.train.cli import parse_params
-
-    args = parse_args(argv)
-    cfg = AppConfig.from_yaml(args.config) if args.config else AppConfig.from_dict({})
-    overrides = {"family": args.family, "num_workers": args.num_workers, "use_gpu": args.gpu}
-    if args.rounds is not None:
-        overrides["num_boost_round"] = args.rounds
-    params = {**cfg.train.params, **parse_params(args.params)}
-    cfg.train = cfg.train.model_validate({**cfg.train.model_dump(), **overrides, "params": params})
-    result = run_training(args.data, target=args.target, config=cfg, out_dir=args.out)
-    summary = {
-        "model_dir": str(result.model_dir),
+def summarise(result: Any, params: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "model_dir": result.model_dir,
         "family": result.family,
         "task": result.task,
         "metric": result.metric_name,
@@ -52,9 +23,7 @@ def main(argv: list[str] | None = None) -> dict:
         "num_rounds": result.num_rounds,
         "wall_time_s": round(result.wall_time_s, 2),
     }
-    print(json.dumps(summary), flush=True)
-    return summary
 
 
 if __name__ == "__main__":
-    main()
+    run_stage("train", ["train"], summarise)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -42,7 +43,7 @@ def fit(
     config: Path | None = typer.Option(
         None, "--config", help="AppConfig YAML; options given here override its search section."
     ),
-) -> None:
+) -> Any:
     """Search model families and hyperparameters; write the leaderboard and the best model.
 
     Long because of the option declarations: the body parses, calls ``run_fit`` and prints."""
@@ -100,6 +101,7 @@ def fit(
         name = cfg.tracking.registered_model_name
         typer.echo(f"registered: {name} version {result.tracking['registered']}")
     typer.echo(f"wall time: {result.wall_time_s:.1f} s")
+    return result  # jobs/automl.py summarises it; the command line ignores it
 
 
 def _note(message: str) -> None:
@@ -115,7 +117,7 @@ def predict(
     config: Path | None = typer.Option(
         None, "--config", help="AppConfig YAML (MLflow for models:/ URIs, S3 endpoint)."
     ),
-) -> None:
+) -> int:
     """Write ``prediction`` (and ``proba_<class>``) for every row, in input order."""
     from app.config import AppConfig, ConfigError
     from app.data.errors import DataError
@@ -127,3 +129,4 @@ def predict(
     except (ConfigError, DataError, ValueError, FileNotFoundError) as exc:
         fail(exc)
     typer.echo(f"{rows:,} predictions -> {out}")
+    return rows

@@ -17,9 +17,22 @@ def serve(
     redis: str = typer.Option(None, "--redis", help="Redis URL for the prediction cache (env REDIS_URL)."),
     port: int = typer.Option(None, "--port", help="HTTP port (default: the config's, 8000)."),
     host: str = typer.Option(None, "--host", help="HTTP host (default: the config's, 127.0.0.1)."),
-) -> None:
-    """Serve a model over HTTP until Ctrl-C: POST /predict, GET /docs."""
+    detach: bool = typer.Option(
+        False,
+        "--detach",
+        help="Deploy on the running cluster (RAY_ADDRESS) and return, as `serve deploy` does; "
+        "`serve shutdown` stops it.",
+    ),
+) -> str | None:
+    """Serve a model over HTTP until Ctrl-C (POST /predict, GET /docs), or deploy it and return (--detach)."""
+    import os
+
     from app.config import ConfigError
+
+    if detach and not os.environ.get("RAY_ADDRESS"):
+        # Without a cluster the service would live in a private Ray that ends with this command.
+        typer.echo("error: --detach needs a running Ray cluster: set RAY_ADDRESS", err=True)
+        raise typer.Exit(2)
 
     try:
         from app.serve.local import load_serve_config
@@ -39,6 +52,13 @@ def serve(
     except ClusterUnreachableError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    if detach:
+        try:
+            url = deploy(deploy_config)
+        finally:
+            ray.shutdown()  # the service stays: Serve's controller and replicas are detached actors
+        typer.echo(f"deployed at {url}/predict  (API docs: {url}/docs); `serve shutdown` stops it")
+        return url
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -50,3 +70,4 @@ def serve(
     finally:
         ray_serve.shutdown()
         ray.shutdown()
+    return None

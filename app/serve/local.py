@@ -67,9 +67,16 @@ def load_serve_config(
 
 def deploy(config: Any, *, timeout_s: float = 180.0) -> str:
     """Deploy ``config`` on the connected Ray cluster and wait until every application runs; the base URL."""
+    import ray
     from ray.serve._private import api as serve_api
     from ray.serve.config import gRPCOptions
 
+    # An application without a runtime_env gets this driver's: under `ray job submit` that is the job's
+    # uploaded working dir and uv environment, so replicas on nodes without the project import the same code.
+    driver_env = dict(ray.get_runtime_context().runtime_env or {})
+    for app in config.applications:
+        if not app.runtime_env and driver_env:
+            app.runtime_env = driver_env
     client = serve_api.serve_start(
         http_options=config.http_options.model_dump(),
         proxy_location=config.proxy_location,

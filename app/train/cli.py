@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -42,7 +43,7 @@ def train(
     rounds: int | None = typer.Option(None, "--rounds", min=1, help="Boosting rounds."),
     out: Path = typer.Option(Path("runs/train"), "--out", help="Directory for the model."),
     config: Path | None = typer.Option(None, "--config", help="AppConfig YAML."),
-) -> None:
+) -> Any:
     """Train one model family on Ray Train and save it in its native format."""
     from app.config import AppConfig, ConfigError
     from app.data.errors import DataError
@@ -63,3 +64,4 @@ def train(
         f"best iteration: {result.best_iteration}  valid {result.metric_name}: {result.best_score:.5f}"
     )
     typer.echo(f"wall time: {result.wall_time_s:.1f} s")
+    return result  # jobs/train.py summarises it; the command line ignores it
