@@ -119,7 +119,12 @@ class SearchConfig(_Section):
     section plus where Ray runs, and ``automl fit`` / ``jobs/automl.py`` override it field by field.
     """
 
-    num_samples: int = Field(30, ge=1, description="Trials to run (fewer if the time budget ends first).")
+    num_samples: int | None = Field(
+        None,
+        ge=1,
+        description="Trials to run (fewer if the time budget ends first); None: with time_budget_s as many "
+        "as the budget allows (the search improves the best model until the deadline), else 30.",
+    )
     max_concurrent_trials: int | None = Field(
         None, ge=1, description="Trials at once; None = CPUs / trial CPUs."
     )
@@ -132,7 +137,12 @@ class SearchConfig(_Section):
     families: list[str] | None = Field(
         None, description="Model families to search (registered learners); None: every registered one."
     )
-    max_rounds: int = Field(300, ge=10, description="Boosting rounds a trial may use.")
+    max_rounds: int | None = Field(
+        None,
+        ge=10,
+        description="Boosting rounds a trial may use; None: sized from the training rows (1,000 up to "
+        "10,000 rows, 4,000 at 10M), a bound early stopping and the time budget reach first.",
+    )
     report_every: int = Field(
         10,
         ge=1,

@@ -12,9 +12,12 @@ import pyarrow.parquet as pq
 from app.data.encode import Task
 
 
-def make_frame(n_rows: int, *, task: Task = "binary", n_numeric: int = 6, seed: int = 0) -> pd.DataFrame:
+def make_frame(
+    n_rows: int, *, task: Task = "binary", n_numeric: int = 6, seed: int = 0, n_classes: int = 4
+) -> pd.DataFrame:
     """Numeric features (``x0`` drives the target most), a categorical with nulls and rare levels,
-    a date, and the target ``y``. ``x0`` … ``x2`` carry signal; the rest is noise."""
+    a date, and the target ``y``. ``x0`` … ``x2`` carry signal; the rest is noise. Multiclass: ``n_classes``
+    classes, bands of the signal (four: fixed cut points; else equal shares)."""
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n_rows, n_numeric)).astype(np.float32)
     city = rng.choice(
@@ -36,7 +39,10 @@ def make_frame(n_rows: int, *, task: Task = "binary", n_numeric: int = 6, seed: 
     elif task == "binary":
         frame["y"] = (signal + noise > 0).astype(np.int64)
     else:
-        frame["y"] = np.digitize(signal + noise, [-1.5, 0.0, 1.5]).astype(np.int64)
+        score = signal + noise
+        shares = np.linspace(0, 1, n_classes + 1)[1:-1]
+        cuts = [-1.5, 0.0, 1.5] if n_classes == 4 else np.quantile(score, shares)
+        frame["y"] = np.digitize(score, cuts).astype(np.int64)
     return frame
 
 

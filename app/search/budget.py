@@ -1,9 +1,15 @@
-"""The fit's time and memory arithmetic: what the search may spend of ``time_budget_s``, the deadline the
-stages after it share, and whether the encoded data fits in memory."""
+"""The fit's time and memory arithmetic: when the search ends (``SearchWindow``), the deadline the stages
+after it share, and whether the encoded data fits in memory.
+
+Every stage is measured from the start of the fit, so a slow start (Ray, reading the data) shortens the
+search, never the end: the search gets what is left of ``time_budget_s`` less a reserve for the stages
+after it, and trials stop boosting at its deadline with the model they have.
+"""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from app.search import cv
@@ -13,12 +19,30 @@ if TYPE_CHECKING:
     from app.data import PreparedData
     from app.search.settings import RayTuneSettings
 
-# Trials a timed search is expected to reach at most, for the tracking time kept from it (a generous bound
-# for small data; bench/search.py counts them); the stages after the search recount with the real number.
+# Trials a timed search is expected to reach at most, for the tracking time kept from it: a generous
+# bound for small data (bench/search.py counts them), and at most TRIALS_PER_S per second of search (a
+# trial's start, reports and checkpoint alone take a good part of a second); the stages after the search
+# recount with the real number.
 SEARCH_TRIALS_GUESS = 500
-# The shortest search: one that cannot finish a trial is no answer; past the budget, not silently empty,
-# is the lesser failure (the leaderboard shows the overrun).
-MIN_SEARCH_S = 15.0
+TRIALS_PER_S = 4.0
+# The stages after the search that do not watch the clock: Tune winding down, the leaderboard, loading
+# and predicting the best trials on the validation rows, the ensemble, saving the model and fit.json.
+# A share of the budget (they grow with the data, as the budget a user gives does), at least END_S.
+END_SHARE = 0.06
+END_S = 3.0
+
+
+@dataclass(frozen=True)
+class SearchWindow:
+    """When the search ends: at ``deadline`` (a Unix time, which trials in other processes compare with
+    ``time.time()``) no trial starts and running ones stop after their current round, ``seconds`` from
+    the search's start.
+
+    Not Tune's own time budget: it stops trials wherever they are, and a trial stopped between its
+    reports loses its model (on a short budget, the only one)."""
+
+    seconds: float
+    deadline: float
 
 
 def tracking_seconds(trials: int, *, track: bool) -> float:
@@ -28,29 +52,47 @@ def tracking_seconds(trials: int, *, track: bool) -> float:
     return 2.5 + 0.02 * trials if track else 0.0
 
 
-def search_budget(settings: RayTuneSettings, data: Any, *, started: float, track: bool) -> float | None:
-    """The search's time budget: what is left of ``time_budget_s`` less the reserve for the ensemble and
-    saving (a tenth, at least 5 s) and for tracking, and less cross-validation's share when it will run."""
-    if settings.time_budget_s is None:
-        budget = None
-    else:
-        reserve = max(5.0, 0.1 * settings.time_budget_s) + tracking_seconds(
-            min(settings.num_samples, SEARCH_TRIALS_GUESS), track=track
-        )
-        budget = max(MIN_SEARCH_S, settings.time_budget_s - (time.monotonic() - started) - reserve)
-    if cv.folds_for(settings, data)[0] == 0:
-        return budget
-    return cv.search_budget(budget, time_budget_s=settings.time_budget_s)
+def end_seconds(time_budget_s: float) -> float:
+    """The reserve for the stages after the search that do not watch the clock."""
+    return max(END_S, END_SHARE * time_budget_s)
+
+
+def search_window(
+    settings: RayTuneSettings,
+    data: Any,
+    *,
+    started: float,
+    track: bool,
+    clock=time.monotonic,
+    wall_clock=time.time,
+) -> SearchWindow | None:
+    """The search's window (None without ``time_budget_s``): what is left of the budget since
+    ``started`` (``clock``'s time) less the reserve for the end and tracking, and less
+    cross-validation's share when it will run (at most a third of what is left: on a short budget the
+    search comes first, and cross-validation starts only what fits in its own deadline).
+
+    Nothing is guaranteed to the search: when the start took the budget, the window is empty and the
+    first trials stop after one round, which still gives a model.
+    """
+    budget = settings.time_budget_s
+    if budget is None:
+        return None
+    left = budget - (clock() - started)
+    trials = min(settings.num_samples or SEARCH_TRIALS_GUESS, SEARCH_TRIALS_GUESS, int(TRIALS_PER_S * left))
+    seconds = max(0.0, left - end_seconds(budget) - tracking_seconds(max(trials, 1), track=track))
+    if cv.folds_for(settings, data)[0]:
+        seconds -= min(cv.SHARE * budget, seconds / 3)
+    return SearchWindow(seconds=seconds, deadline=wall_clock() + seconds)
 
 
 def after_search_deadline(
     settings: RayTuneSettings, *, started: float, trials: int, track: bool
 ) -> float | None:
-    """When the stages after the search (choice, cross-validation, refit) must end: tracking's share of
-    the budget is known once the trials are counted."""
+    """When the stages that watch the clock (cross-validation, refit) must end: before tracking's time,
+    known once the trials are counted, and the few seconds of saving and loading the model after them."""
     if settings.time_budget_s is None:
         return None
-    return started + settings.time_budget_s - tracking_seconds(trials, track=track)
+    return started + settings.time_budget_s - tracking_seconds(trials, track=track) - END_S
 
 
 def valid_rows(train_rows: int, config: DataConfig) -> int:

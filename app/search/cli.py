@@ -19,12 +19,21 @@ def fit(
         None, "--time-budget", min=1, help="Seconds for the whole fit."
     ),
     families: list[str] = typer.Option([], "--families", help="Model families (repeatable); default all."),
-    num_samples: int | None = typer.Option(None, "--num-samples", min=1, help="Trials to run (default 30)."),
+    num_samples: int | None = typer.Option(
+        None,
+        "--num-samples",
+        min=1,
+        help="Trials to run; default: as many as --time-budget allows, 30 without one.",
+    ),
     max_concurrent_trials: int | None = typer.Option(None, "--max-concurrent", min=1, help="Trials at once."),
     scheduler: str | None = typer.Option(None, "--scheduler", help="asha (default) | fifo."),
     search_algorithm: str | None = typer.Option(None, "--search", help="optuna (default) | random."),
     max_rounds: int | None = typer.Option(
-        None, "--max-rounds", min=10, help="Boosting rounds per trial (default 300)."
+        None,
+        "--max-rounds",
+        min=10,
+        help="Boosting rounds a trial may use; default sized from the rows (1,000 up to 10,000 rows, "
+        "4,000 from 10M); early stopping and the time budget end trials sooner.",
     ),
     out: Path = typer.Option(Path("runs/automl"), "--out", help="Run directory."),
     ray_address: str | None = typer.Option(None, "--ray-address", help="Ray cluster address."),
@@ -90,6 +99,8 @@ def fit(
     except (ConfigError, ValidationError, DataError, ValueError, FileNotFoundError, RuntimeError) as exc:
         fail(exc)
     typer.echo(lb.table(result.leaderboard))
+    if result.search:
+        typer.echo(f"\n{lb.search_summary(result.search)}")
     scored_on = f"{result.cv.get('folds')}-fold cv" if result.cv["done"] else "valid"
     typer.echo(
         f"\nchosen: {result.chosen}  {scored_on} {result.metric}: "
@@ -100,7 +111,9 @@ def fit(
     if result.tracking.get("registered"):
         name = cfg.tracking.registered_model_name
         typer.echo(f"registered: {name} version {result.tracking['registered']}")
-    typer.echo(f"wall time: {result.wall_time_s:.1f} s")
+    budget_s = time_budget_s or cfg.search.time_budget_s
+    of_budget = f" of a {budget_s:g} s budget" if budget_s else ""
+    typer.echo(f"wall time: {result.wall_time_s:.1f} s{of_budget}")
     return result  # jobs/automl.py summarises it; the command line ignores it
 
 

@@ -25,7 +25,7 @@ from app.search.choose import choose_model
 from app.search.inputs import dataset_spec
 from app.search.local import TrialData, ValidRows, encode_rows
 from app.search.raytrain import StreamingData, plan
-from app.search.records import CVRecord, FitResult, RefitRecord, TrackingRecord
+from app.search.records import CVRecord, FitResult, RefitRecord, SearchRecord, TrackingRecord, search_record
 from app.search.refit import refit_chosen
 from app.search.settings import RayTuneSettings
 from app.search.state import FIT_FILE, MODEL_DIR, VALIDATED_DIR, record_result, write_fit_file
@@ -54,6 +54,7 @@ class _Plan:
     n_features: int
     timings: dict[str, float] = field(default_factory=dict)
     warm: tuple[Any, Any] | None = None
+    search: SearchRecord | None = None
 
 
 class RayTuneOptimizer:
@@ -208,7 +209,7 @@ class AutoMLEngine:
             valid, n_rows, n_features = data.valid, len(data.y_train), data.x_train.shape[1]
         prepared.save(self.out_dir)
         return _Plan(
-            settings=settings,
+            settings=settings.for_rows(n_rows),
             prepared=prepared,
             data=data,
             valid=valid,
@@ -241,8 +242,9 @@ class AutoMLEngine:
     def _search(self, p: _Plan, *, resume: bool, started: float) -> pd.DataFrame:
         """Run (or resume) the Tune search; the leaderboard of its trials, saved (with their checkpoints)."""
         storage = storage_for(self.out_dir, p.settings)
+        window = budget.search_window(p.settings, p.data, started=started, track=self.track)
         if resume:
-            tuner = restore_tuner(p.data, p.settings, p.sspec, storage_path=storage)
+            tuner = restore_tuner(p.data, p.settings, p.sspec, storage_path=storage, window=window)
         else:
             tuner = make_tuner(
                 p.data,
@@ -251,7 +253,7 @@ class AutoMLEngine:
                 storage_path=storage,
                 n_rows=p.n_rows,
                 n_features=p.n_features,
-                time_budget_s=budget.search_budget(p.settings, p.data, started=started, track=self.track),
+                window=window,
                 max_concurrent=p.max_concurrent,
             )
         if self.track:  # open the MLflow store while the search runs (a fresh local store takes seconds)
@@ -266,6 +268,7 @@ class AutoMLEngine:
         results = tuner.fit()
         p.timings["search_s"] = time.monotonic() - t0
         board = leaderboard.from_results(results, mode=p.sspec.mode)
+        p.search = search_record(board, p.settings, window=window, seconds=p.timings["search_s"])
         if board.empty or board["checkpoint"].isna().all():
             if interrupt.requested():
                 raise interrupt.FitInterrupted(
@@ -273,7 +276,8 @@ class AutoMLEngine:
                 )
             errors = [str(r.error) for r in results if r.error is not None][:3]
             raise RuntimeError(
-                f"no trial finished; first errors: {errors or 'none (time budget too short?)'}"
+                f"no trial gave a model in {p.timings['search_s']:.1f} s of search; first errors: "
+                f"{errors or 'none (Tune stopped the trials first: more time_budget_s?)'}"
             )
         leaderboard.save(board, self.out_dir)
         return board
@@ -281,6 +285,7 @@ class AutoMLEngine:
     def _record(self, result: FitResult, board: pd.DataFrame, p: _Plan, *, started: float) -> FitResult:
         """The leaderboard with its ``refit`` column, ``fit.json``'s result, and the MLflow record."""
         result.trainer = "ray_train" if isinstance(p.data, StreamingData) else "in_process"
+        result.search = p.search
         refit_ids = {m["trial_id"] for m in result.refit.get("members", [])}
         board["refit"] = board["trial_id"].isin(refit_ids)
         result.leaderboard = board.drop(columns=["checkpoint", "history"])
@@ -302,6 +307,7 @@ class AutoMLEngine:
                 )
         result.wall_time_s = time.monotonic() - started
         result.timings = p.timings
+        record_result(self.out_dir, result)  # with the wall time, which tracking is part of
         return result
 
     def _streaming(

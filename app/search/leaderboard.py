@@ -1,6 +1,6 @@
 """The leaderboard: one row per trial (family, params, validation score, cross-validation score, rounds,
 time, status, where it trained: ``in_process`` or ``ray_train``, and whether the final model holds its
-refit)."""
+refit); for multiclass, validation accuracy and macro-F1 too (``BOARD_METRICS``)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,12 @@ import pandas as pd
 
 from app import atomic
 from app.search.spaces import split_config
+from app.train.metrics import BOARD_METRICS
+
+# A trial's status: completed (its rounds, or early stopping), deadline (ended by the time budget with
+# its model so far, a candidate like a completed one), stopped (by ASHA: no model) or errored.
+DEADLINE = "deadline"
+EXTRA = list(dict.fromkeys(n for names in BOARD_METRICS.values() for n in names))
 
 COLUMNS = [
     "rank",
@@ -47,7 +53,7 @@ def from_results(results, *, mode: str) -> pd.DataFrame:
         if r.error is not None:
             status = "errored"
         elif metrics.get("finished"):
-            status = "completed"
+            status = DEADLINE if metrics.get("deadline_reached") else "completed"
         else:
             status = "stopped"
         rows.append(
@@ -62,6 +68,7 @@ def from_results(results, *, mode: str) -> pd.DataFrame:
                 "trainer": metrics.get("trainer"),
                 "refit": False,
                 "params": json.dumps(params, sort_keys=True),
+                **{n: metrics[n] for n in EXTRA if n in metrics},
                 "checkpoint": r.checkpoint.path if r.checkpoint is not None else None,
                 "history": json.dumps(
                     [float(v) for v in history["score"].dropna()]
@@ -70,7 +77,10 @@ def from_results(results, *, mode: str) -> pd.DataFrame:
                 ),
             }
         )
-    frame = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "rank"] + ["checkpoint", "history"])
+    extra = [n for n in EXTRA if any(n in row for row in rows)]
+    columns = [c for c in COLUMNS if c != "rank"]
+    columns[columns.index("score") + 1 : columns.index("score") + 1] = extra
+    frame = pd.DataFrame(rows, columns=columns + ["checkpoint", "history"])
     frame = frame.sort_values("score", ascending=mode == "min", na_position="last").reset_index(drop=True)
     frame.insert(0, "rank", range(1, len(frame) + 1))
     return frame
@@ -88,12 +98,28 @@ def save(frame: pd.DataFrame, out_dir: Path) -> dict[str, Path]:
 
 def table(frame: pd.DataFrame, *, limit: int = 15) -> str:
     """A fixed-width text table of the top rows."""
-    cols = ["rank", "family", "score", "rounds", "train_time_s", "status"]
+    cols = ["rank", "family", "score", *[n for n in EXTRA if n in frame], "rounds", "train_time_s", "status"]
     if "cv_score" in frame and frame["cv_score"].notna().any():
         cols.insert(3, "cv_score")
     shown = frame.head(limit)[cols].copy()
-    for col in ("score", "cv_score"):
+    for col in ("score", "cv_score", *EXTRA):
         if col in shown:
             shown[col] = shown[col].map(lambda v: f"{v:.5f}" if pd.notna(v) else "-")
     shown["train_time_s"] = shown["train_time_s"].map(lambda v: f"{v:.1f}" if pd.notna(v) else "-")
     return shown.to_string(index=False)
+
+
+def search_summary(search: dict) -> str:
+    """One line on how far the search got, e.g. ``search: 14 trials (11 completed, 2 stopped by ASHA,
+    1 ended by the deadline with its model) in 25.1 s; the time budget ended it``."""
+    words = {
+        "completed": "completed",
+        "stopped": "stopped by ASHA",
+        DEADLINE: "ended by the deadline with its model so far",
+        "errored": "errored",
+    }
+    parts = [f"{n} {words.get(k, k)}" for k, n in search["statuses"].items() if n]
+    return (
+        f"search: {search['trials']} trials ({', '.join(parts)}) in {search['seconds']:.1f} s; "
+        f"{'the time budget' if search['ended_by'] == 'time budget' else 'num_samples'} ended it"
+    )

@@ -110,10 +110,18 @@ def _encode(
 
 
 class _Stopper:
-    """Early stopping on the primary metric plus the caller's stop signal."""
+    """Early stopping on the primary metric, the caller's stop signal and a wall-clock deadline (a Unix
+    time: trials compare it across processes), which ends training after at least one round."""
 
-    def __init__(self, metrics: list[NativeMetric], patience: int | None, on_round: RoundFn | None) -> None:
+    def __init__(
+        self,
+        metrics: list[NativeMetric],
+        patience: int | None,
+        on_round: RoundFn | None,
+        deadline: float | None = None,
+    ) -> None:
         self.metrics, self.patience, self.on_round = metrics, patience, on_round
+        self.deadline, self.deadline_reached = deadline, False
         self.history: dict[str, list[float]] = {m.name: [] for m in metrics}
         self.best_iteration, self.best = -1, None
 
@@ -129,6 +137,8 @@ class _Stopper:
         stop = self.on_round(done, values) if self.on_round else False
         if self.patience is not None and done - 1 - self.best_iteration >= self.patience:
             stop = True
+        if not stop and self.deadline is not None and time.time() >= self.deadline:
+            stop = self.deadline_reached = True
         return bool(stop)
 
 
@@ -149,11 +159,14 @@ def train_local(
     early_stopping_rounds: int | None = 30,
     threads: int = 1,
     on_round: RoundFn | None = None,
+    deadline: float | None = None,
 ) -> TrainResult:
     """Boost one model in this process; ``on_round`` sees the validation metrics after every round.
 
     With ``early_stopping_rounds=None`` the model keeps every round (as on Ray Train): a refit's
-    round count is fixed in advance and its validation rows are training rows.
+    round count is fixed in advance and its validation rows are training rows. Past ``deadline`` (a
+    Unix time) boosting stops after the current round, the first round at least, and the model is kept
+    as of its best round so far (``deadline_reached`` in the result).
     """
     pre = Preprocessor.from_dict(data.preprocessor)
     mod = learner(family)
@@ -167,7 +180,7 @@ def train_local(
         use_gpu=False,
         params=params,
     )
-    stopper = _Stopper(metrics, early_stopping_rounds, on_round)
+    stopper = _Stopper(metrics, early_stopping_rounds, on_round, deadline)
     started = time.perf_counter()
     model = mod.fit_local(lib_params, data, pre, num_boost_round, stopper)
     wall = time.perf_counter() - started
@@ -194,4 +207,5 @@ def train_local(
         params={k: v for k, v in lib_params.items() if isinstance(v, int | float | str | bool)},
         timings={"train_s": wall},
         ingest={"mode": "in_process", "rows": len(data.y_train), "valid_rows": len(data.y_valid)},
+        deadline_reached=stopper.deadline_reached,
     )

@@ -138,8 +138,9 @@ def fit_reporting(fit: Callable[[list[Any]], Any], *, family: str, metric: str) 
     return outcome["result"]
 
 
-def report_final(result: Any, *, family: str, trainer: str) -> None:
-    """A trial's last report: its scores and its saved model as the checkpoint.
+def report_final(result: Any, *, family: str, trainer: str, extra: dict[str, float] | None = None) -> None:
+    """A trial's last report: its scores (``extra``: the leaderboard's other metrics), whether the
+    deadline ended it, and its saved model as the checkpoint.
 
     ``done`` ends the trial on this result: one driver round trip fewer per trial.
     """
@@ -158,13 +159,18 @@ def report_final(result: Any, *, family: str, trainer: str) -> None:
             "finished": True,
             "trainer": trainer,
             "train_s": result.wall_time_s,
+            "deadline_reached": result.deadline_reached,
+            **(extra or {}),
             "done": True,
         }
         tune.report(final, checkpoint=Checkpoint.from_directory(tmp))
 
 
-def ray_train_trial_fn(config: dict, *, data: StreamingData, settings: SearchConfig, metric: str) -> None:
-    """One Tune trial on Ray Train: fit, forward reports, then report the saved model as the checkpoint.
+def ray_train_trial_fn(
+    config: dict, *, data: StreamingData, settings: SearchConfig, metric: str, deadline: float | None = None
+) -> None:
+    """One Tune trial on Ray Train: fit (until ``deadline``, a Unix time, at the latest), forward
+    reports, then report the saved model as the checkpoint.
 
     The Ray Train run is named after the trial and kept in the trial's directory, so a resumed search
     continues an interrupted trial from its last Train checkpoint.
@@ -193,6 +199,7 @@ def ray_train_trial_fn(config: dict, *, data: StreamingData, settings: SearchCon
             num_rows=data.n_train,
             run_name=f"trial-{ctx.get_trial_id()}",
             callbacks=callbacks,
+            deadline=deadline,
         ),
         family=family,
         metric=metric,

@@ -51,6 +51,32 @@ class CVRecord(TypedDict):
     seconds: NotRequired[float]
 
 
+class SearchRecord(TypedDict):
+    """How far the search got: its trials by status (``completed``, ``deadline``: ended by the time
+    budget with their model so far, ``stopped`` by ASHA, ``errored``), its seconds and its window's (None
+    without a time budget), and what ended it: ``time budget`` or ``num_samples``."""
+
+    trials: int
+    statuses: dict[str, int]
+    seconds: float
+    window_s: float | None
+    ended_by: str
+
+
+def search_record(board: pd.DataFrame, settings: Any, *, window: Any, seconds: float) -> SearchRecord:
+    """The ``search`` entry of ``fit.json`` from the leaderboard and the search's ``SearchWindow``."""
+    statuses = {str(k): int(v) for k, v in board["status"].value_counts().items()}
+    full = settings.num_samples is not None and len(board) >= settings.num_samples
+    timed = window is not None and (statuses.get("deadline", 0) > 0 or seconds >= window.seconds or not full)
+    return {
+        "trials": len(board),
+        "statuses": statuses,
+        "seconds": round(seconds, 3),
+        "window_s": None if window is None else round(window.seconds, 3),
+        "ended_by": "time budget" if timed else "num_samples",
+    }
+
+
 class TrackingRecord(TypedDict, total=False):
     """Where the fit was tracked: the parent run, the store, the registered version; or the error."""
 
@@ -76,6 +102,7 @@ class FitResult:
     their folds' mean best round count, and ``validated_model_dir`` holds the chosen members as trained
     in the search. ``cv`` records the folds, the candidates' scores and rounds, those skipped, the
     seconds, or why cross-validation did not run. ``best_trial`` is the best single model's trial.
+    ``search`` says how far the search got (trials by status, seconds, what ended it).
     """
 
     out_dir: Path
@@ -96,3 +123,4 @@ class FitResult:
     wall_time_s: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
     tracking: TrackingRecord = field(default_factory=lambda: TrackingRecord())
+    search: SearchRecord | None = None

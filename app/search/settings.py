@@ -8,9 +8,13 @@ from pydantic import Field, field_validator
 
 from app import learners as registry
 from app.config import SearchConfig
+from app.search.spaces import default_rounds
 
 if TYPE_CHECKING:
     from app.config import AppConfig
+
+# Trials of a search without a time budget or num_samples.
+DEFAULT_TRIALS = 30
 
 
 class RayTuneSettings(SearchConfig):
@@ -36,6 +40,20 @@ class RayTuneSettings(SearchConfig):
         """None: every registered learner (``SearchConfig`` checks the names)."""
         return list(registry.names()) if value is None else value
 
+    @property
+    def trials(self) -> int:
+        """Tune's ``num_samples``: ``num_samples`` when set; else -1 (no bound: the time budget ends the
+        search) with a time budget, and ``DEFAULT_TRIALS`` without one."""
+        if self.num_samples is not None:
+            return self.num_samples
+        return -1 if self.time_budget_s is not None else DEFAULT_TRIALS
+
+    def for_rows(self, n_rows: int) -> RayTuneSettings:
+        """These settings with ``max_rounds`` decided for ``n_rows`` training rows when it is None."""
+        if self.max_rounds is not None:
+            return self
+        return self.model_copy(update={"max_rounds": default_rounds(n_rows)})
+
     @classmethod
     def from_config(cls, config: AppConfig, **overrides: Any) -> RayTuneSettings:
         """``config.search`` with the cluster of ``config.ray``, then every override that is not None
@@ -46,7 +64,7 @@ class RayTuneSettings(SearchConfig):
             >>> cfg = AppConfig.from_dict({"search": {"num_samples": 8}}, env={"RAY_ADDRESS": "head:6380"})
             >>> s = RayTuneSettings.from_config(cfg, scheduler="fifo", max_rounds=None)
             >>> (s.num_samples, s.scheduler, s.max_rounds, s.ray_address)
-            (8, 'fifo', 300, 'head:6380')
+            (8, 'fifo', None, 'head:6380')
         """
         values: dict[str, Any] = {
             **config.search.model_dump(),

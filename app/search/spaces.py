@@ -3,8 +3,8 @@ and initial points (``search_space`` in ``app/train/<family>.py``: the library's
 more regularised configuration, tried first, so every family has a strong model on the leaderboard and
 the ensemble can mix families).
 
-Parameters are flat keys ``"<family>__<param>"`` so that one conditional space over families works with
-Optuna (define-by-run: only the chosen family's parameters are sampled) and with random search.
+Parameters are flat keys ``"<family>__<param>"`` in one conditional space over families, sampled by
+Optuna (define-by-run: only the chosen family's parameters are sampled), by TPE or at random.
 """
 
 from __future__ import annotations
@@ -49,25 +49,6 @@ class OptunaSpace:
                 trial.suggest_float(name, p.low, p.high, log=p.kind == "logfloat")
 
 
-def random_space(families: list[str], n_rows: int, n_features: int, task: str) -> dict[str, Any]:
-    """A Tune ``param_space`` for random search over the same conditional space."""
-    from ray import tune
-
-    out: dict[str, Any] = {"family": tune.choice(families)}
-    for f in families:
-        for p in learner(f).search_space(n_rows, n_features, task)[0]:
-            name = f"{f}{SEP}{p.name}"
-            if p.kind == "int":
-                out[name] = tune.randint(int(p.low), int(p.high) + 1)
-            elif p.kind == "logint":
-                out[name] = tune.lograndint(int(p.low), int(p.high) + 1)
-            elif p.kind == "logfloat":
-                out[name] = tune.loguniform(p.low, p.high)
-            else:
-                out[name] = tune.uniform(p.low, p.high)
-    return out
-
-
 def initial_points(families: list[str], n_rows: int, n_features: int, task: str) -> list[dict[str, Any]]:
     """Each family's initial points as flat configs, evaluated first by Optuna: every family's defaults,
     then every family's slower configuration."""
@@ -81,5 +62,9 @@ def initial_points(families: list[str], n_rows: int, n_features: int, task: str)
 
 
 def default_rounds(n_rows: int) -> int:
-    """More rounds for more data: 200 at 1k rows up to 1,000 at 1M rows and beyond."""
-    return int(min(1000, max(200, 200 * math.log10(max(n_rows, 10)) / 3)))
+    """A trial's round limit: 1,000 up to 10,000 rows, a thousand more per tenfold rows, 4,000 from 10M.
+
+    A bound early stopping reaches first: the searched learning rates go down to 0.01, where a few
+    hundred rounds are too few, and a trial ended by the time budget keeps its best model so far.
+    """
+    return int(min(4000, max(1000, 1000 * (math.log10(max(n_rows, 10)) - 3))))

@@ -44,5 +44,7 @@ def record_result(out_dir: Path, result: FitResult) -> None:
         "cv": result.cv,
         "validated_model_dir": str(result.validated_model_dir or result.model_dir),
         "interrupted": interrupt.requested(),
+        "search": result.search,
+        "wall_time_s": round(result.wall_time_s, 3) if result.wall_time_s else None,
     }
     atomic.write_text(path, json.dumps(saved, indent=2))

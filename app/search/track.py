@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from app.search.leaderboard import DEADLINE
 from app.search.records import TrackingRecord
 from app.train.reference import REFERENCE_FILE
 
@@ -108,7 +109,7 @@ def log_search(
             run_name=f"trial-{row.trial_id}",
             tags={"automl.trial_id": row.trial_id, "automl.history_step": unit},
         )
-        if row.status == "completed" and len(histories) < 5:
+        if row.status in ("completed", DEADLINE) and len(histories) < 5:
             histories[f"{row.family} {row.trial_id}"] = values
     tracker.log_metrics(
         {

@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from app.config import SearchConfig
-from app.search.local import TrialData, train_local
+from app.search.budget import SearchWindow
+from app.search.local import TrialData, predict_encoded, train_local
 from app.search.raytrain import DRIVER_CPUS, StreamingData, ray_train_trial_fn, report_final
 from app.search.settings import RayTuneSettings
-from app.search.spaces import OptunaSpace, initial_points, random_space, split_config
-from app.train.metrics import default_metric, get_metric
+from app.search.spaces import OptunaSpace, initial_points, split_config
+from app.train.metrics import BOARD_METRICS, default_metric, get_metric
 
 EXPERIMENT = "search"
 # A report waits for the Tune driver to take it: on short trials reports cost more than boosting. Between
@@ -64,8 +65,11 @@ class ReportCadence:
         return True
 
 
-def trial_fn(config: dict, *, data: TrialData, settings: SearchConfig, metric: str) -> None:
-    """One Tune trial: boost in this process, report at ``ReportCadence``, save the model."""
+def trial_fn(
+    config: dict, *, data: TrialData, settings: SearchConfig, metric: str, deadline: float | None = None
+) -> None:
+    """One Tune trial: boost in this process, report at ``ReportCadence``, save the model; past
+    ``deadline`` (a Unix time) it stops after the current round and reports the model it has."""
     from ray import tune
 
     family, params = split_config(config)
@@ -94,8 +98,18 @@ def trial_fn(config: dict, *, data: TrialData, settings: SearchConfig, metric: s
         early_stopping_rounds=settings.early_stopping_rounds,
         threads=threads,
         on_round=on_round,
+        deadline=deadline,
     )
-    report_final(result, family=family, trainer="in_process")
+    report_final(result, family=family, trainer="in_process", extra=board_scores(result, data))
+
+
+def board_scores(result: Any, data: TrialData) -> dict[str, float]:
+    """The leaderboard's scores beside the search metric (``BOARD_METRICS``), on the validation rows."""
+    names = [n for n in BOARD_METRICS.get(result.task, []) if n != result.metric_name]
+    if not names:
+        return {}
+    pred = predict_encoded(result.family, result.model, result.preprocessor, data.x_valid)
+    return {n: get_metric(n).score(data.y_valid, pred, data.w_valid) for n in names}
 
 
 @dataclass
@@ -122,12 +136,12 @@ def make_tuner(
     storage_path: str,
     n_rows: int,
     n_features: int,
-    time_budget_s: float | None,
+    window: SearchWindow | None,
     max_concurrent: int,
     reuse_actors: bool = True,
 ):
     """A fresh ``Tuner`` over ``trial_fn`` (or ``ray_train_trial_fn``) with the settings' searcher
-    and scheduler.
+    and scheduler, ending at ``window``'s deadline when there is one.
 
     ``reuse_actors`` keeps one process per concurrent trial slot (Tune's default, False, starts a
     process per trial, whose start is longer than a short trial). Ray Train trials never
@@ -140,26 +154,27 @@ def make_tuner(
     from ray import tune
     from ray.tune import CheckpointConfig, FailureConfig, RunConfig, TuneConfig
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-    from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
+    from ray.tune.search.optuna import OptunaSearch
+
+    from app.search.deadline import DeadlineLimiter
 
     families = settings.families
     if settings.search_algorithm == "optuna":
-        from ray.tune.search.optuna import OptunaSearch
+        how: dict[str, Any] = {
+            "points_to_evaluate": initial_points(families, n_rows, n_features, spec.task),
+            "seed": settings.seed,
+        }
+    else:  # the same conditional space, sampled at random
+        import optuna
 
-        searcher = ConcurrencyLimiter(
-            OptunaSearch(
-                space=OptunaSpace(families, n_rows, n_features, spec.task),
-                metric="score",
-                mode=spec.mode,
-                points_to_evaluate=initial_points(families, n_rows, n_features, spec.task),
-                seed=settings.seed,
-            ),
-            max_concurrent=max_concurrent,
-        )
-        param_space: dict[str, Any] = {}
-    else:
-        searcher = BasicVariantGenerator(random_state=settings.seed, max_concurrent=max_concurrent)
-        param_space = random_space(families, n_rows, n_features, spec.task)
+        how = {"sampler": optuna.samplers.RandomSampler(seed=settings.seed)}
+    searcher = DeadlineLimiter(
+        OptunaSearch(
+            space=OptunaSpace(families, n_rows, n_features, spec.task), metric="score", mode=spec.mode, **how
+        ),
+        max_concurrent=max_concurrent,
+        deadline=window.deadline if window else None,
+    )
     if settings.scheduler == "asha":
         scheduler = ASHAScheduler(
             time_attr="rounds",
@@ -174,16 +189,14 @@ def make_tuner(
         scheduler = FIFOScheduler()
     streaming = isinstance(data, StreamingData)
     return tune.Tuner(
-        _trainable(data, settings, spec),
-        param_space=param_space,
+        _trainable(data, settings, spec, deadline=window.deadline if window else None),
         tune_config=TuneConfig(
             metric="score",
             mode=spec.mode,
             search_alg=searcher,
             scheduler=scheduler,
-            num_samples=settings.num_samples,
+            num_samples=settings.trials,
             max_concurrent_trials=max_concurrent,
-            time_budget_s=time_budget_s,
             reuse_actors=reuse_actors and not streaming,
         ),
         run_config=RunConfig(
@@ -199,32 +212,66 @@ def make_tuner(
 
 
 def restore_tuner(
-    data: TrialData | StreamingData, settings: RayTuneSettings, spec: SearchSpec, *, storage_path: str
+    data: TrialData | StreamingData,
+    settings: RayTuneSettings,
+    spec: SearchSpec,
+    *,
+    storage_path: str,
+    window: SearchWindow | None,
 ):
-    """The interrupted search under ``storage_path``: finished trials are kept, the rest run again."""
+    """The interrupted search under ``storage_path``: finished trials are kept, the rest run again, until
+    ``window``'s deadline (the resumed fit's) when there is one."""
     from ray import tune
+
+    from app.search.deadline import DeadlineLimiter
 
     path = os.path.join(storage_path, EXPERIMENT)
     if not tune.Tuner.can_restore(path):
         raise FileNotFoundError(f"{path}: no search to resume there")
-    return tune.Tuner.restore(
-        path, trainable=_trainable(data, settings, spec), resume_unfinished=True, resume_errored=True
+    deadline = window.deadline if window else None
+    tuner = tune.Tuner.restore(
+        path,
+        trainable=_trainable(data, settings, spec, deadline=deadline),
+        resume_unfinished=True,
+        resume_errored=True,
     )
+    # Tuner.restore takes no TuneConfig: the searcher comes back from the saved Tuner, with the
+    # interrupted fit's deadline, long past.
+    searcher = tuner._local_tuner._tune_config.search_alg
+    if isinstance(searcher, DeadlineLimiter):
+        searcher.deadline = deadline
+    return tuner
 
 
-def _trainable(data: TrialData | StreamingData, settings: RayTuneSettings, spec: SearchSpec):
-    """The trial function with its data; a Ray Train trial reserves only its driver's share here (its
-    worker's CPUs are Ray Train's placement group, sized by ``raytrain.plan``)."""
+def _trainable(
+    data: TrialData | StreamingData, settings: RayTuneSettings, spec: SearchSpec, *, deadline: float | None
+):
+    """The trial function with its data and deadline; a Ray Train trial reserves only its driver's share
+    here (its worker's CPUs are Ray Train's placement group, sized by ``raytrain.plan``)."""
     from ray import tune
 
     if isinstance(data, StreamingData):
         fn, cpus = ray_train_trial_fn, DRIVER_CPUS
     else:
         fn, cpus = trial_fn, settings.cpus_per_trial
-    return tune.with_resources(
-        tune.with_parameters(fn, data=data, settings=settings, metric=spec.metric),
-        {"CPU": cpus},
+    return _named_trial(
+        tune.with_resources(
+            tune.with_parameters(fn, data=data, settings=settings, metric=spec.metric, deadline=deadline),
+            {"CPU": cpus},
+        )
     )
+
+
+TRIAL_CLASS = "AutoMLTrial"
+
+
+def _named_trial(trainable: Any) -> type:
+    """Tune's trial class for the function ``trainable`` under a name the dashboard shows: its actors are
+    listed by class, and Tune's own wrapper class is called ``ImplicitFunc`` whatever it runs."""
+    from ray.tune.trainable.function_trainable import wrap_function
+
+    wrapped = wrap_function(trainable)
+    return type(TRIAL_CLASS, (wrapped,), {"__qualname__": TRIAL_CLASS})
 
 
 def storage_for(out_dir: Path, settings: RayTuneSettings) -> str:

@@ -45,6 +45,7 @@ def train(
     storage_filesystem: pafs.FileSystem | None = None,
     round_hook: Callable[..., None] | None = None,
     callbacks: list[Any] | None = None,
+    deadline: float | None = None,
 ) -> TrainResult:
     """Train one model family on Ray Train and return the fitted model with its history.
 
@@ -60,6 +61,9 @@ def train(
             to the workers, credentials included).
         round_hook: ``hook(round, resumed=bool, rank=int)`` run on every worker after every round.
         callbacks: Ray Train ``UserCallback``s for the run (e.g. one forwarding reports to Ray Tune).
+        deadline: a Unix time past which boosting stops after the current round (the first at least),
+            keeping the model as of its best round; one worker only (workers' clocks would disagree on
+            the round to stop at, and the collective would hang).
 
     Example:
         >>> data = prepare(DatasetSpec(uri="data/", target="y"))  # doctest: +SKIP
@@ -96,6 +100,9 @@ def train(
         config, pre, mod, num_workers=num_workers, num_rows=num_rows, datasets=datasets, threads=threads
     )
     spec.round_hook = round_hook
+    if deadline is not None and num_workers > 1:
+        raise ValueError(f"train(deadline=...) needs one worker, not num_workers={num_workers}")
+    spec.deadline = deadline
     cpus = worker_cpus(
         requested=config.cpus_per_worker, num_workers=num_workers, cluster_cpus=resources.get("CPU", 1.0)
     )
@@ -283,6 +290,7 @@ def _result(fit, mod, spec: WorkerSpec, pre, *, num_workers: int, started: float
         ingest=state.get("ingest", {}),
         resumed_from_round=state.get("resumed_from_round"),
         checkpoint_path=fit.checkpoint.path,
+        deadline_reached=bool(state.get("deadline_reached")),
     )
 
 

@@ -144,6 +144,7 @@ class Reporter:
             broadcast=broadcast,
         )
         self.reports = 0
+        self.deadline_reached = False
 
     @property
     def resumed(self) -> bool:
@@ -154,6 +155,9 @@ class Reporter:
         for m in self.spec.metrics:
             self.history[m.name].append(m.value(native[m.native]))
         stop = self.stopper.update(done - 1, self.history[self.spec.metrics[0].name][-1])
+        if not stop and self.spec.deadline is not None and time.time() >= self.spec.deadline:
+            # The stopper's flag too: a family's boosting loop may test it rather than the return value.
+            stop = self.deadline_reached = self.stopper.stopped = True
         if self.spec.round_hook is not None:
             self.spec.round_hook(done, resumed=self.resumed, rank=self.rank)
         if not stop and done < self.spec.num_boost_round and self.cadence.due(done):
@@ -187,7 +191,8 @@ class Reporter:
             "history": self.history,
             "best_iteration": self.stopper.best_iteration,
             "best_score": self.stopper.best_score,
-            "stopped_early": self.stopper.stopped,
+            "stopped_early": self.stopper.stopped and not self.deadline_reached,
+            "deadline_reached": self.deadline_reached,
             "resumed_from_round": resumed_from,
             "reports": self.reports + 1,
             **self.info,

@@ -75,6 +75,7 @@ class WorkerSpec:
     external_memory: bool = False
     batch_rows: int | None = None
     round_hook: Callable[..., None] | None = None
+    deadline: float | None = None  # Unix time: stop after the round that passes it (one worker only)
 
 
 @dataclass
@@ -85,6 +86,8 @@ class TrainResult:
     with early stopping the model keeps rounds ``0..best_iteration`` only. ``timings`` splits the wall
     time into Ray Train start (``start_s``: ``fit()`` to the worker's first line), ingestion, training and
     teardown; ``ingest['mode']`` says whether XGBoost used ``QuantileDMatrix`` or external memory.
+    ``deadline_reached``: boosting stopped at a wall-clock deadline, not by early stopping or the round
+    limit.
     """
 
     family: str
@@ -105,6 +108,7 @@ class TrainResult:
     resumed_from_round: int | None = None
     checkpoint_path: str | None = None
     model_dir: Path | None = None
+    deadline_reached: bool = False
 
     def predictor(self) -> Predictor:
         """A ``Predictor`` over the in-memory model (the same one ``load_model`` gives after saving)."""
@@ -140,6 +144,7 @@ class TrainResult:
             "timings": self.timings,
             "ingest": self.ingest,
             "resumed_from_round": self.resumed_from_round,
+            "deadline_reached": self.deadline_reached,
         }
 
 

@@ -1,0 +1,162 @@
+"""The time budget: the search uses it all, trials stop at its deadline with their models, a short
+budget still gives a model, and every fit ends within the budget and a tenth."""
+
+import json
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from app.data.encode import Preprocessor
+from app.data.synthetic import make_frame
+from app.search import AutoMLEngine, RayTuneOptimizer, RayTuneSettings
+from app.search.budget import END_S, search_window
+from app.search.local import TrialData, train_local
+from app.train.common import NativeMetric, WorkerSpec
+from app.train.metrics import get_metric
+from tests.cli.conftest import automl
+
+FAMILIES = ["xgboost", "lightgbm", "catboost"]
+
+
+@pytest.fixture(scope="module")
+def small_data() -> TrialData:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3_000, 5)).astype(np.float32)
+    y = (x[:, 0] + rng.normal(size=len(x)) > 0).astype(np.float32)
+    pre = Preprocessor(
+        features=[f"x{i}" for i in range(5)],
+        categories={},
+        datetime=[],
+        target="y",
+        task="binary",
+        classes=[0, 1],
+    )
+    return TrialData(x[:2_400], y[:2_400], None, x[2_400:], y[2_400:], None, pre.to_dict())
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_past_the_deadline_a_trial_boosts_one_round_and_keeps_its_model(family, small_data):
+    result = train_local(family, {}, small_data, num_boost_round=10_000, deadline=time.time() - 1)
+    assert (result.num_rounds, result.deadline_reached) == (1, True)
+    assert result.predictor().metadata["deadline_reached"] is True
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_trial_stops_at_its_deadline_with_its_best_round_so_far(family, small_data):
+    train_local(family, {}, small_data, num_boost_round=1)  # the library loaded: the clock is the rounds'
+    started = time.time()
+    result = train_local(
+        family,
+        {"eta": 0.01} if family == "xgboost" else {"learning_rate": 0.01},
+        small_data,
+        num_boost_round=1_000_000,
+        early_stopping_rounds=1_000_000,
+        deadline=started + 1.0,
+    )
+    assert result.deadline_reached and 1 < result.num_rounds < 1_000_000
+    assert time.time() - started < 10
+    history = result.history[result.metric_name]
+    assert result.best_iteration == int(np.argmin(history))
+    assert result.best_score == min(history)
+
+
+def test_on_ray_train_a_worker_stops_at_the_deadline_and_says_so():
+    from app.train.cadence import Reporter
+
+    metric = NativeMetric(get_metric("logloss"), "logloss")
+    spec = WorkerSpec(
+        family="xgboost",
+        task="binary",
+        params={},
+        num_boost_round=1_000,
+        early_stopping_rounds=None,
+        checkpoint_every=10_000,
+        report_every_s=None,
+        min_report_interval_s=1.0,
+        metrics=[metric],
+        preprocessor={},
+        deadline=time.time() + 3_600,
+    )
+    reporter = Reporter(spec=spec, rank=0, world_size=1, save_model=lambda m, d: None)
+    assert not reporter.after_round(None, 1, {"logloss": 0.5})
+    spec.deadline = time.time() - 1
+    assert reporter.after_round(None, 2, {"logloss": 0.4})
+    assert reporter.stopper.stopped  # the families' loops that test the flag stop too
+    state = reporter.state(2, final=True)
+    assert state["deadline_reached"] and not state["stopped_early"]
+
+
+def test_the_searcher_proposes_no_trial_past_the_deadline_but_the_first():
+    from ray.tune.search import Searcher
+
+    from app.search.deadline import DeadlineLimiter
+
+    class Counter(Searcher):
+        def suggest(self, trial_id):
+            return {"trial": trial_id}
+
+    late = DeadlineLimiter(Counter(), max_concurrent=4, deadline=time.time() - 1)
+    assert late.suggest("a") == {"trial": "a"}
+    assert late.suggest("b") == Searcher.FINISHED
+    early = DeadlineLimiter(Counter(), max_concurrent=4, deadline=time.time() + 3_600)
+    assert [early.suggest(t) for t in "ab"] == [{"trial": "a"}, {"trial": "b"}]
+    early.set_state(late.get_state())  # a resumed search keeps its own deadline
+    assert early.suggest("c") == {"trial": "c"}
+
+
+def test_the_search_gets_what_the_start_left_less_the_reserve_and_never_waits():
+    settings = RayTuneSettings(time_budget_s=30)
+    window = search_window(
+        settings, None, started=90.0, track=False, clock=lambda: 100.0, wall_clock=lambda: 5e5
+    )
+    assert window.seconds == pytest.approx(30 - 10 - END_S)
+    assert window.deadline == pytest.approx(5e5 + window.seconds)
+    late = search_window(settings, None, started=0.0, track=True, clock=lambda: 100.0, wall_clock=lambda: 5e5)
+    assert late.seconds == 0.0
+    assert search_window(RayTuneSettings(), None, started=0.0, track=True) is None
+
+
+def test_the_time_budget_bounds_the_trials_unless_num_samples_is_given():
+    assert RayTuneSettings(time_budget_s=60).trials == -1
+    assert RayTuneSettings(time_budget_s=60, num_samples=12).trials == 12
+    assert RayTuneSettings().trials == 30
+    assert RayTuneSettings().for_rows(100_000).max_rounds == 2_000
+    assert RayTuneSettings(max_rounds=50).for_rows(100_000).max_rounds == 50
+
+
+def test_a_short_budget_on_100k_rows_gives_a_model_within_the_budget(ray_session, tmp_path):
+    """The issue's case: 100k rows x 50 features x 7 classes, ``--time-budget 30``."""
+    data = tmp_path / "data.parquet"
+    make_frame(100_000, task="multiclass", n_numeric=48, n_classes=7, seed=3).to_parquet(data)
+    out = tmp_path / "run"
+    started = time.monotonic()
+    run = automl("fit", data, "--target", "y", "--time-budget", 30, "--out", out)
+    wall = time.monotonic() - started
+    assert run.exit_code == 0, run.output[-3000:]
+    assert wall <= 33, run.output[-3000:]
+    fit = json.loads((out / "fit.json").read_text())["result"]
+    assert fit["search"]["ended_by"] == "time budget" and fit["search"]["trials"] >= 1
+    assert fit["wall_time_s"] <= 33
+    assert "search:" in run.output and "of a 30 s budget" in run.output
+    board = pd.read_csv(out / "leaderboard.csv")
+    assert {"accuracy", "f1_macro"} <= set(board.columns)  # beside the search metric, mlogloss
+    assert board["status"].isin(["completed", "deadline"]).any()
+    assert (out / "model" / "metadata.json").exists()
+
+
+def test_without_num_samples_the_search_uses_the_whole_budget(ray_session, tmp_path):
+    """Trials of well under a second (scikit-learn's breast cancer set): the budget, not a trial count,
+    ends the search, and the fit ends between 85% and 110% of the budget."""
+    from sklearn.datasets import load_breast_cancer
+
+    x, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    budget = 20.0
+    settings = RayTuneSettings(time_budget_s=budget)
+    started = time.monotonic()
+    result = AutoMLEngine(RayTuneOptimizer(settings), out_dir=tmp_path, track=False).fit(x, y)
+    wall = time.monotonic() - started
+    assert 0.85 * budget <= wall <= 1.1 * budget, (result.timings, result.search)
+    assert result.search["ended_by"] == "time budget"
+    assert result.search["trials"] > 30  # the old default count
