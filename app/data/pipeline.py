@@ -11,6 +11,7 @@ from app.data.io import DatasetInfo, inspect, load
 from app.data.spec import DatasetSpec
 from app.data.split import Splits, split
 from app.data.stats import DatasetProfile, profile
+from app.data.target_encoding import add_folds, fit_encodings, high_cardinality
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,6 +55,10 @@ def prepare(
 ) -> PreparedData:
     """Validate, split and profile a dataset; fit the preprocessor on the training split only.
 
+    Categorical columns with more than ``config.max_categories`` levels are target- and frequency-encoded
+    (``app.data.target_encoding``): the training split then carries each row's ``__fold__``, and one more
+    pass over it gathers the levels' statistics.
+
     Example:
         >>> data = prepare(DatasetSpec(uri="s3://bucket/train/", target="y"))  # doctest: +SKIP
         >>> data.preprocessor.task  # doctest: +SKIP
@@ -83,6 +88,12 @@ def prepare(
         weight=spec.weight_column,
         max_categories=config.max_categories,
     )
+    encoded = high_cardinality(prof, info.categorical, over=config.max_categories)
+    if encoded and pre.task is not None:
+        key_columns = [spec.id_column] if spec.id_column else None
+        train = add_folds(splits.train, seed=config.split_seed, key_columns=key_columns)
+        splits = Splits(train=train, valid=splits.valid, test=splits.test)
+        pre = pre.with_encodings(fit_encodings(train, pre, encoded))
     return PreparedData(info=info, splits=splits, profile=prof, preprocessor=pre)
 
 

@@ -2,7 +2,8 @@
 
 CatBoost has no Ray backend, so it runs on a single worker. It boosts in chunks whose length is the
 report cadence, continuing each chunk from the last with ``init_model``: that gives checkpoints at exact
-rounds and the same reporting as the other families. Categorical codes go in as ints (NaN -> -1).
+rounds and the same reporting as the other families. Categorical codes go in as ints (NaN -> -1), those of
+high-cardinality columns too: CatBoost gets their raw levels and ignores the preprocessor's encodings.
 """
 
 from __future__ import annotations
@@ -112,6 +113,13 @@ def frame(columns: dict[str, np.ndarray], pre: Preprocessor) -> pd.DataFrame:
     return pd.DataFrame(data, copy=False)
 
 
+def model_params(params: dict[str, Any], pre: Preprocessor) -> dict[str, Any]:
+    """``params`` for this data: CatBoost computes its own ordered target statistics from the raw
+    levels' codes, so the preprocessor's frequency and target-mean columns are ignored."""
+    ignored = pre.encoded_columns
+    return {**params, "ignored_features": ignored} if ignored else params
+
+
 def _pool(shard, pre: Preprocessor, spec: WorkerSpec) -> Pool:
     batches = list(iter_columns(shard, pre, batch_rows=spec.batch_rows))
     cols = concat_columns(batches, [*pre.columns, LABEL, WEIGHT])
@@ -148,7 +156,7 @@ def train_fn_per_worker(config: dict) -> None:
     )
     while done < spec.num_boost_round and not reporter.stopper.stopped:
         chunk = max(1, min(reporter.cadence.next_round, spec.num_boost_round) - done)
-        step = CatBoost({**spec.params, "iterations": chunk})
+        step = CatBoost({**model_params(spec.params, pre), "iterations": chunk})
         step.fit(train_pool, eval_set=valid_pool, init_model=model)
         model = step
         evals = step.get_evals_result()["validation"]
@@ -182,7 +190,7 @@ def fit_local(
             native = {k: v[-1] for k, v in info.metrics.get("validation", {}).items()}
             return not observer.after_round(info.iteration, native)
 
-    model = CatBoost({**params, "iterations": rounds, "use_best_model": False})
+    model = CatBoost({**model_params(params, pre), "iterations": rounds, "use_best_model": False})
     model.fit(
         pool(data.x_train, data.y_train, data.w_train),
         eval_set=pool(data.x_valid, data.y_valid, data.w_valid),
