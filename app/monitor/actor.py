@@ -176,6 +176,9 @@ class MonitorActor:
             self.config.retrain, model=spec["model"], registered_name=spec.get("registered_name")
         )
         self.decisions: deque[dict[str, Any]] = deque(maxlen=100)
+        self.registered = (spec.get("registered_name"), spec.get("registered_version"))
+        self.tracking_uri = spec.get("tracking_uri")
+        self._tagged: str | None = None
         self.restored = self._load()
         self._task: asyncio.Task | None = None
         self._gauges: dict | None = None
@@ -205,6 +208,8 @@ class MonitorActor:
                 decision.job_id,
             )
             result["decision"] = decision.to_dict()
+            if decision.decision != self._tagged:
+                await asyncio.to_thread(self._tag, decision.to_dict())
         self._export(result)
         await asyncio.to_thread(self._save)
         return result
@@ -253,6 +258,25 @@ class MonitorActor:
         g["window"].set(perf["labels"], tags={"model": model, "window": "labels"})
         if "decision" in result:
             g["decisions"].inc(1, tags={"model": model, "decision": result["decision"]["decision"]})
+
+    def _tag(self, decision: dict[str, Any]) -> None:
+        """The latest kind of decision on the registered version it concerns, as MLflow tags (written when
+        the kind changes, so a persisting drift does not write a tag every check)."""
+        name, version = self.registered
+        if not name or not version:
+            return
+        try:
+            from mlflow import MlflowClient
+
+            client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+            for key in ("decision", "reason", "job_id", "time"):
+                value = decision.get(key)
+                client.set_model_version_tag(
+                    name, str(version), f"automl.monitor.{key}", str(value or "")[:5000]
+                )
+            self._tagged = decision["decision"]
+        except Exception:  # noqa: BLE001 - the registry being away costs the monitor nothing; next time
+            logger.exception("tagging %s v%s with the monitor's decision failed", name, version)
 
     def _save(self) -> None:
         if not self.state_path:

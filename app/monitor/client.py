@@ -50,6 +50,8 @@ def monitor_spec(
         "metric": metric,
         "baseline": baseline,
         "registered_name": predictor.metadata.get("registered_name"),
+        "registered_version": predictor.metadata.get("registered_version"),
+        "tracking_uri": tracking_uri,
         "config": config.model_dump(),
         "state_path": state_path,
     }

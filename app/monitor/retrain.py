@@ -9,6 +9,7 @@ import shlex
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from app.serve_config import RetrainConfig
@@ -79,7 +80,7 @@ class Retrainer:
         if not cfg.data or not cfg.target or not self.registered_name:
             raise ValueError("retrain needs monitor.retrain.data, .target and a registered model name")
         args = [
-            "python", "jobs/retrain.py", cfg.data, "--target", cfg.target,
+            "python", _script(cfg.working_dir), cfg.data, "--target", cfg.target,
             "--model-name", self.registered_name, "--time-budget", str(cfg.time_budget_s),
             "--margin", str(cfg.margin), "--out", cfg.out, "--reason", reason,
         ]  # fmt: skip
@@ -109,6 +110,13 @@ class Retrainer:
             self.config.job_address or os.environ.get("RAY_DASHBOARD_ADDRESS") or "http://127.0.0.1:8265"
         )
         return JobSubmissionClient(address)
+
+
+def _script(working_dir: str | None) -> str:
+    """``jobs/retrain.py`` in the uploaded working dir; without one, where this project is installed (a
+    cluster whose nodes share one image or setup has it at the same path everywhere)."""
+    installed = Path(__file__).resolve().parents[2] / "jobs" / "retrain.py"
+    return "jobs/retrain.py" if working_dir or not installed.is_file() else str(installed)
 
 
 def _reason(result: dict[str, Any]) -> str:

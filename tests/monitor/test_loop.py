@@ -188,6 +188,9 @@ def test_drift_retrains_promotes_and_serves_the_challenger_without_a_failed_requ
         assert champion.version == "2"
         assert "drifted" in champion.tags["automl.retrain.reason"]
         assert champion.tags["promoted_by"] == "automl-retrain"
+        old_version = registry.client.get_model_version(name, "1")  # the monitor's decision, on what it saw
+        assert old_version.tags["automl.monitor.decision"] in ("submitted", "running", "cooldown")
+        assert old_version.tags["automl.monitor.job_id"] == job.submission_id
         assert [j.submission_id for j in _retrain_jobs(jobs, f"{name}@1")] == [job.submission_id]  # one
     finally:
         subprocess.run([serve_bin, "shutdown", "-y"], env=env, timeout=120, check=False)

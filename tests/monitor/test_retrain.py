@@ -4,6 +4,7 @@ a cool-down after each, a reason that names what moved."""
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 
 from app.monitor.retrain import Retrainer
 from app.serve_config import RetrainConfig
@@ -66,7 +67,9 @@ def test_persisting_drift_submits_one_job_with_the_reason_then_waits_for_it_and_
     )
     entrypoint, metadata = jobs.submitted[0]
     args = shlex.split(entrypoint)
-    assert args[:4] == ["python", "jobs/retrain.py", "s3://b/fresh/", "--target"]
+    # No working_dir: the nodes have the project, and the job runs its installed jobs/retrain.py.
+    assert args[0] == "python" and Path(args[1]).is_file() and args[1].endswith("jobs/retrain.py")
+    assert args[2:4] == ["s3://b/fresh/", "--target"]
     assert args[args.index("--model-name") + 1] == "churn" and metadata["stage"] == "retrain"
     r.decide(DRIFTED)
     assert r.decide(DRIFTED).decision == "running"
@@ -88,3 +91,10 @@ def test_a_failed_submission_is_a_decision_not_an_exception():
     )
     decision = r.decide(DRIFTED)
     assert decision.decision == "failed" and "no job API" in decision.reason
+
+
+def test_with_a_working_dir_the_job_runs_the_uploaded_script_with_the_jobs_config():
+    r = retrainer(Jobs(), working_dir=".", config="automl.yaml")
+    args = shlex.split(r.entrypoint("x drifted"))
+    assert args[1] == "jobs/retrain.py" and args[args.index("--config") + 1] == "automl.yaml"
+    assert args[args.index("--reason") + 1] == "x drifted"
