@@ -56,7 +56,8 @@ pytestmark = [
 
 @contextlib.contextmanager
 def ssh_to_loopback(work: Path):
-    """(private key, ProxyCommand, session HOME): SSH to root@127.0.0.1 into a fresh PID namespace."""
+    """(private key, ProxyCommand, session HOME, namespace init pid): SSH to root@127.0.0.1 into a fresh
+    PID namespace."""
     for name in ("id", "host"):
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(work / name)], check=True)
     (work / "authorized_keys").write_text((work / "id.pub").read_text())
@@ -82,7 +83,7 @@ def ssh_to_loopback(work: Path):
             time.sleep(0.1)
         assert init_pid, "the PID namespace did not start"
         proxy = f"nsenter --target {init_pid} --pid --mount {SSHD} -i -f {work / 'sshd_config'}"
-        yield work / "id", proxy, home
+        yield work / "id", proxy, home, init_pid
     finally:
         # SIGKILL to the namespace's init ends every process left in it (a failed `ray down` included).
         with contextlib.suppress(Exception):
@@ -90,7 +91,9 @@ def ssh_to_loopback(work: Path):
         holder.wait(timeout=30)
 
 
-def local_variant(cluster: dict, *, key: Path, proxy: str, token: Path, ports: dict[str, int]) -> dict:
+def local_variant(
+    cluster: dict, *, key: Path, proxy: str, token: Path, env_file: Path, ports: dict[str, int]
+) -> dict:
     """cluster.yaml for the `local` provider on 127.0.0.1: cluster.yaml's head start commands (this venv
     instead of ~/automl/.venv, free ports, 1 CPU), no Docker or AWS node settings, no workers."""
 
@@ -109,7 +112,8 @@ def local_variant(cluster: dict, *, key: Path, proxy: str, token: Path, ports: d
         "cluster_name": f"automl-local-{uuid.uuid4().hex[:8]}",
         "provider": {"type": "local", "head_ip": "127.0.0.1", "worker_ips": []},
         "auth": {"ssh_user": "root", "ssh_private_key": str(key), "ssh_proxy_command": proxy},
-        "file_mounts": {"~/.ray/auth_token": str(token)},  # cluster.yaml's mount, from a test token
+        # cluster.yaml's mounts of the token and the environment file, from test files.
+        "file_mounts": {"~/.ray/auth_token": str(token), "~/.automl/cluster.env": str(env_file)},
         # This machine has the project (the venv the tests run in): only the PATH line of the setup.
         "setup_commands": [adapt(c) for c in cluster["setup_commands"] if ".bashrc" in c],
         "head_start_ray_commands": [adapt(c) for c in cluster["head_start_ray_commands"]],
@@ -124,6 +128,21 @@ def _get(url: str, token: str | None = None) -> int:
             return response.status
     except urllib.error.HTTPError as exc:
         return exc.code
+
+
+def _environ_of(name: str, init_pid: int) -> dict[str, str]:
+    """The environment of the process called ``name`` in the PID namespace of ``init_pid``."""
+    namespace = os.readlink(f"/proc/{init_pid}/ns/pid")
+    for proc in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if (
+                proc.name.isdigit()
+                and os.readlink(proc / "ns" / "pid") == namespace
+                and (proc / "comm").read_text().strip() == name
+            ):
+                pairs = (proc / "environ").read_bytes().split(b"\0")
+                return dict(p.decode().split("=", 1) for p in pairs if b"=" in p)
+    raise AssertionError(f"no {name} process in the cluster's namespace")
 
 
 def _listening(port: int) -> list[str]:
@@ -142,9 +161,17 @@ def test_ray_up_and_down_with_the_local_provider_over_ssh():
     ports = {p: free_port() for p in ("port", "object-manager-port", "dashboard-port", "metrics-export-port")}
     ray = [f"{VENV_BIN}/ray"]
     try:
-        with ssh_to_loopback(work) as (key, proxy, home):
+        with ssh_to_loopback(work) as (key, proxy, home, init_pid):
             config = work / "cluster.local.yaml"
-            spec = local_variant(cluster, key=key, proxy=proxy, token=work / "token", ports=ports)
+            (work / "cluster.env").write_text("MLFLOW_TRACKING_URI=http://127.0.0.1:1\n")
+            spec = local_variant(
+                cluster,
+                key=key,
+                proxy=proxy,
+                token=work / "token",
+                env_file=work / "cluster.env",
+                ports=ports,
+            )
             config.write_text(yaml.safe_dump(spec))
             up = subprocess.run(
                 [*ray, "up", "-y", "--no-config-cache", str(config)],
@@ -161,6 +188,9 @@ def test_ray_up_and_down_with_the_local_provider_over_ssh():
             assert _get(f"{dashboard}/api/version", token) == 200
             assert _listening(ports["dashboard-port"]) == [f"127.0.0.1:{ports['dashboard-port']}"]
             assert _listening(ports["metrics-export-port"])
+            raylet = _environ_of("raylet", init_pid)
+            assert raylet["MLFLOW_TRACKING_URI"] == "http://127.0.0.1:1"  # cluster.env reached Ray
+            assert raylet["RAY_AUTH_MODE"] == "token"
 
             down = subprocess.run(
                 [*ray, "down", "-y", str(config)], env=env, capture_output=True, text=True, timeout=120

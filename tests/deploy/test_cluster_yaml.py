@@ -64,6 +64,16 @@ def test_every_node_starts_ray_with_token_auth_from_the_venv(cluster):
     assert cluster["file_mounts"]["~/.ray/auth_token"] == "~/.ray/auth_token"
 
 
+def test_every_node_exports_the_environment_file_before_ray_starts(cluster):
+    """Endpoints and secrets reach every Ray process from a file the operator keeps, not from the YAML."""
+    assert cluster["file_mounts"]["~/.automl/cluster.env"] == "~/.automl/cluster.env"
+    for key in ("head_start_ray_commands", "worker_start_ray_commands"):
+        start = next(c for c in cluster[key] if "ray start" in c)
+        assert start.index("set -a; . ~/.automl/cluster.env; set +a;") < start.index("ray start"), key
+    example = (ROOT / "deploy" / "cluster.env.example").read_text()
+    assert "MLFLOW_TRACKING_URI=" in example and "REDIS_URL=" in example
+
+
 def test_dashboard_and_job_api_listen_on_the_heads_loopback_only(cluster):
     head = next(c for c in cluster["head_start_ray_commands"] if "ray start" in c)
     assert "--dashboard-host=127.0.0.1" in head

@@ -121,7 +121,7 @@ def test_ray_clusters_have_cpu_and_gpu_groups_token_auth_and_the_locked_ray(
 def test_rayservice_runs_serve_config_yamls_application_autoscaled_10_to_100(ray_resources):
     from ray.serve.schema import ServeDeploySchema
 
-    from app.config import ServeConfig
+    from app.serve_config import ServeConfig
 
     served = ServeDeploySchema.model_validate(
         yaml.safe_load(ray_resources["automl-serve"].spec.serveConfigV2)
