@@ -21,12 +21,10 @@ from app.train.metrics import get_metric
 
 AUTO_FOLDS = 5
 AUTO_MAX_ROWS = 10_000
-# Share of the time budget the search leaves to cross-validation, on top of the engine's reserve for
-# choosing and saving (a tenth of the budget, at least 5 s; cross-validation starts no candidate past its
-# deadline), and the shortest search that leaves it (a trial's process start alone is seconds, more on a
-# loaded machine).
+# Share of the time budget the search leaves to cross-validation (at most a third of the search's own
+# window, app.search.budget), on top of the reserve for the end; cross-validation starts no candidate
+# past its deadline.
 SHARE = 0.1
-MIN_SEARCH_S = 20.0
 # A fresh task worker starts and imports the boosting libraries before its first fold.
 WORKER_START_S = 5.0
 
@@ -107,13 +105,6 @@ def folds_for(settings, data: Any) -> tuple[int, str | None]:
     if settings.cv_folds == 0:
         return 0, "cv_folds=0"
     return settings.cv_folds, None
-
-
-def search_budget(budget: float | None, *, time_budget_s: float | None) -> float | None:
-    """The search's time budget less cross-validation's share, never cut below ``MIN_SEARCH_S``."""
-    if budget is None or time_budget_s is None:
-        return budget
-    return min(budget, max(MIN_SEARCH_S, budget - SHARE * time_budget_s))
 
 
 def candidates(board: pd.DataFrame, *, top_k: int) -> list[Candidate]:

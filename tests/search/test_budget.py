@@ -11,7 +11,7 @@ import pytest
 from app.data.encode import Preprocessor
 from app.data.synthetic import make_frame
 from app.search import AutoMLEngine, RayTuneOptimizer, RayTuneSettings
-from app.search.budget import END_S, search_window
+from app.search.budget import END_S, end_seconds, search_window
 from app.search.local import TrialData, train_local
 from app.train.common import NativeMetric, WorkerSpec
 from app.train.metrics import get_metric
@@ -116,6 +116,14 @@ def test_the_search_gets_what_the_start_left_less_the_reserve_and_never_waits():
     late = search_window(settings, None, started=0.0, track=True, clock=lambda: 100.0, wall_clock=lambda: 5e5)
     assert late.seconds == 0.0
     assert search_window(RayTuneSettings(), None, started=0.0, track=True) is None
+
+
+def test_cross_validation_gets_a_tenth_of_the_budget_but_never_most_of_the_search(small_data):
+    settings = RayTuneSettings(time_budget_s=60)  # 3,000 rows: cross-validated
+    window = search_window(settings, small_data, started=0.0, track=False, clock=lambda: 10.0)
+    assert window.seconds == pytest.approx(60 - 10 - end_seconds(60) - 6)
+    short = search_window(settings, small_data, started=0.0, track=False, clock=lambda: 50.0)
+    assert short.seconds == pytest.approx((60 - 50 - end_seconds(60)) * 2 / 3)
 
 
 def test_the_time_budget_bounds_the_trials_unless_num_samples_is_given():

@@ -73,13 +73,6 @@ def test_auto_folds_switch_off_above_the_row_threshold():
     assert cv.folds_for(RayTuneSettings(refit=False), at_threshold) == (0, "auto: refit=False")
 
 
-def test_the_search_leaves_a_tenth_of_the_budget_to_cross_validation_but_never_drops_below_20_s():
-    assert cv.search_budget(34.0, time_budget_s=60.0) == pytest.approx(28.0)
-    assert cv.search_budget(24.0, time_budget_s=60.0) == 20.0
-    assert cv.search_budget(18.0, time_budget_s=60.0) == 18.0
-    assert cv.search_budget(None, time_budget_s=None) is None
-
-
 def test_ray_train_trials_are_never_cross_validated():
     streaming = StreamingData(
         train=None,
