@@ -36,7 +36,10 @@ def _mix(hashes: np.ndarray, seed: int) -> np.ndarray:
         return z ^ (z >> np.uint64(31))
 
 
-def _keep(table: pa.Table, *, low: float, high: float, key_columns: list[str] | None, seed: int) -> pa.Table:
+def rows_of_split(
+    table: pa.Table, *, low: float, high: float, key_columns: list[str] | None, seed: int
+) -> pa.Table:
+    """The rows of ``table`` whose hash falls in ``[low, high)``: one split's share of a block."""
     u = row_unit_interval(table, key_columns=key_columns, seed=seed)
     return table.filter(pa.array((u >= low) & (u < high)))
 
@@ -52,7 +55,7 @@ class Splits:
 
 def _bounded(ds: ray.data.Dataset, low: float, high: float, key_columns, seed: int) -> ray.data.Dataset:
     return ds.map_batches(
-        _keep,
+        rows_of_split,  # the operator's name on the dashboard: MapBatches(rows_of_split)
         batch_format="pyarrow",
         batch_size=None,
         zero_copy_batch=True,
