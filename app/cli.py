@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+from app import _console as console
 from app._cli import fail
 from app.monitor.cli import retrain as retrain_command
 from app.search.cli import fit as fit_command
@@ -34,6 +35,20 @@ def _fail(message: str) -> None:
     fail(message)
 
 
+@app.callback()
+def _options(
+    verbose: bool = typer.Option(
+        False,
+        "--verbose",
+        help="Also show the libraries' own output (Ray, Tune, MLflow) in the terminal; it always goes to "
+        "the run's automl.log.",
+    ),
+) -> None:
+    """Ray-native AutoML for tabular data. Each command shows a line per stage; the libraries' output
+    goes to automl.log in its run directory."""
+    console.set_verbose(verbose)
+
+
 @prep_app.command("csv-to-parquet")
 def csv_to_parquet_cmd(
     input: str = typer.Argument(..., help="CSV file, glob or s3:// URI; several files run as a Ray job."),
@@ -55,6 +70,7 @@ def csv_to_parquet_cmd(
     from app.data import prep
     from app.data.errors import DataError
 
+    console.start(Path(outdir if "://" not in outdir else ".") / console.LOG_NAME)
     if transform and "" not in sys.path and os.getcwd() not in sys.path:
         # `python -m app.cli` imports from the working directory; the console script should too.
         sys.path.insert(0, os.getcwd())
@@ -94,7 +110,8 @@ def quickstart(
         cfg = AppConfig.from_yaml(config) if config else AppConfig.from_dict({})
     except ConfigError as exc:
         _fail(str(exc))
-    result = run_quickstart(out, rows=rows, config=cfg, time_budget_s=time_budget)
+    console.start(out / console.LOG_NAME)
+    result = run_quickstart(out, rows=rows, config=cfg, time_budget_s=time_budget, progress=console.Stages())
     typer.echo(
         f"data: {result.data_dir} ({result.rows['train']:,} train / {result.rows['valid']:,} valid rows)"
     )
@@ -119,7 +136,7 @@ def quickstart(
 
 
 def main() -> None:
-    app()
+    console.main(app)
 
 
 if __name__ == "__main__":

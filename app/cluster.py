@@ -9,10 +9,12 @@ one error within seconds instead of minutes of retries.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from app.config import RayConfig
@@ -102,6 +104,81 @@ def _check_reachable(address: str) -> None:
             f"Ray cluster at {address!r} is not reachable ({reason}); check --ray-address, ray.address or "
             "RAY_ADDRESS, or unset them to start a local Ray"
         ) from None
+
+
+class SharedStorageError(ValueError):
+    """Run storage that only one node of a multi-node cluster can reach."""
+
+
+# Filesystems every node can mount: a path on one of them is shared storage.
+NETWORK_FILESYSTEMS = frozenset(
+    {
+        "nfs",
+        "nfs4",
+        "cifs",
+        "smb3",
+        "ceph",
+        "glusterfs",
+        "lustre",
+        "beegfs",
+        "gpfs",
+        "fuse.s3fs",
+        "fuse.gcsfuse",
+        "fuse.goofys",
+        "fuse.juicefs",
+        "fuse.mountpoint-s3",
+    }
+)
+
+
+def storage_problem(path: str | None, *, field: str, alive_nodes: int, mounts: str = "") -> str | None:
+    """Why ``path`` cannot hold the checkpoints of a run on ``alive_nodes`` nodes, or None when it can.
+
+    Ray Train and Tune write each checkpoint from the node that made it and read it back from any other:
+    with more than one node they need storage every node reaches, a URI (``s3://``, ``gs://``, ...) or a
+    directory on a network filesystem (``mounts`` is ``/proc/mounts``'s text). Nodes sharing one machine
+    count too: Ray cannot tell a shared disk from a local one but by its filesystem.
+    """
+    if alive_nodes <= 1 or (path and "://" in path and not path.startswith("file://")):
+        return None
+    local = os.path.abspath(os.path.expanduser(path.removeprefix("file://"))) if path else None
+    if local and _mount_type(local, mounts) in NETWORK_FILESYSTEMS:
+        return None
+    where = f"{local!r} is a local directory" if local else "it is unset (Ray's default is a local directory)"
+    return (
+        f"{field}: {where}, but this Ray cluster has {alive_nodes} nodes and each would keep its checkpoints "
+        f"on its own disk; set {field} to shared storage every node reaches: s3://bucket/prefix (S3, MinIO) "
+        "or a directory on NFS mounted on every node"
+    )
+
+
+def require_shared_storage(path: str | None, *, field: str) -> None:
+    """``SharedStorageError`` up front, not at the first checkpoint, when the connected cluster has more
+    than one alive node and ``path`` is node-local (``storage_problem``)."""
+    import ray
+
+    alive = sum(1 for node in ray.nodes() if node.get("Alive"))
+    mounts = ""
+    if alive > 1:
+        with contextlib.suppress(OSError):  # not Linux: only URIs count as shared
+            mounts = Path("/proc/mounts").read_text()
+    problem = storage_problem(path, field=field, alive_nodes=alive, mounts=mounts)
+    if problem:
+        raise SharedStorageError(problem)
+
+
+def _mount_type(path: str, mounts: str) -> str | None:
+    """The filesystem type of the longest mount point in ``mounts`` (``/proc/mounts``) holding ``path``."""
+    best, kind = "", None
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = fields[1].replace("\\040", " ")
+        inside = path == point or path.startswith(point.rstrip("/") + "/")
+        if inside and len(point) > len(best):
+            best, kind = point, fields[2]
+    return kind
 
 
 def _one_line(exc: BaseException) -> str:

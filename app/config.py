@@ -63,6 +63,16 @@ class TrainConfig(_Section):
 
     cpus_per_worker: float = Field(1.0, gt=0, description="CPUs reserved per worker.")
     use_gpu: bool = Field(False, description="Give each worker a GPU.")
+    resources_per_worker: dict[str, float] = Field(
+        default_factory=dict,
+        description="Custom Ray resources each worker also reserves (a node's `ray start --resources`), "
+        "to pin workers to the nodes that have them.",
+    )
+    placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = Field(
+        "PACK",
+        description="How the workers spread over nodes (Ray placement group strategy): PACK fills a node "
+        "first; SPREAD puts them on different nodes when it can and shares one when a node is lost.",
+    )
     num_boost_round: int = Field(200, ge=1, description="Boosting rounds before early stopping.")
     early_stopping_rounds: int | None = Field(
         20, ge=1, description="Stop after this many rounds without gain."

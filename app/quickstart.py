@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,13 +47,16 @@ def run_quickstart(
     config: AppConfig | None = None,
     rounds: int = 50,
     time_budget_s: float = 90.0,
+    progress: Callable[..., None] | None = None,
 ) -> QuickstartResult:
     """Generate a dataset, validate, split, profile and encode it, then train ``config.train.family``
     (XGBoost by default) for ``rounds`` rounds; artifacts and the model go to ``out_dir``.
+    ``progress(stage, text, final=True)`` receives a line per stage (and the search's progress).
 
     Long on purpose: it reads as the walkthrough it is, stage after stage, each timed."""
     config = config or AppConfig()
     out_dir = Path(out_dir)
+    say = progress or (lambda *_, **__: None)
     timings: dict[str, float] = {}
     start = time.perf_counter()
     data_dir = out_dir / "data"
@@ -66,6 +70,7 @@ def run_quickstart(
     artifacts = data.save(out_dir)
     counts = {"train": data.profile.num_rows, "valid": data.splits.valid.count()}
     timings["data"] = time.perf_counter() - start
+    say("data", f"{rows:,} rows generated and read: {counts['train']:,} train / {counts['valid']:,} valid")
 
     start = time.perf_counter()
     storage = config.train.storage_path or str((out_dir / "checkpoints").resolve())
@@ -74,6 +79,10 @@ def run_quickstart(
     model_dir = save_model(trained, out_dir / "model")
     artifacts["model"] = model_dir
     timings["train"] = time.perf_counter() - start
+    say(
+        "train",
+        f"{trained.family} {trained.num_rounds} rounds, valid {trained.metric_name} {trained.best_score:.5f}",
+    )
 
     start = time.perf_counter()
     settings = RayTuneSettings.from_config(config, time_budget_s=time_budget_s, max_rounds=200)
@@ -82,6 +91,7 @@ def run_quickstart(
         out_dir=out_dir / "search",
         data_config=config.data,
         tracking=config.tracking,
+        progress=progress,
     ).fit(str(data_dir), target="y")
     timings["search"] = time.perf_counter() - start
 
@@ -91,11 +101,13 @@ def run_quickstart(
     predictions = out_dir / "predictions.parquet"
     predict_to_parquet(fit.model_dir, str(new_rows), predictions)
     timings["predict"] = time.perf_counter() - start
+    say("predict", f"1,000 new rows -> {predictions}")
 
     start = time.perf_counter()
     fresh = make_frame(3, task="binary", seed=98).drop(columns=["y"])
     served = serve_briefly(fit.model_dir, json.loads(fresh.to_json(orient="records", date_format="iso")))
     timings["serve"] = time.perf_counter() - start
+    say("serve", f"{served.requests} requests answered at {served.url}/predict")
     return QuickstartResult(
         out_dir=out_dir,
         data_dir=data_dir,

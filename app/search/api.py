@@ -25,13 +25,15 @@ def run_fit(
     task: str | None = None,
     resume: bool = False,
     notify: Callable[[str], None] | None = None,
+    progress: Callable[..., None] | None = None,
     **overrides: Any,
 ) -> FitResult:
     """Search with ``config.search`` (``overrides`` that are not None on top), track to
     ``config.tracking``, read ``s3://`` data through ``config.data.s3`` and run on ``config.ray``.
 
     With ``resume`` the interrupted fit in ``out_dir`` continues with its saved settings. ``notify``
-    receives what the user should know about the data as it is used (``AutoMLEngine``).
+    receives what the user should know about the data as it is used, ``progress`` a line per stage
+    (``AutoMLEngine``).
 
     Example:
         >>> cfg = AppConfig.from_yaml("automl.yaml")  # doctest: +SKIP
@@ -47,6 +49,7 @@ def run_fit(
         data_config=config.data,
         tracking=config.tracking,
         notify=notify,
+        progress=progress,
     )
     if resume:
         return engine.resume()

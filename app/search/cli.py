@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from app import _console as console
 from app._cli import INTERRUPTED, fail
 
 
@@ -64,6 +65,7 @@ def fit(
     from app.search.api import run_fit
     from app.search.interrupt import FitInterrupted
 
+    console.start(out / console.LOG_NAME)
     try:
         if task not in ("auto", "binary", "multiclass", "regression"):
             raise ValueError(f"--task must be auto, binary, multiclass or regression, not {task!r}")
@@ -87,6 +89,7 @@ def fit(
             refit=refit,
             cv_folds=cv_folds,
             notify=_note,
+            progress=console.Stages(),
         )
     except FitInterrupted as exc:
         fail(f"interrupted: {exc}", code=INTERRUPTED)
@@ -136,6 +139,7 @@ def predict(
     from app.data.errors import DataError
     from app.train.predict import predict_to_parquet
 
+    console.start(out.parent / console.LOG_NAME)
     try:
         cfg = AppConfig.from_yaml(config) if config else AppConfig.from_dict({})
         rows = predict_to_parquet(model, data, out, tracking_uri=cfg.tracking.tracking_uri, s3=cfg.data.s3)

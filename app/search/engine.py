@@ -94,10 +94,13 @@ class AutoMLEngine:
         tracking: TrackingConfig | None = None,
         track: bool = True,
         notify: Callable[[str], None] | None = None,
+        progress: Callable[..., None] | None = None,
     ) -> None:
         """``notify`` receives what the user should know about the data as it is used (rows dropped);
-        default: a logging warning."""
+        default: a logging warning. ``progress(stage, text, final=True)`` receives one line per stage
+        and the search's progress (``final=False``); with it, Tune prints nothing of its own."""
         self.notify = notify or logging.getLogger(__name__).warning
+        self.progress = progress
         self.optimizer = optimizer or RayTuneOptimizer()
         self.out_dir = Path(out_dir)
         self.data_config = data_config or DataConfig()
@@ -148,8 +151,20 @@ class AutoMLEngine:
     def _run(self, spec: DatasetSpec, *, task: str | None, resume: bool, started: float) -> FitResult:
         """Plan -> search -> choose -> refit -> record. After Ctrl-C the best trials are kept as they are:
         no cross-validation, refit or tracking."""
+        from app.cluster import require_shared_storage
+
+        # Trials on several nodes checkpoint from each: refused now, not at the first checkpoint.
+        require_shared_storage(
+            storage_for(self.out_dir, self.optimizer.settings), field="search.storage_path"
+        )
         p = self._plan(spec, task=task, resume=resume, started=started)
+        if self.progress:
+            self.progress("data", f"{p.n_rows:,} training rows, {p.n_features} features, task {p.sspec.task}")
         board = self._search(p, resume=resume, started=started)
+        if self.progress:
+            from app.search.progress import search_line
+
+            self.progress("search", search_line(board, p.sspec.metric))
         deadline = budget.after_search_deadline(
             p.settings, started=started, trials=len(board), track=self.track
         )
@@ -255,6 +270,7 @@ class AutoMLEngine:
                 n_features=p.n_features,
                 window=window,
                 max_concurrent=p.max_concurrent,
+                progress=self.progress,
             )
         if self.track:  # open the MLflow store while the search runs (a fresh local store takes seconds)
             from app.search.track import warm_tracker

@@ -139,6 +139,7 @@ def make_tuner(
     window: SearchWindow | None,
     max_concurrent: int,
     reuse_actors: bool = True,
+    progress: Callable[..., None] | None = None,
 ):
     """A fresh ``Tuner`` over ``trial_fn`` (or ``ray_train_trial_fn``) with the settings' searcher
     and scheduler, ending at ``window``'s deadline when there is one.
@@ -147,6 +148,7 @@ def make_tuner(
     process per trial, whose start is longer than a short trial). Ray Train trials never
     reuse actors: a stopped trial's process must go, taking its Train controller and workers with it.
     ASHA's rungs are in boosting rounds, so trials reporting at uneven rounds are judged alike.
+    With ``progress`` (``app.search.progress``) Tune prints nothing and the search is one progress line.
 
     Long on purpose: it is the one place that assembles the searcher, the scheduler and the Tuner's
     configs from the settings, so that they agree.
@@ -206,8 +208,18 @@ def make_tuner(
             # experiment after every trial (a large share of the wall time of many short trials).
             checkpoint_config=CheckpointConfig(),
             failure_config=FailureConfig(max_failures=0),
-            verbose=1,
+            verbose=1 if progress is None else 0,
+            callbacks=None if progress is None else [_progress(progress, settings, spec, window)],
         ),
+    )
+
+
+def _progress(progress: Callable[..., None], settings: RayTuneSettings, spec: SearchSpec, window):
+    from app.search.progress import SearchProgress
+
+    deadline = window.deadline if window else None
+    return SearchProgress(
+        progress, metric=spec.metric, mode=spec.mode, trials=settings.trials, deadline=deadline
     )
 
 

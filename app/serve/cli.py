@@ -44,9 +44,11 @@ def serve(
     import ray
     from ray import serve as ray_serve
 
+    from app import _console as console
     from app.cluster import ClusterUnreachableError, connect
     from app.serve.local import deploy
 
+    console.start(Path("runs") / "serve" / console.LOG_NAME)  # Ray's and Serve's own logs
     try:  # RAY_ADDRESS, else a private local Ray on loopback
         connect()
     except ClusterUnreachableError as exc:

@@ -7,6 +7,8 @@ waits until it answers and stops it on exit, so nothing outlives the block that 
 from __future__ import annotations
 
 import contextlib
+import itertools
+import json
 import os
 import shutil
 import signal
@@ -206,41 +208,73 @@ class RayHead:
         return {"RAY_ADDRESS": self.address, "RAY_AUTH_MODE": "disabled"}
 
 
-@contextlib.contextmanager
-def ray_head(*, num_cpus: int = 2, dashboard: bool = True) -> Iterator[RayHead]:
-    """``ray start --head --block`` on free, non-default ports (Redis holds 6379).
+# Worker-port ranges of the Ray nodes this process starts: each node's its own.
+_PORT_RANGES = itertools.count(os.getpid())
 
-    ``--block`` keeps every process of this head in one process group, so stopping it stops this
-    cluster alone; ``ray stop`` would stop every Ray cluster on the machine.
-    """
-    port, dash_port = free_port(), free_port()
-    temp_dir = tempfile.mkdtemp(prefix="rayhead-", dir="/tmp")
+
+def _ray_start(
+    *args: str, num_cpus: float, resources: dict[str, float] | None, temp_dir: str, env: dict[str, str] | None
+) -> subprocess.Popen:
+    """``ray start --block ARGS`` with this node's CPUs, custom resources and ports of its own, logging to
+    ``temp_dir/ray-start.log``; the process leads its own group."""
     # Job entrypoints run `python` from PATH: make it this environment's interpreter.
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PATH": path}
-    env.pop("RAY_ADDRESS", None)
-    base = 20000 + (port % 40) * 1000
+    full_env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PATH": path, **(env or {})}
+    full_env.pop("RAY_ADDRESS", None)
+    base = 20000 + (next(_PORT_RANGES) % 40) * 1000
     cmd = [
         _bin("ray"),
         "start",
-        "--head",
         "--block",
-        f"--port={port}",
-        f"--num-cpus={num_cpus}",
+        *args,
+        f"--num-cpus={num_cpus:g}",
+        *([f"--resources={json.dumps(resources)}"] if resources else []),
+        # Ray 2.60 takes a temp dir per node ("can be specified per node"): each node's logs stay apart.
         f"--temp-dir={temp_dir}",
         "--disable-usage-stats",
-        f"--include-dashboard={'true' if dashboard else 'false'}",
-        "--dashboard-host=127.0.0.1",
-        f"--dashboard-port={dash_port}",
-        f"--ray-client-server-port={free_port()}",
-        # Every port of its own: another cluster on the machine may hold a default (e.g. 52365).
+        # Every port of its own: another cluster or node on the machine may hold a default (e.g. 52365).
         f"--dashboard-agent-listen-port={free_port()}",
         f"--metrics-export-port={free_port()}",
         f"--min-worker-port={base}",
         f"--max-worker-port={base + 999}",
     ]
-    log = open(Path(temp_dir) / "ray-start.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    log = open(Path(temp_dir) / "ray-start.log", "wb")  # noqa: SIM115 - the process keeps it
+    try:
+        return subprocess.Popen(
+            cmd, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    finally:
+        log.close()
+
+
+@contextlib.contextmanager
+def ray_head(
+    *,
+    num_cpus: float = 2,
+    dashboard: bool = True,
+    resources: dict[str, float] | None = None,
+    env: dict[str, str] | None = None,
+) -> Iterator[RayHead]:
+    """``ray start --head --block`` on free, non-default ports (Redis holds 6379).
+
+    ``--block`` keeps every process of this head in one process group, so stopping it stops this
+    cluster alone; ``ray stop`` would stop every Ray cluster on the machine. ``resources`` are custom
+    resources of the head node; ``env`` adds to the environment every process of the cluster sees.
+    """
+    port, dash_port = free_port(), free_port()
+    temp_dir = tempfile.mkdtemp(prefix="rayhead-", dir="/tmp")
+    proc = _ray_start(
+        "--head",
+        f"--port={port}",
+        f"--include-dashboard={'true' if dashboard else 'false'}",
+        "--dashboard-host=127.0.0.1",
+        f"--dashboard-port={dash_port}",
+        f"--ray-client-server-port={free_port()}",
+        num_cpus=num_cpus,
+        resources=resources,
+        temp_dir=temp_dir,
+        env=env,
+    )
     head = RayHead(
         address=f"127.0.0.1:{port}",
         dashboard_url=f"http://127.0.0.1:{dash_port}",
@@ -255,16 +289,72 @@ def ray_head(*, num_cpus: int = 2, dashboard: bool = True) -> Iterator[RayHead]:
                 proc=proc,
             )
         else:
-            _wait_for(
-                lambda: socket.create_connection(("127.0.0.1", port), 1).close() is None,
-                timeout_s=90,
-                what="Ray GCS",
-                proc=proc,
-            )
+            _wait_for(lambda: alive_node_names(head.address), timeout_s=90, what="Ray head node", proc=proc)
         yield head
     finally:
         _stop(proc, timeout_s=5)
-        log.close()
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+@dataclass
+class RayNode:
+    """A worker node started by ``ray_node``; ``kill()`` takes it down as a lost machine would go."""
+
+    proc: subprocess.Popen
+    temp_dir: str
+    name: str
+
+    def kill(self) -> None:
+        """SIGKILL every process of this node (its raylet, object store and workers) and nothing else:
+        ``ray stop`` cannot target one node, it stops every Ray process on the machine."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=15)
+
+
+def alive_node_names(address: str) -> list[str]:
+    """Names of the alive nodes of the cluster at ``address``, from its GCS (no driver connects)."""
+    from ray._raylet import GcsClient
+
+    nodes = GcsClient(address=address).get_all_node_info(timeout=5).values()
+    return [n.node_name for n in nodes if n.state == 0]  # 0: ALIVE
+
+
+@contextlib.contextmanager
+def ray_node(
+    head: RayHead,
+    *,
+    num_cpus: float = 1,
+    resources: dict[str, float] | None = None,
+    env: dict[str, str] | None = None,
+) -> Iterator[RayNode]:
+    """A second node joining ``head`` from this machine (``ray start --address --block``), with its own
+    CPUs, custom resources (to pin work to it), temp dir and ports; waits until the GCS counts it."""
+    temp_dir = tempfile.mkdtemp(prefix="raynode-", dir="/tmp")
+    name = Path(temp_dir).name
+    proc = _ray_start(
+        f"--address={head.address}",
+        f"--node-name={name}",
+        num_cpus=num_cpus,
+        resources=resources,
+        temp_dir=temp_dir,
+        env=env,
+    )
+    node = RayNode(proc=proc, temp_dir=temp_dir, name=name)
+    try:
+        try:
+            _wait_for(
+                lambda: name in alive_node_names(head.address),
+                timeout_s=90,
+                what="Ray worker node",
+                proc=proc,
+            )
+        except (RuntimeError, TimeoutError) as exc:
+            tail = Path(temp_dir, "ray-start.log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{exc}; ray start said:\n{tail}") from None
+        yield node
+    finally:
+        _stop(proc, timeout_s=5)
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 

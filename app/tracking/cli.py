@@ -24,8 +24,12 @@ def _fail(message: str) -> None:
     raise typer.Exit(code=2)
 
 
-def _tracking(config: Path | None, tracking_uri: str | None, experiment: str | None = None):
+def _tracking(config: Path | None, tracking_uri: str | None, experiment: str | None = None, *, run_dir: Path):
+    """The tracking settings; MLflow's own logging goes to RUN_DIR/automl.log from here on."""
+    from app import _console as console
     from app.config import AppConfig, ConfigError
+
+    console.start(run_dir / console.LOG_NAME, uses_ray=False)
 
     try:
         cfg = AppConfig.from_yaml(config) if config else AppConfig.from_dict({})
@@ -63,7 +67,7 @@ def list_models(
     run_dir: Path = _RUN_DIR,
 ) -> None:
     """Registered models, their versions, aliases and last promotion decision."""
-    registry = _registry(_tracking(config, tracking_uri), run_dir)
+    registry = _registry(_tracking(config, tracking_uri, run_dir=run_dir), run_dir)
     try:
         names = [name] if name else sorted(m.name for m in registry.models())
         for model_name in names:
@@ -106,7 +110,7 @@ def promote(
     from app.tracking.registry import ModelRegistry, holdout_metric
     from app.tracking.tracker import MLflowTracker
 
-    tracking = _tracking(config, tracking_uri)
+    tracking = _tracking(config, tracking_uri, run_dir=run_dir)
     tracker = MLflowTracker(tracking, run_dir=run_dir)
     registry = ModelRegistry(tracker.client)
     fn = None
@@ -146,7 +150,7 @@ def rollback(
     run_dir: Path = _RUN_DIR,
 ) -> None:
     """Point the champion alias back at the previous champion."""
-    registry = _registry(_tracking(config, tracking_uri), run_dir)
+    registry = _registry(_tracking(config, tracking_uri, run_dir=run_dir), run_dir)
     try:
         result = registry.rollback(name, by=by, reason=reason)
     except _errors() as exc:
@@ -167,7 +171,7 @@ def sync(
     from app.tracking.pending import sync_pending
     from app.tracking.tracker import MLflowTracker
 
-    tracker = MLflowTracker(_tracking(config, tracking_uri), run_dir=run_dir)
+    tracker = MLflowTracker(_tracking(config, tracking_uri, run_dir=run_dir), run_dir=run_dir)
     try:
         report = sync_pending(run_dir, tracker, experiment_name=experiment)
     except _errors() as exc:
@@ -191,7 +195,7 @@ def report_command(
     """Regenerate the run report (PNGs and report.html) under RUN_DIR/report/."""
     from app.tracking.report import regenerate_report
 
-    tracking = _tracking(config, tracking_uri)
+    tracking = _tracking(config, tracking_uri, run_dir=run_dir)
     try:
         report = regenerate_report(run_dir, model_dir=model, tracking_uri=tracking.tracking_uri)
     except _errors() as exc:

@@ -76,7 +76,7 @@ def train(
     import ray
     from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
 
-    from app.cluster import connect
+    from app.cluster import connect, require_shared_storage
 
     datasets, pre, num_rows = _inputs(data, preprocessor, num_rows)
     mod = learner(config.family)
@@ -106,13 +106,17 @@ def train(
     cpus = worker_cpus(
         requested=config.cpus_per_worker, num_workers=num_workers, cluster_cpus=resources.get("CPU", 1.0)
     )
-    per_worker = {"CPU": cpus, **({"GPU": 1} if config.use_gpu else {})}
+    per_worker = {**config.resources_per_worker, "CPU": cpus, **({"GPU": 1} if config.use_gpu else {})}
+    require_shared_storage(config.storage_path, field="train.storage_path")
     storage_path, storage_fs = _storage(config.storage_path, s3, storage_filesystem)
     trainer = mod.trainer_class()(
         mod.train_fn_per_worker,
         train_loop_config={"spec": spec},
         scaling_config=ScalingConfig(
-            num_workers=num_workers, use_gpu=config.use_gpu, resources_per_worker=per_worker
+            num_workers=num_workers,
+            use_gpu=config.use_gpu,
+            resources_per_worker=per_worker,
+            placement_strategy=config.placement_strategy,
         ),
         run_config=RunConfig(
             name=run_name or f"{config.family}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}",
@@ -299,18 +303,24 @@ def _plain(value: Any) -> bool:
 
 
 def run_training(
-    data: str | list[str], *, target: str, config: AppConfig, out_dir: str | Path
+    data: str | list[str],
+    *,
+    target: str,
+    config: AppConfig,
+    out_dir: str | Path,
+    progress: Callable[..., None] | None = None,
 ) -> TrainResult:
     """Connect to Ray, prepare the data, train ``config.train.family`` and save the model to ``out_dir``.
 
-    Checkpoints go to ``config.train.storage_path`` (``out_dir/checkpoints`` when unset).
+    Checkpoints go to ``config.train.storage_path`` (``out_dir/checkpoints`` when unset). ``progress(stage,
+    text)`` receives a line when the data is read and when the model is trained.
 
     Example:
         >>> result = run_training("data/", target="y", config=cfg, out_dir="runs/m1")  # doctest: +SKIP
         >>> result.model_dir  # doctest: +SKIP
         PosixPath('runs/m1')
     """
-    from app.cluster import connect
+    from app.cluster import connect, require_shared_storage
     from app.data import DatasetSpec, inspect, prepare
     from app.train.model import save_model
 
@@ -319,11 +329,19 @@ def run_training(
     spec = DatasetSpec(uri=data, target=target, s3=config.data.s3)
     inspect(spec)  # footers only: a missing file or target fails before Ray starts
     connect(config.ray)
-    prepared = prepare(spec, config=config.data)
     train_config = config.train
     if train_config.storage_path is None:
         checkpoints = str((out_dir / "checkpoints").resolve())
         train_config = train_config.model_copy(update={"storage_path": checkpoints})
+    require_shared_storage(train_config.storage_path, field="train.storage_path")  # before reading the data
+    prepared = prepare(spec, config=config.data)
+    if progress:
+        progress(
+            "data",
+            f"{prepared.profile.num_rows:,} training rows, {len(prepared.preprocessor.columns)} features",
+        )
     result = train(prepared, config=train_config, s3=config.data.s3)
     result.model_dir = save_model(result, out_dir)
+    if progress:
+        progress("train", f"{result.family}: {result.num_rounds} rounds on {result.num_workers} worker(s)")
     return result

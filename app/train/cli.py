@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from app import _console as console
 from app._cli import fail
 
 
@@ -49,6 +50,7 @@ def train(
     from app.data.errors import DataError
     from app.train.api import run_training
 
+    console.start(out / console.LOG_NAME)
     try:
         cfg = AppConfig.from_yaml(config) if config else AppConfig.from_dict({})
         overrides = {"family": family, "num_workers": num_workers, "use_gpu": gpu}
@@ -56,7 +58,7 @@ def train(
             overrides["num_boost_round"] = rounds
         merged = {**cfg.train.params, **parse_params(params)}
         cfg.train = cfg.train.model_validate({**cfg.train.model_dump(), **overrides, "params": merged})
-        result = run_training(data, target=target, config=cfg, out_dir=out)
+        result = run_training(data, target=target, config=cfg, out_dir=out, progress=console.Stages())
     except (ConfigError, DataError, ValueError, RuntimeError) as exc:
         fail(exc)
     typer.echo(f"model: {result.model_dir}")

@@ -46,3 +46,10 @@ def test_quickstart_runs_every_stage(tmp_path):
     assert "API docs were at http://127.0.0.1:" in proc.stdout
     preds = pq.read_table(out / "predictions.parquet")
     assert preds.num_rows == 1000 and "proba_1" in preds.column_names
+    # What the terminal shows: a line per stage and the results, the libraries' output in the log file.
+    stages = [line.split()[0] for line in proc.stderr.splitlines() if line.strip()]
+    assert stages == ["data", "train", "data", "search", "predict", "serve"], proc.stderr
+    assert len((proc.stdout + proc.stderr).splitlines()) <= 40, proc.stdout + proc.stderr
+    log = (out / "automl.log").read_text()
+    for chatter in ("Started a local Ray instance", "Execution plan of Dataset", "A new study created"):
+        assert chatter in log and chatter not in proc.stdout + proc.stderr

@@ -1,0 +1,214 @@
+"""Two Ray nodes on this machine (``ray start --head`` and ``ray start --address`` with a custom resource):
+a Ray Train run and a search spread over both, checkpointing to (moto) S3, finish after the second node is
+lost; a node-local storage path is refused up front on more than one node."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from app.cluster import storage_problem
+from app.data.synthetic import make_frame, write_parquet
+from app.testing import services
+
+ROOT = Path(__file__).resolve().parents[2]
+# The GCS declares a lost node dead after 3 missed 1-second health checks instead of 5 missed 3-second ones.
+FAST_NODE_DEATH = {
+    "RAY_health_check_period_ms": "1000",
+    "RAY_health_check_timeout_ms": "1000",
+    "RAY_health_check_failure_threshold": "3",
+}
+# Logical CPUs: each node holds one 0.5-CPU Train worker or one 1.5-CPU trial and keeps a CPU for Ray Data.
+NODE_CPUS = 2
+SECOND_NODE = {"second_node": 1}
+
+
+def test_a_local_storage_path_is_refused_on_more_than_one_node():
+    problem = storage_problem("/data/runs", field="train.storage_path", alive_nodes=2)
+    assert problem and "train.storage_path" in problem and "'/data/runs' is a local directory" in problem
+    assert "s3://" in problem and "NFS" in problem and "2 nodes" in problem
+    unset = storage_problem(None, field="search.storage_path", alive_nodes=3)
+    assert unset and "unset" in unset
+
+
+def test_uris_nfs_mounts_and_single_nodes_are_accepted():
+    mounts = "srv:/export /mnt/shared nfs4 rw 0 0\n/dev/sda1 / ext4 rw 0 0\n"
+    assert storage_problem("s3://bucket/runs", field="f", alive_nodes=4) is None
+    assert storage_problem("gs://bucket/runs", field="f", alive_nodes=4) is None
+    assert storage_problem("/mnt/shared/runs", field="f", alive_nodes=2, mounts=mounts) is None
+    assert storage_problem("/mnt/sharedx/runs", field="f", alive_nodes=2, mounts=mounts) is not None
+    assert storage_problem("file:///mnt/other", field="f", alive_nodes=2, mounts=mounts) is not None
+    assert storage_problem("/tmp/runs", field="f", alive_nodes=1) is None
+
+
+@pytest.fixture(scope="module")
+def head():
+    with services.ray_head(num_cpus=NODE_CPUS, dashboard=False, env=FAST_NODE_DEATH) as started:
+        yield started
+
+
+@pytest.fixture
+def second_node(head):
+    """A node of its own for each test: the tests take it down."""
+    with services.ray_node(head, num_cpus=NODE_CPUS, resources=SECOND_NODE, env=FAST_NODE_DEATH) as node:
+        yield node
+
+
+@pytest.fixture
+def env(head, s3_endpoint):
+    return {
+        **os.environ,
+        **head.env(),
+        **s3_endpoint.env(),
+        "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0",
+        "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.25",
+    }
+
+
+def _actor_names(node: services.RayNode) -> set[str]:
+    """Actor classes whose workers ran on ``node``, from the worker logs in its own temp dir."""
+    names = set()
+    for log in Path(node.temp_dir).glob("session_*/logs/worker-*.out"):
+        names.update(
+            line.split(":actor_name:", 1)[1].strip()
+            for line in log.read_text(errors="replace").splitlines()
+            if ":actor_name:" in line
+        )
+    return names
+
+
+def _wait(check, *, proc: subprocess.Popen, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            pytest.fail(f"finished before {what}: {proc.returncode}\n{out[-2000:]}\n{err[-4000:]}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"no {what} after {timeout_s:.0f} s")
+        time.sleep(0.3)
+
+
+def _keys(s3_endpoint, bucket: str) -> list[str]:
+    pages = s3_endpoint.client().get_paginator("list_objects_v2").paginate(Bucket=bucket)
+    return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    data = tmp_path_factory.mktemp("multinode") / "data"
+    write_parquet(make_frame(1500, task="binary"), data, files=2)
+    return data
+
+
+@pytest.mark.slow
+def test_a_local_storage_path_is_refused_before_the_data_is_read(second_node, env, data_dir, tmp_path):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "train",
+            str(data_dir),
+            "--target",
+            "y",
+            "--out",
+            str(tmp_path / "m"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    error = proc.stderr.strip().splitlines()[-1]
+    assert error.startswith("error: train.storage_path: ") and "this Ray cluster has 2 nodes" in error
+    assert "s3://bucket/prefix" in error and "NFS" in error
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.slow
+def test_training_on_both_nodes_resumes_from_s3_after_the_second_node_is_lost(
+    second_node, env, s3_endpoint, s3_bucket
+):
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.cluster.drive",
+            "train",
+            f"s3://{s3_bucket}/train",
+            s3_endpoint.endpoint_url,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _wait(
+        lambda: any("/checkpoint_" in k for k in _keys(s3_endpoint, s3_bucket)),
+        proc=proc,
+        timeout_s=600,
+        what="checkpoint on S3",
+    )
+    assert "RayTrainWorker" in _actor_names(second_node)  # one worker ran there
+    second_node.kill()
+    out, err = proc.communicate(timeout=240)
+    assert proc.returncode == 0, err[-4000:]
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["num_workers"] == 2 and result["rounds"] == 60
+    assert result["resumed_from_round"] >= 10  # restored from a checkpoint on S3, not started over
+    assert result["checkpoint_path"].startswith(f"{s3_bucket}/train/")
+
+
+@pytest.mark.slow
+def test_a_search_with_trials_on_both_nodes_finishes_after_the_second_node_is_lost(
+    second_node, env, s3_endpoint, s3_bucket, data_dir, tmp_path
+):
+    config = tmp_path / "automl.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "data": {"s3": {"endpoint_url": s3_endpoint.endpoint_url}},
+                "search": {"storage_path": f"s3://{s3_bucket}/tune", "cpus_per_trial": 1.5},
+            }
+        )
+    )
+    out = tmp_path / "fit"
+    args = ["--target", "y", "--config", config, "--out", out, "--families", "xgboost", "--max-rounds", "40"]
+    args += ["--num-samples", "8", "--max-concurrent", "2", "--cv-folds", "0", "--time-budget", "90"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "fit", str(data_dir), *map(str, args)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _wait(
+        lambda: any("checkpoint_" in k for k in _keys(s3_endpoint, s3_bucket)) and _trials_on(second_node),
+        proc=proc,
+        timeout_s=600,
+        what="trial checkpoint on S3 and a trial on the second node",
+    )
+    second_node.kill()
+    stdout, stderr = proc.communicate(timeout=240)
+    assert proc.returncode == 0, stderr[-4000:]
+    board = (out / "leaderboard.csv").read_text()
+    assert "xgboost" in board
+    assert any(k.startswith("tune/search/") for k in _keys(s3_endpoint, s3_bucket))
+    assert (out / "model" / "metadata.json").exists()
+
+
+def _trials_on(node: services.RayNode) -> bool:
+    names = _actor_names(node)
+    return any(n not in ("PreemptionWatcher",) for n in names)
