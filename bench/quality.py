@@ -23,11 +23,13 @@ split: binary -> ROC AUC (higher is better), multiclass -> log loss (lower), reg
 Wall time is the fit call alone (no interpreter start, imports or ``ray.init``); over budget means
 wall > 1.1 x budget.
 
-Repeatable figures (the same code gives the same scores run after run, however loaded the machine):
-``--systems project --num-samples 12 --max-concurrent 1 --time-budget 3600`` — a fixed number of
-trials, one at a time (the seeded searcher and ASHA then see the same results in the same order), under
-a budget that never ends the search. With the default settings the budget ends the search, so how many
-trials run depends on the machine's speed at that moment.
+Repeatable figures (to compare two versions of the code on a busy machine):
+``--systems project --num-samples 12 --max-concurrent 1 --preserve-order --time-budget 3600`` — a fixed
+number of trials, one at a time (the seeded searcher and ASHA then see the same results in the same
+order), rows reaching the trials in file order (Ray Data otherwise hands blocks over as they finish, and
+XGBoost's quantile sketch, CatBoost and bagging depend on row order), under a budget that never ends the
+search. With the default settings the budget ends the search, so how many trials run depends on the
+machine's speed at that moment.
 
 Datasets (bench/_quality_data.py): scikit-learn's bundled ones (no download): ``breast_cancer``
 (binary), ``wine``, ``digits`` (multiclass), ``diabetes`` (regression); and generated ones
@@ -202,6 +204,11 @@ def main() -> None:
         default=None,
         help="Project: trials at once (default: one per core); 1 with --num-samples makes it repeatable.",
     )
+    parser.add_argument(
+        "--preserve-order",
+        action="store_true",
+        help="Project: Ray Data keeps the files' row order (blocks otherwise arrive as they finish).",
+    )
     parser.add_argument("--no-track", action="store_true", help="Project: no MLflow tracking in the fit.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "quality")
@@ -260,6 +267,7 @@ def main() -> None:
         from ray.data import DataContext
 
         DataContext.get_current().enable_progress_bars = False
+        DataContext.get_current().execution_options.preserve_order = args.preserve_order
         print(f"ray.init: {time.perf_counter() - started:.1f} s (not counted)", flush=True)
         try:
             for ds in splits:
