@@ -42,7 +42,11 @@ class DataConfig(_Section):
     test_fraction: float = Field(0.0, ge=0, lt=1, description="Share of rows in the test split.")
     split_seed: int = Field(0, ge=0, description="Seed of the deterministic hash split.")
     max_categories: int = Field(
-        256, ge=2, description="Levels kept per categorical column; rarer ones share the unknown bucket."
+        256,
+        ge=2,
+        description="Levels kept per categorical column; rarer ones share the unknown bucket. A column with "
+        "more is target- and frequency-encoded for XGBoost and LightGBM and keeps up to 10,000 levels for "
+        "CatBoost (app.data.target_encoding).",
     )
     memory_limit_bytes: int = Field(
         2 * 1024**3, gt=0, description="Largest dataframe the Dask loader converts to in-memory arrays."

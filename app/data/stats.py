@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -170,11 +171,26 @@ class DatasetProfile:
 
 
 def write_json(path: str | Path, data: Any) -> Path:
-    """Write ``data`` as indented JSON (numpy scalars and dates as plain values), creating folders."""
+    """Write ``data`` as indented JSON (numpy scalars and dates as plain values), creating folders.
+
+    A list of numbers stays on one line: a preprocessor's per-level statistics would otherwise take a
+    line per number.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, default=_json_default))
+    text = json.dumps(data, indent=2, default=_json_default)
+    path.write_text(_NUMBER_LIST.sub(lambda m: "[" + ", ".join(_numbers(m.group(1))) + "]", text))
     return path
+
+
+# An innermost list of numbers as json.dumps(indent=...) spreads it, one number per line (the line
+# breaks: a JSON string holds none, so text inside a string never matches).
+_NUMBER = r"(?:-?[\d.eE+-]+|NaN|-?Infinity)"
+_NUMBER_LIST = re.compile(rf"\[\n\s*({_NUMBER}(?:,\n\s*{_NUMBER})*)\n\s*\]")
+
+
+def _numbers(items: str) -> list[str]:
+    return [v.strip() for v in items.split(",")]
 
 
 def _json_default(value: Any) -> Any:
