@@ -109,19 +109,6 @@ def test_multiclass_gets_one_target_column_per_class_and_codes_are_numeric_for_x
         assert np.corrcoef(per_class[:, k], rows["y"] == k)[0, 1] > 0.2
 
 
-def test_regression_encodes_each_levels_mean(ray_session):
-    frame = _frame().assign(
-        y=lambda f: f["shop"].str[1:].astype(float) + np.random.default_rng(1).normal(size=600)
-    )
-    pre, ds = _fitted(frame)
-    assert pre.task == "regression" and pre.columns == ["shop", "shop__freq", "shop__te", "x"]
-    rows = _train_rows(ds).drop(columns=[FOLD])
-    out = pre.transform(rows)
-    level_means = rows.groupby("shop")["y"].transform("mean").to_numpy()
-    assert np.corrcoef(out["shop__te"], level_means)[0, 1] > 0.99
-    assert 1.0 <= pre.encodings["shop"]["smoothing"][FOLDS] < 10  # clearly distinct levels: little shrinkage
-
-
 def test_levels_are_capped_so_that_the_file_stays_bounded():
     assert level_cap(1) == MAX_LEVELS
     assert level_cap(100) * FOLDS * 101 <= 500_000 < (level_cap(100) + 1) * FOLDS * 101
