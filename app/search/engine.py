@@ -20,7 +20,7 @@ import pandas as pd
 from app.config import DataConfig, TrackingConfig
 from app.data import DatasetSpec, PreparedData, prepare
 from app.data.io import inspect
-from app.search import budget, interrupt, leaderboard
+from app.search import budget, interrupt, leaderboard, quick
 from app.search.choose import choose_model
 from app.search.inputs import dataset_spec
 from app.search.local import TrialData, ValidRows, encode_rows
@@ -258,6 +258,9 @@ class AutoMLEngine:
         """Run (or resume) the Tune search; the leaderboard of its trials, saved (with their checkpoints)."""
         storage = storage_for(self.out_dir, p.settings)
         window = budget.search_window(p.settings, p.data, started=started, track=self.track)
+        if quick.applies(window, p.data, resume=resume):
+            board, p.search, p.timings["search_s"] = quick.first_model(p, window, out_dir=self.out_dir)
+            return board
         if resume:
             tuner = restore_tuner(p.data, p.settings, p.sspec, storage_path=storage, window=window)
         else:
@@ -291,10 +294,7 @@ class AutoMLEngine:
                     f"no trial had finished, nothing saved; resume: automl fit --resume --out {self.out_dir}"
                 )
             errors = [str(r.error) for r in results if r.error is not None][:3]
-            raise RuntimeError(
-                f"no trial gave a model in {p.timings['search_s']:.1f} s of search; first errors: "
-                f"{errors or 'none (Tune stopped the trials first: more time_budget_s?)'}"
-            )
+            raise RuntimeError(f"no trial gave a model; first errors: {errors or 'none'}")
         leaderboard.save(board, self.out_dir)
         return board
 

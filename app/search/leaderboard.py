@@ -77,13 +77,18 @@ def from_results(results, *, mode: str) -> pd.DataFrame:
                 ),
             }
         )
+    return frame(rows, mode=mode)
+
+
+def frame(rows: list[dict], *, mode: str) -> pd.DataFrame:
+    """The leaderboard of ``rows`` (one dict per trial), best first, ranked."""
     extra = [n for n in EXTRA if any(n in row for row in rows)]
     columns = [c for c in COLUMNS if c != "rank"]
     columns[columns.index("score") + 1 : columns.index("score") + 1] = extra
-    frame = pd.DataFrame(rows, columns=columns + ["checkpoint", "history"])
-    frame = frame.sort_values("score", ascending=mode == "min", na_position="last").reset_index(drop=True)
-    frame.insert(0, "rank", range(1, len(frame) + 1))
-    return frame
+    board = pd.DataFrame(rows, columns=columns + ["checkpoint", "history"])
+    board = board.sort_values("score", ascending=mode == "min", na_position="last").reset_index(drop=True)
+    board.insert(0, "rank", range(1, len(board) + 1))
+    return board
 
 
 def save(frame: pd.DataFrame, out_dir: Path) -> dict[str, Path]:
@@ -119,7 +124,8 @@ def search_summary(search: dict) -> str:
         "errored": "errored",
     }
     parts = [f"{n} {words.get(k, k)}" for k, n in search["statuses"].items() if n]
-    return (
+    line = (
         f"search: {search['trials']} trials ({', '.join(parts)}) in {search['seconds']:.1f} s; "
         f"{'the time budget' if search['ended_by'] == 'time budget' else 'num_samples'} ended it"
     )
+    return f"{line}\n{search['note']}" if search.get("note") else line

@@ -54,13 +54,15 @@ class CVRecord(TypedDict):
 class SearchRecord(TypedDict):
     """How far the search got: its trials by status (``completed``, ``deadline``: ended by the time
     budget with their model so far, ``stopped`` by ASHA, ``errored``), its seconds and its window's (None
-    without a time budget), and what ended it: ``time budget`` or ``num_samples``."""
+    without a time budget), what ended it: ``time budget`` or ``num_samples``, and a ``note`` when the
+    start left no time for a search (``app.search.quick``)."""
 
     trials: int
     statuses: dict[str, int]
     seconds: float
     window_s: float | None
     ended_by: str
+    note: NotRequired[str]
 
 
 def search_record(board: pd.DataFrame, settings: Any, *, window: Any, seconds: float) -> SearchRecord:

@@ -134,6 +134,16 @@ def test_the_time_budget_bounds_the_trials_unless_num_samples_is_given():
     assert RayTuneSettings(max_rounds=50).for_rows(100_000).max_rounds == 50
 
 
+def test_a_budget_the_start_used_up_gives_one_model_trained_in_the_driver(ray_session, tmp_path):
+    frame = make_frame(1_000, task="binary", seed=4)
+    settings = RayTuneSettings(time_budget_s=1, cv_folds=0)
+    result = AutoMLEngine(RayTuneOptimizer(settings), out_dir=tmp_path, track=False).fit(frame, target="y")
+    assert result.search["trials"] == 1 and "no search" in result.search["note"]
+    assert result.leaderboard["status"].iloc[0] in ("completed", "deadline")
+    assert result.model.predict(frame.head(3)).shape == (3,)
+    assert not (tmp_path / "tune").exists()  # no Tune experiment was started
+
+
 def test_a_short_budget_on_100k_rows_gives_a_model_within_the_budget(ray_session, tmp_path):
     """The issue's case: 100k rows x 50 features x 7 classes, ``--time-budget 30``."""
     data = tmp_path / "data.parquet"
