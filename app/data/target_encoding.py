@@ -127,7 +127,9 @@ def block_stats(table: pa.Table, *, pre: Preprocessor, columns: list[str]) -> di
     return {"column": names, "ipc": blobs}
 
 
-def _aggregate(parts: list[pa.Table], keys: list[str], *, keep_levels: int | None = None) -> pa.Table:
+def merge_summaries(parts: list[pa.Table], keys: list[str], *, keep_levels: int | None = None) -> pa.Table:
+    """Blocks' summaries as one: sums per ``keys``; with ``keep_levels``, only that many levels (the
+    most frequent) stay."""
     table = pa.concat_tables(parts, promote_options="permissive")
     sums = [c for c in table.column_names if c not in keys]
     table = table.group_by(keys).aggregate([(c, "sum") for c in sums])
@@ -163,13 +165,14 @@ def fit_encodings(
         parts = pending[row["column"]]
         parts.append(pa.ipc.open_stream(row["ipc"]).read_all())
         if row["column"] != FOLD and sum(p.num_rows for p in parts) > _MERGE_ROWS:
-            pending[row["column"]] = [_aggregate(parts, ["level", "fold"], keep_levels=4 * cap)]
+            pending[row["column"]] = [merge_summaries(parts, ["level", "fold"], keep_levels=4 * cap)]
     fold_parts = pending.pop(FOLD)
-    totals = _fold_totals(_aggregate(fold_parts, ["fold"]) if fold_parts else None, dims)
-    return {
-        name: _column_encoding(_aggregate(parts, ["level", "fold"]) if parts else None, totals, dims, cap)
-        for name, parts in pending.items()
-    }
+    totals = _fold_totals(merge_summaries(fold_parts, ["fold"]) if fold_parts else None, dims)
+    out = {}
+    for name, parts in pending.items():
+        stats = merge_summaries(parts, ["level", "fold"]) if parts else None
+        out[name] = _column_encoding(stats, totals, dims, cap)
+    return out
 
 
 def _fold_totals(table: pa.Table | None, dims: int) -> dict[str, np.ndarray]:

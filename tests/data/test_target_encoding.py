@@ -19,6 +19,7 @@ from app.data.target_encoding import (
     fit_encodings,
     high_cardinality,
     level_cap,
+    merge_summaries,
 )
 
 
@@ -109,9 +110,46 @@ def test_multiclass_gets_one_target_column_per_class_and_codes_are_numeric_for_x
         assert np.corrcoef(per_class[:, k], rows["y"] == k)[0, 1] > 0.2
 
 
+def test_regression_encodes_each_levels_mean(ray_session):
+    frame = _frame().assign(
+        y=lambda f: f["shop"].str[1:].astype(float) + np.random.default_rng(1).normal(size=600)
+    )
+    pre, ds = _fitted(frame)
+    assert pre.task == "regression" and pre.columns == ["shop", "shop__freq", "shop__te", "x"]
+    rows = _train_rows(ds).drop(columns=[FOLD])
+    out = pre.transform(rows)
+    level_means = rows.groupby("shop")["y"].transform("mean").to_numpy()
+    assert np.corrcoef(out["shop__te"], level_means)[0, 1] > 0.99
+    assert 1.0 <= pre.encodings["shop"]["smoothing"][FOLDS] < 10  # clearly distinct levels: little shrinkage
+
+
 def test_levels_are_capped_so_that_the_file_stays_bounded():
     assert level_cap(1) == MAX_LEVELS
     assert level_cap(100) * FOLDS * 101 <= 500_000 < (level_cap(100) + 1) * FOLDS * 101
+
+
+def test_past_the_cap_the_rarest_levels_are_encoded_as_unseen(ray_session):
+    frequent = [f"t{i}" for i in range(50) for _ in range(10)]
+    rare = [f"r{i:05d}" for i in range(MAX_LEVELS)]
+    shops = frequent + rare
+    frame = pd.DataFrame(
+        {"id": np.arange(len(shops)), "shop": shops, "x": 0.0, "y": np.arange(len(shops)) % 2}
+    )
+    pre, _ = _fitted(frame)
+    kept = pre.categories["shop"]
+    assert len(kept) == len(pre.encodings["shop"]["counts"]) == MAX_LEVELS
+    assert set(kept[:50]) == set(frequent) and kept[-1] == "r09949"  # ties in text order
+    out = pre.transform(pd.DataFrame({"shop": ["r09950", "t3"], "x": [0.0, 0.0]}), with_target=False)
+    assert out["shop"][0] == MAX_LEVELS and out["shop__freq"][0] == 0.0
+    assert out["shop__te"][0] == pytest.approx(pre.encodings["shop"]["prior"][FOLDS][0])
+    assert out["shop__freq"][1] == pytest.approx(10 / len(shops))
+
+
+def test_merging_summaries_adds_counts_and_keeps_the_most_frequent_levels():
+    a = pa.table({"level": ["x", "y", "z"], "fold": [0, 0, 1], "n": [5.0, 1.0, 2.0], "s0": [1.0, 0.0, 2.0]})
+    b = pa.table({"level": ["x", "z"], "fold": [0, 1], "n": [1.0, 3.0], "s0": [1.0, 0.0]})
+    merged = merge_summaries([a, b], ["level", "fold"], keep_levels=2).sort_by("level").to_pydict()
+    assert merged == {"level": ["x", "z"], "fold": [0, 1], "n": [6.0, 5.0], "s0": [2.0, 2.0]}
 
 
 def test_prepare_encodes_only_columns_over_max_categories(ray_session, tmp_path):
