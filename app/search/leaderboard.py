@@ -69,7 +69,7 @@ def from_results(results, *, mode: str) -> pd.DataFrame:
                 "refit": False,
                 "params": json.dumps(params, sort_keys=True),
                 **{n: metrics[n] for n in EXTRA if n in metrics},
-                "checkpoint": r.checkpoint.path if r.checkpoint is not None else None,
+                "checkpoint": _uri(r.checkpoint) if r.checkpoint is not None else None,
                 "history": json.dumps(
                     [float(v) for v in history["score"].dropna()]
                     if history is not None and "score" in history
@@ -89,6 +89,13 @@ def frame(rows: list[dict], *, mode: str) -> pd.DataFrame:
     board = board.sort_values("score", ascending=mode == "min", na_position="last").reset_index(drop=True)
     board.insert(0, "rank", range(1, len(board) + 1))
     return board
+
+
+def _uri(checkpoint) -> str:
+    """A checkpoint's path, as a URI when it is not on the local disk (``s3://bucket/...``): the choice
+    and the ensemble read it back with ``Checkpoint(uri)``, which takes a bare path for a local one."""
+    fs = checkpoint.filesystem
+    return checkpoint.path if fs is None or fs.type_name == "local" else f"{fs.type_name}://{checkpoint.path}"
 
 
 def save(frame: pd.DataFrame, out_dir: Path) -> dict[str, Path]:

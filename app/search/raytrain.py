@@ -172,8 +172,8 @@ def ray_train_trial_fn(
     """One Tune trial on Ray Train: fit (until ``deadline``, a Unix time, at the latest), forward
     reports, then report the saved model as the checkpoint.
 
-    The Ray Train run is named after the trial and kept in the trial's directory, so a resumed search
-    continues an interrupted trial from its last Train checkpoint.
+    The Ray Train run is named after the trial and kept in the trial's folder of the search's storage,
+    so a resumed search continues an interrupted trial from its last Train checkpoint.
     """
     from ray import tune
 
@@ -182,6 +182,11 @@ def ray_train_trial_fn(
 
     family, params = split_config(config)
     ctx = tune.get_context()
+    # The trial's folder in the search's storage (on S3, say), not its node-local copy: on a cluster the
+    # Train workers checkpoint from other nodes, and a resumed trial may run elsewhere.
+    storage = ctx.get_storage()
+    fs, path = storage.storage_filesystem, os.path.join(storage.trial_fs_path, "ray_train")
+    local = fs.type_name == "local"
     train_config = trial_train_config(
         family,
         params,
@@ -189,7 +194,7 @@ def ray_train_trial_fn(
         metric=metric,
         cpus=data.worker_cpus,
         threads=data.threads,
-        storage=os.path.join(ctx.get_trial_dir(), "ray_train"),
+        storage=path if local else f"{fs.type_name}://{path}",
     )
     result = fit_reporting(
         lambda callbacks: train(
@@ -200,6 +205,7 @@ def ray_train_trial_fn(
             run_name=f"trial-{ctx.get_trial_id()}",
             callbacks=callbacks,
             deadline=deadline,
+            storage_filesystem=None if local else fs,
         ),
         family=family,
         metric=metric,

@@ -56,7 +56,7 @@ def refit_model(
     params: dict[str, dict[str, Any]],
     metric: str,
     threads: int,
-    storage_path: Path,
+    storage_path: Path | str,
     trial_id: str | None = None,
     rounds: dict[str, int] | None = None,
 ) -> list[RefitMember]:
@@ -94,7 +94,7 @@ def refit_dir(
     trial_id: str,
     metric: str,
     threads: int,
-    storage_path: Path,
+    storage_path: Path | str,
     rounds: int | None = None,
 ) -> RefitMember:
     """Replace the model in ``model_dir`` by its refit on train + valid with ``rounds`` rounds (default:
@@ -142,7 +142,7 @@ def _refit_ray_train(
     rounds: int,
     metric: str,
     threads: int,
-    storage_path: Path,
+    storage_path: Path | str,
 ):
     from app.config import TrainConfig
     from app.data.encode import Preprocessor
@@ -159,7 +159,7 @@ def _refit_ray_train(
         cpus_per_worker=float(threads),  # capped by Ray Train so that Ray Data keeps a CPU
         threads_per_worker=threads,
         metrics=[metric],
-        storage_path=str(storage_path.resolve()),
+        storage_path=str(storage_path.resolve()) if isinstance(storage_path, Path) else storage_path,
     )
     return train(
         {"train": data.train.union(data.valid), "valid": data.valid},
@@ -219,7 +219,10 @@ def refit_chosen(
         params={str(t): json.loads(p) for t, p in rows["params"].items()},
         metric=sspec.metric,
         threads=max(1, threads),
-        storage_path=out_dir / "refit",
+        # Beside the search's storage when it has one: on several nodes it is the shared one.
+        storage_path=f"{settings.storage_path.rstrip('/')}/refit"
+        if settings.storage_path
+        else out_dir / "refit",
         trial_id=best_id,
         rounds=cv_rounds,
     )

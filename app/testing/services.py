@@ -289,7 +289,9 @@ def ray_head(
                 proc=proc,
             )
         else:
-            _wait_for(lambda: alive_node_names(head.address), timeout_s=90, what="Ray head node", proc=proc)
+            _wait_ray(
+                lambda: alive_node_names(head.address), what="Ray head node", proc=proc, temp_dir=temp_dir
+            )
         yield head
     finally:
         _stop(proc, timeout_s=5)
@@ -310,6 +312,15 @@ class RayNode:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=15)
+
+
+def _wait_ray(check, *, what: str, proc: subprocess.Popen, temp_dir: str) -> None:
+    """``_wait_for`` a node started by ``_ray_start``; a failure quotes what ``ray start`` said."""
+    try:
+        _wait_for(check, timeout_s=90, what=what, proc=proc)
+    except (RuntimeError, TimeoutError) as exc:
+        tail = Path(temp_dir, "ray-start.log").read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"{exc}; ray start said:\n{tail}") from None
 
 
 def alive_node_names(address: str) -> list[str]:
@@ -342,16 +353,12 @@ def ray_node(
     )
     node = RayNode(proc=proc, temp_dir=temp_dir, name=name)
     try:
-        try:
-            _wait_for(
-                lambda: name in alive_node_names(head.address),
-                timeout_s=90,
-                what="Ray worker node",
-                proc=proc,
-            )
-        except (RuntimeError, TimeoutError) as exc:
-            tail = Path(temp_dir, "ray-start.log").read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"{exc}; ray start said:\n{tail}") from None
+        _wait_ray(
+            lambda: name in alive_node_names(head.address),
+            what="Ray worker node",
+            proc=proc,
+            temp_dir=temp_dir,
+        )
         yield node
     finally:
         _stop(proc, timeout_s=5)

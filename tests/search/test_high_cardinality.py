@@ -20,6 +20,8 @@ from app.serve.served import load_served
 from app.train import load_model
 from app.train.predict import predict_to_parquet
 
+pytestmark = pytest.mark.slow
+
 LEVELS = 5_000
 FEATURES = ["shop", "x0", "x1"]
 
