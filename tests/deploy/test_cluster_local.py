@@ -16,6 +16,7 @@ machine are untouched. Needs root (the namespace) and openssh-server (`.ci/run` 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import shutil
@@ -160,6 +161,7 @@ def test_ray_up_and_down_with_the_local_provider_over_ssh():
     (work / "token").write_text(token)
     ports = {p: free_port() for p in ("port", "object-manager-port", "dashboard-port", "metrics-export-port")}
     ray = [f"{VENV_BIN}/ray"]
+    spec = {"cluster_name": ""}
     try:
         with ssh_to_loopback(work) as (key, proxy, home, init_pid):
             config = work / "cluster.local.yaml"
@@ -206,3 +208,8 @@ def test_ray_up_and_down_with_the_local_provider_over_ssh():
             ]
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        # The launcher's SSH control sockets: /tmp/ray_ssh_<user hash>/<cluster name hash> (Ray's layout).
+        for control in Path("/tmp").glob(
+            "ray_ssh_*/" + hashlib.sha256(spec["cluster_name"].encode()).hexdigest()[:10]
+        ):
+            shutil.rmtree(control, ignore_errors=True)
