@@ -16,6 +16,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from app import learners
+from app.redact import redact
 from app.serve_config import MonitorConfig, ServeConfig
 from app.serve_config import Section as _Section
 
@@ -315,5 +316,6 @@ def _describe(exc: ValidationError, source: str) -> str:
         if err["type"] == "extra_forbidden":
             lines.append(f"  {where}: unknown key")
         else:
-            lines.append(f"  {where}: {err['msg']} (got {err.get('input')!r})")
+            shown = redact(err.get("input"), key=str(err["loc"][-1]) if err["loc"] else None)
+            lines.append(f"  {where}: {err['msg']} (got {shown!r})")  # no password in the message
     return "\n".join(lines)

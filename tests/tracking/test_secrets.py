@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from app.config import AppConfig, TrackingConfig
+from app.config import AppConfig, ConfigError, TrackingConfig
 from app.testing.services import free_port
 from app.tracking.tracker import MLflowTracker, TrackingOfflineWarning
 
@@ -67,3 +67,11 @@ def test_unreachable_server_warning_hides_the_uri_password(tmp_path, caplog):
     assert "automl:***@127.0.0.1" in shown
     assert PG_PASSWORD not in shown
     assert PG_PASSWORD not in tracker.display_uri
+
+
+def test_a_config_error_does_not_echo_a_password():
+    with pytest.raises(ConfigError, match="tracking.tracking_uri") as error:
+        AppConfig.from_dict(
+            {"tracking": {"tracking_uri": [f"http://automl:{PG_PASSWORD}@mlflow:5000"]}}, env={}
+        )
+    assert PG_PASSWORD not in str(error.value) and "automl:***@mlflow" in str(error.value)
