@@ -202,10 +202,23 @@ class RayHead:
     address: str
     dashboard_url: str
     temp_dir: str
+    auth_token_path: str | None = None
 
     def env(self) -> dict[str, str]:
-        """Variables that point Ray CLIs and drivers at this head (token auth is off for it)."""
-        return {"RAY_ADDRESS": self.address, "RAY_AUTH_MODE": "disabled"}
+        """Variables that point Ray CLIs and drivers at this head, with its token when auth is on."""
+        if self.auth_token_path is None:
+            return {"RAY_ADDRESS": self.address, "RAY_AUTH_MODE": "disabled"}
+        return {
+            "RAY_ADDRESS": self.address,
+            "RAY_AUTH_MODE": "token",
+            "RAY_AUTH_TOKEN_PATH": self.auth_token_path,
+        }
+
+    def headers(self) -> dict[str, str]:
+        """HTTP headers for the dashboard's REST API (the bearer token when auth is on)."""
+        if self.auth_token_path is None:
+            return {}
+        return {"Authorization": f"Bearer {Path(self.auth_token_path).read_text().strip()}"}
 
 
 # Worker-port ranges of the Ray nodes this process starts: each node's its own.
@@ -254,15 +267,24 @@ def ray_head(
     dashboard: bool = True,
     resources: dict[str, float] | None = None,
     env: dict[str, str] | None = None,
+    auth: bool = False,
 ) -> Iterator[RayHead]:
     """``ray start --head --block`` on free, non-default ports (Redis holds 6379).
 
     ``--block`` keeps every process of this head in one process group, so stopping it stops this
     cluster alone; ``ray stop`` would stop every Ray cluster on the machine. ``resources`` are custom
     resources of the head node; ``env`` adds to the environment every process of the cluster sees.
+    ``auth``: token authentication on, as outside tests, with a token of its own (``RayHead.env()``).
     """
     port, dash_port = free_port(), free_port()
     temp_dir = tempfile.mkdtemp(prefix="rayhead-", dir="/tmp")
+    token_path = None
+    if auth:
+        import secrets
+
+        token_path = str(Path(temp_dir) / "auth_token")
+        Path(token_path).write_text(secrets.token_hex(32))
+        env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": token_path, **(env or {})}
     proc = _ray_start(
         "--head",
         f"--port={port}",
@@ -279,11 +301,13 @@ def ray_head(
         address=f"127.0.0.1:{port}",
         dashboard_url=f"http://127.0.0.1:{dash_port}",
         temp_dir=temp_dir,
+        auth_token_path=token_path,
     )
+    version = urllib.request.Request(f"{head.dashboard_url}/api/version", headers=head.headers())
     try:
         if dashboard:
             _wait_for(
-                lambda: urllib.request.urlopen(f"{head.dashboard_url}/api/version", timeout=2).status == 200,
+                lambda: urllib.request.urlopen(version, timeout=2).status == 200,
                 timeout_s=90,
                 what="Ray dashboard",
                 proc=proc,
@@ -366,9 +390,12 @@ def ray_node(
 
 
 @contextlib.contextmanager
-def prometheus(*, service_discovery: str | Path, scrape_interval_s: int = 1) -> Iterator[str]:
-    """A real Prometheus (Debian's ``prometheus`` package) on a free loopback port, scraping the Ray
-    nodes listed in ``service_discovery`` with deploy/prometheus's rules; yields its URL."""
+def prometheus(
+    *, service_discovery: str | Path, scrape_interval_s: int = 1, port: int | None = None
+) -> Iterator[str]:
+    """A real Prometheus (Debian's ``prometheus`` package) on a free loopback port (or ``port``, for a
+    Ray head told its address before it exists), scraping the Ray nodes listed in ``service_discovery``
+    (read again every second: it may appear later) with deploy/prometheus's rules; yields its URL."""
     import yaml
 
     exe = shutil.which("prometheus")
@@ -390,7 +417,7 @@ def prometheus(*, service_discovery: str | Path, scrape_interval_s: int = 1) -> 
         ],
     }
     (work / "prometheus.yml").write_text(yaml.safe_dump(config))
-    port = free_port()
+    port = port or free_port()
     proc = subprocess.Popen(
         [
             exe,

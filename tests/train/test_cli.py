@@ -1,4 +1,4 @@
-"""Entry points: ``automl train`` and ``jobs/train.py`` under ``ray job submit``."""
+"""``automl train`` as a command (``jobs/train.py`` under ``ray job submit``: tests/jobs/test_jobs.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -56,37 +55,3 @@ def test_automl_train_writes_a_model_directory(ray_head, data_dir, tmp_path):
     assert {"model.txt", "preprocessor.json", "metadata.json"} <= {p.name for p in out.iterdir()}
     assert json.loads((out / "metadata.json").read_text())["params"]["num_leaves"] == 15
     assert f"model: {out}" in proc.stdout
-
-
-@pytest.mark.slow
-def test_the_job_script_runs_under_ray_job_submit(ray_head, data_dir, tmp_path):
-    out = tmp_path / "job-model"
-    cmd = [
-        str(Path(sys.executable).parent / "ray"),
-        "job",
-        "submit",
-        "--address",
-        ray_head.dashboard_url,
-        "--working-dir",
-        str(REPO),
-        "--",
-        "python",
-        "jobs/train.py",
-        str(data_dir),
-        "--target",
-        "y",
-        "--rounds",
-        "10",
-        "--out",
-        str(out),
-    ]
-    env = {**os.environ, **ray_head.env()}
-    for _ in range(10):  # a busy head answers "No available agent" until its job agent has registered
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=400)
-        if proc.returncode == 0 or "No available agent" not in proc.stderr + proc.stdout:
-            break
-        time.sleep(6)
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
-    summary = json.loads(next(line for line in reversed(proc.stdout.splitlines()) if line.startswith("{")))
-    assert summary["family"] == "xgboost" and summary["num_rounds"] == 10
-    assert (out / "model.ubj").exists()
