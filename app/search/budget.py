@@ -95,6 +95,14 @@ def after_search_deadline(
     return started + settings.time_budget_s - tracking_seconds(trials, track=track) - END_S
 
 
+def report_by(settings: RayTuneSettings, *, started: float) -> float | None:
+    """Past this time the run report is not built: the budget has no room left for it (the model, the
+    leaderboard and every trial are tracked all the same)."""
+    if settings.time_budget_s is None:
+        return None
+    return started + settings.time_budget_s - END_S
+
+
 def valid_rows(train_rows: int, config: DataConfig) -> int:
     """Validation rows expected beside ``train_rows`` training rows, from the split fractions."""
     share = max(1.0 - config.valid_fraction - config.test_fraction, 1e-9)

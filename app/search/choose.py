@@ -5,6 +5,7 @@ on out-of-fold predictions when cross-validation runs, else on the validation ro
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,8 @@ def choose_model(
 ) -> FitResult:
     """Choose the best single model or a greedy ensemble of the best trials: on out-of-fold
     predictions over train + valid when cross-validation runs (it adds ``cv_score`` to ``board``),
-    else on the validation rows."""
+    else on the validation rows (the best trial's, then the next ones' while ``deadline`` has not
+    passed)."""
     run, cv_record = cross_validate_best(board, data, sspec, settings, deadline=deadline, cpus=cpus)
     members_dir = out_dir / "trials"
     shutil.rmtree(members_dir, ignore_errors=True)
@@ -49,8 +51,12 @@ def choose_model(
         board["cv_score"] = board["trial_id"].map({c.trial_id: c.score for c in run.scored})
     else:
         done = board[board["checkpoint"].notna()].head(max(1, settings.ensemble_size))
-        dirs = [_checkout(r.checkpoint, members_dir / str(r.trial_id)) for r in done.itertuples()]
-        preds, y, w = [_predict(d, valid) for d in dirs], valid.y, valid.w
+        dirs, preds, y, w = [], [], valid.y, valid.w
+        for r in done.itertuples():  # best first; past the deadline the ensemble draws on those predicted
+            if dirs and deadline is not None and time.monotonic() > deadline:
+                break
+            dirs.append(_checkout(r.checkpoint, members_dir / str(r.trial_id)))
+            preds.append(_predict(dirs[-1], valid))
     maximize = sspec.mode == "max"
     weights, ens_score = ens.select(preds, y, metric=sspec.metric, maximize=maximize, weight=w)
     best_single = get_metric(sspec.metric).score(y, preds[0], w)

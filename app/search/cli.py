@@ -114,6 +114,8 @@ def fit(
     if result.tracking.get("registered"):
         name = cfg.tracking.registered_model_name
         typer.echo(f"registered: {name} version {result.tracking['registered']}")
+    if result.tracking.get("report"):
+        typer.echo(f"run report: {result.tracking['report']}")
     budget_s = time_budget_s or cfg.search.time_budget_s
     of_budget = f" of a {budget_s:g} s budget" if budget_s else ""
     typer.echo(f"wall time: {result.wall_time_s:.1f} s{of_budget}")

@@ -315,7 +315,7 @@ class AutoMLEngine:
             )
         if self.track:
             t0 = time.monotonic()
-            result.tracking = self._log(result, board, p.prepared, p.settings, valid=p.valid, warm=p.warm)
+            result.tracking = self._log(result, board, p, started=started)
             p.timings["tracking_s"] = time.monotonic() - t0
             if interrupt.requested():  # Ctrl-C while tracking, which finished: say so, exit as interrupted
                 raise interrupt.FitInterrupted(
@@ -347,36 +347,29 @@ class AutoMLEngine:
         )
         return data, valid
 
-    def _log(
-        self,
-        result: FitResult,
-        board: pd.DataFrame,
-        prepared: PreparedData,
-        settings,
-        *,
-        valid: ValidRows,
-        warm: tuple[Any, Any] | None,
-    ) -> TrackingRecord:
-        """Tracking never loses a fit: whatever fails here is reported, and the model stays on disk."""
+    def _log(self, result: FitResult, board: pd.DataFrame, p: _Plan, *, started: float) -> TrackingRecord:
+        """Tracking never loses a fit: whatever fails here is reported, and the model stays on disk. The
+        report is left out once the time budget is spent."""
         import logging
         import warnings
 
         from app.search.track import log_search
 
         tracker = None
-        if warm is not None:
-            tracker, thread = warm
+        if p.warm is not None:
+            tracker, thread = p.warm
             thread.join()
         try:
             return log_search(
                 result,
                 board=board,
-                prepared=prepared,
-                settings=settings,
+                prepared=p.prepared,
+                settings=p.settings,
                 config=self.tracking,
                 run_name=self.out_dir.name,
-                valid_frame=valid.raw.to_pandas() if valid.raw is not None else None,
+                valid_frame=p.valid.raw.to_pandas() if p.valid.raw is not None else None,
                 tracker=tracker,
+                report_by=budget.report_by(p.settings, started=started),
             )
         except Exception as exc:  # noqa: BLE001 - the fit's outputs are already saved
             logging.getLogger(__name__).exception("tracking failed")

@@ -80,11 +80,13 @@ def search_record(board: pd.DataFrame, settings: Any, *, window: Any, seconds: f
 
 
 class TrackingRecord(TypedDict, total=False):
-    """Where the fit was tracked: the parent run, the store, the registered version; or the error."""
+    """Where the fit was tracked: the parent run, the store, the registered version, why the run report
+    was not built (``report``: no time left); or the error."""
 
     run_id: str
     tracking_uri: str
     registered: str | None
+    report: str
     error: str
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,11 +66,14 @@ def log_search(
     run_name: str,
     valid_frame: pd.DataFrame | None = None,
     tracker: MLflowTracker | None = None,
+    report_by: float | None = None,
 ) -> TrackingRecord:
     """Log the whole fit; returns the parent run id, the tracking URI and what was registered.
 
     ``valid_frame`` is a head of the validation rows as read (read from the split when None: one more
     Ray Data run, seconds on a small machine); ``tracker`` one already connected (see ``warm_tracker``).
+    Past ``report_by`` (``time.monotonic()``) the HTML report is left out (``report`` in the record says
+    so): the time budget has no room for it (a longer budget builds it).
 
     Long on purpose: it is the ordered list of what one fit logs (params, a child run per trial,
     metrics, model, tables, report); each step is one call.
@@ -126,20 +130,25 @@ def log_search(
         profile=prepared.profile,
         extra={REFERENCE_FILE: json.loads(reference.read_text())} if reference.is_file() else None,
     )
-    build_report(
-        result.out_dir,
-        # The figures are on validation rows: they describe the model chosen there, not its refit.
-        model_dir=result.validated_model_dir or result.model_dir,
-        valid=valid,
-        leaderboard=board.drop(columns=["checkpoint", "history"], errors="ignore"),
-        histories=histories,
-        metric=result.metric,
-        mode=result.mode,
-        tracker=tracker,
-    )
+    skip_report = report_by is not None and time.monotonic() > report_by
+    if not skip_report:
+        build_report(
+            result.out_dir,
+            # The figures are on validation rows: they describe the model chosen there, not its refit.
+            model_dir=result.validated_model_dir or result.model_dir,
+            valid=valid,
+            leaderboard=board.drop(columns=["checkpoint", "history"], errors="ignore"),
+            histories=histories,
+            metric=result.metric,
+            mode=result.mode,
+            tracker=tracker,
+        )
     tracker.end_run("FINISHED")
-    return TrackingRecord(
+    record = TrackingRecord(
         run_id=parent,
         tracking_uri=tracker.display_uri,  # fit.json and the job's summary: no password
         registered=getattr(logged, "registered_version", None) if logged else None,
     )
+    if skip_report:
+        record["report"] = "not built: no time left in the budget"
+    return record
