@@ -126,6 +126,22 @@ def test_cross_validation_gets_a_tenth_of_the_budget_but_never_most_of_the_searc
     assert short.seconds == pytest.approx((60 - 50 - end_seconds(60)) * 2 / 3)
 
 
+def test_the_search_record_says_how_far_the_search_got_and_what_ended_it():
+    from app.search.budget import SearchWindow
+    from app.search.leaderboard import search_summary
+    from app.search.records import search_record
+
+    board = pd.DataFrame({"status": ["completed", "completed", "deadline", "stopped"]})
+    window = SearchWindow(seconds=20.0, deadline=0.0)
+    timed = search_record(board, RayTuneSettings(time_budget_s=30), window=window, seconds=20.4)
+    assert timed["ended_by"] == "time budget" and timed["statuses"]["deadline"] == 1
+    line = search_summary(timed)
+    assert line.startswith("search: 4 trials (2 completed, 1 ended by the deadline") and "time budget" in line
+    finished = board.assign(status="completed")
+    settings = RayTuneSettings(time_budget_s=30, num_samples=4)
+    assert search_record(finished, settings, window=window, seconds=9.0)["ended_by"] == "num_samples"
+
+
 def test_the_time_budget_bounds_the_trials_unless_num_samples_is_given():
     assert RayTuneSettings(time_budget_s=60).trials == -1
     assert RayTuneSettings(time_budget_s=60, num_samples=12).trials == 12
