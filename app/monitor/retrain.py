@@ -94,8 +94,8 @@ class Retrainer:
         env = {"MLFLOW_TRACKING_URI": self.config.tracking_uri} if self.config.tracking_uri else {}
         runtime_env: dict[str, Any] = {"env_vars": env} if env else {}
         if self.config.working_dir:
+            # What is uploaded: the working dir minus its .gitignore and .rayignore (data, runs, the venv).
             runtime_env["working_dir"] = self.config.working_dir
-            runtime_env["excludes"] = ["runs/", ".venv/", "data/", "*.parquet", "mlruns/", "mlartifacts/"]
         return self._client().submit_job(entrypoint=entrypoint, runtime_env=runtime_env, metadata=metadata)
 
     def status(self, job_id: str) -> str:
