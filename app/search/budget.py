@@ -26,23 +26,26 @@ if TYPE_CHECKING:
 SEARCH_TRIALS_GUESS = 500
 TRIALS_PER_S = 4.0
 # The stages after the search that do not watch the clock: Tune winding down, the leaderboard, loading
-# and predicting the best trials on the validation rows, the ensemble, saving the model and fit.json.
+# and predicting the best trial on the validation rows, the ensemble, saving the model and fit.json.
 # A share of the budget (they grow with the data, as the budget a user gives does), at least END_S.
-END_SHARE = 0.06
-END_S = 3.0
+END_SHARE = 0.05
+END_S = 2.0
+# Tune's own time budget, this much after the deadline, stops the trials that have not stopped themselves
+# (a trial process that started late, or a first round longer than the window); trials stopped by it lose
+# their models, and when none is left the driver trains one (app.search.quick).
+BACKSTOP_SHARE = 0.03
+BACKSTOP_S = 1.0
 
 
 @dataclass(frozen=True)
 class SearchWindow:
     """When the search ends: at ``deadline`` (a Unix time, which trials in other processes compare with
     ``time.time()``) no trial starts and running ones stop after their current round, ``seconds`` from
-    the search's start.
-
-    Not Tune's own time budget: it stops trials wherever they are, and a trial stopped between its
-    reports loses its model (on a short budget, the only one)."""
+    the search's start; Tune's time budget, ``backstop_s``, stops whatever still runs a little later."""
 
     seconds: float
     deadline: float
+    backstop_s: float = 0.0
 
 
 def tracking_seconds(trials: int, *, track: bool) -> float:
@@ -69,7 +72,7 @@ def search_window(
     """The search's window (None without ``time_budget_s``): what is left of the budget since
     ``started`` (``clock``'s time) less the reserve for the end and tracking, and less
     cross-validation's share when it will run (at most a third of what is left: on a short budget the
-    search comes first, and cross-validation starts only what fits in its own deadline).
+    search comes first; none when the share could not even start cross-validation's workers).
 
     Nothing is guaranteed to the search: when the start took the budget, the window is empty and the
     first trials stop after one round, which still gives a model.
@@ -80,9 +83,11 @@ def search_window(
     left = budget - (clock() - started)
     trials = min(settings.num_samples or SEARCH_TRIALS_GUESS, SEARCH_TRIALS_GUESS, int(TRIALS_PER_S * left))
     seconds = max(0.0, left - end_seconds(budget) - tracking_seconds(max(trials, 1), track=track))
-    if cv.folds_for(settings, data)[0]:
-        seconds -= min(cv.SHARE * budget, seconds / 3)
-    return SearchWindow(seconds=seconds, deadline=wall_clock() + seconds)
+    cv_share = min(cv.SHARE * budget, seconds / 3)
+    if cv.folds_for(settings, data)[0] and cv_share > cv.WORKER_START_S:  # else it could not start a fold
+        seconds -= cv_share
+    slack = max(BACKSTOP_S, BACKSTOP_SHARE * budget)
+    return SearchWindow(seconds=seconds, deadline=wall_clock() + seconds, backstop_s=seconds + slack)
 
 
 def after_search_deadline(

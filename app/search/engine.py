@@ -294,7 +294,11 @@ class AutoMLEngine:
                     f"no trial had finished, nothing saved; resume: automl fit --resume --out {self.out_dir}"
                 )
             errors = [str(r.error) for r in results if r.error is not None][:3]
-            raise RuntimeError(f"no trial gave a model; first errors: {errors or 'none'}")
+            if errors or window is None or not isinstance(p.data, TrialData):
+                raise RuntimeError(f"no trial gave a model; first errors: {errors or 'none'}")
+            board, p.search, seconds = quick.first_model(p, window, out_dir=self.out_dir, searched=board)
+            p.timings["search_s"] += seconds
+            p.search["seconds"] = round(p.timings["search_s"], 3)
         leaderboard.save(board, self.out_dir)
         return board
 

@@ -32,11 +32,15 @@ def applies(window: Any, data: Any, *, resume: bool) -> bool:
     return window is not None and not resume and isinstance(data, TrialData) and window.seconds < BELOW_S
 
 
-def first_model(plan: Any, window: Any, *, out_dir: Path) -> tuple[pd.DataFrame, SearchRecord, float]:
+def first_model(
+    plan: Any, window: Any, *, out_dir: Path, searched: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, SearchRecord, float]:
     """Train the search's first initial point (a family's defaults) on all the CPUs until it stops early
     or the window's deadline passes, after one round at least; save it under ``out_dir/first_model``.
-    ``plan`` is the engine's: data, settings, metric, sizes. Returns the leaderboard (saved), the
-    ``search`` record, saying why there was no search, and the seconds."""
+    ``plan`` is the engine's: data, settings, metric, sizes. ``searched``: the leaderboard of a search
+    none of whose trials had a model when Tune's time budget stopped them (their rows are kept). Returns
+    the leaderboard (saved), the ``search`` record, saying why the model comes from here, and the
+    seconds."""
     from app.search.tuner import board_scores
     from app.train.model import save_model
 
@@ -71,12 +75,15 @@ def first_model(plan: Any, window: Any, *, out_dir: Path) -> tuple[pd.DataFrame,
         "checkpoint": str(path),
         "history": json.dumps(result.history[result.metric_name]),
     }
-    board = leaderboard.frame([row], mode=sspec.mode)
+    rows = [row] if searched is None else [row, *searched.drop(columns="rank").to_dict("records")]
+    board = leaderboard.frame(rows, mode=sspec.mode)
     leaderboard.save(board, out_dir)
     seconds = time.monotonic() - started
     record = search_record(board, settings, window=window, seconds=seconds)
     record["note"] = (
         f"no search: the start of the fit left {window.seconds:.1f} s of the budget for it, under the "
         f"{BELOW_S:g} s trials take to start; one model was trained in the driver"
+        if searched is None
+        else "no trial had a model when the time budget stopped them; one model was trained in the driver"
     )
     return board, record, seconds

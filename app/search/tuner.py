@@ -199,6 +199,8 @@ def make_tuner(
             scheduler=scheduler,
             num_samples=settings.trials,
             max_concurrent_trials=max_concurrent,
+            # Ray Train trials have no driver-trained fallback (app.search.quick): none is stopped early.
+            time_budget_s=window.backstop_s if window and not streaming else None,
             reuse_actors=reuse_actors and not streaming,
         ),
         run_config=RunConfig(
