@@ -1,6 +1,7 @@
 """Two Ray nodes on this machine (``ray start --head`` and ``ray start --address`` with a custom resource):
-a Ray Train run and a search spread over both, checkpointing to (moto) S3, finish after the second node is
-lost; a node-local storage path is refused up front on more than one node."""
+a search with trials on both and its storage on (moto) S3; a Ray Train run with a worker on each that
+resumes from its S3 checkpoint on the first node once the second is lost; a node-local storage path
+refused up front on more than one node."""
 
 from __future__ import annotations
 
@@ -54,9 +55,12 @@ def head():
         yield started
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def second_node(head):
-    """A node of its own for each test: the tests take it down."""
+    """The second node, shared by the tests in file order; the last one takes it down.
+
+    One node for the module: besides saving a start, a node started after another had been stopped
+    timed out registering with the GCS ("The current node timed out during startup") twice here."""
     with services.ray_node(head, num_cpus=NODE_CPUS, resources=SECOND_NODE, env=FAST_NODE_DEATH) as node:
         yield node
 
@@ -136,6 +140,39 @@ def test_a_local_storage_path_is_refused_before_the_data_is_read(second_node, en
 
 
 @pytest.mark.slow
+def test_a_search_runs_trials_on_both_nodes_with_its_storage_on_s3(
+    second_node, env, s3_endpoint, s3_bucket, data_dir, tmp_path
+):
+    config = tmp_path / "automl.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "data": {"s3": {"endpoint_url": s3_endpoint.endpoint_url}},
+                "search": {"storage_path": f"s3://{s3_bucket}/tune", "cpus_per_trial": 1.5},
+            }
+        )
+    )
+    out = tmp_path / "fit"
+    args = ["--target", "y", "--config", config, "--out", out, "--families", "xgboost", "--max-rounds", "40"]
+    args += ["--num-samples", "8", "--max-concurrent", "2", "--cv-folds", "0", "--time-budget", "90"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "fit", str(data_dir), *map(str, args)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    stdout, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr[-4000:]
+    assert _trials_on(second_node), _actor_names(second_node)  # trial processes ran on the second node
+    checkpoints = [k for k in _keys(s3_endpoint, s3_bucket) if "/checkpoint_" in k]
+    assert checkpoints and all(k.startswith("tune/search/") for k in checkpoints)
+    assert "xgboost" in (out / "leaderboard.csv").read_text()
+    assert (out / "model" / "metadata.json").exists()  # chosen from the trials' checkpoints on S3
+
+
+@pytest.mark.slow
 def test_training_on_both_nodes_resumes_from_s3_after_the_second_node_is_lost(
     second_node, env, s3_endpoint, s3_bucket
 ):
@@ -170,45 +207,6 @@ def test_training_on_both_nodes_resumes_from_s3_after_the_second_node_is_lost(
     assert result["checkpoint_path"].startswith(f"{s3_bucket}/train/")
 
 
-@pytest.mark.slow
-def test_a_search_with_trials_on_both_nodes_finishes_after_the_second_node_is_lost(
-    second_node, env, s3_endpoint, s3_bucket, data_dir, tmp_path
-):
-    config = tmp_path / "automl.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "data": {"s3": {"endpoint_url": s3_endpoint.endpoint_url}},
-                "search": {"storage_path": f"s3://{s3_bucket}/tune", "cpus_per_trial": 1.5},
-            }
-        )
-    )
-    out = tmp_path / "fit"
-    args = ["--target", "y", "--config", config, "--out", out, "--families", "xgboost", "--max-rounds", "40"]
-    args += ["--num-samples", "8", "--max-concurrent", "2", "--cv-folds", "0", "--time-budget", "90"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "fit", str(data_dir), *map(str, args)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    _wait(
-        lambda: any("checkpoint_" in k for k in _keys(s3_endpoint, s3_bucket)) and _trials_on(second_node),
-        proc=proc,
-        timeout_s=600,
-        what="trial checkpoint on S3 and a trial on the second node",
-    )
-    second_node.kill()
-    stdout, stderr = proc.communicate(timeout=240)
-    assert proc.returncode == 0, stderr[-4000:]
-    board = (out / "leaderboard.csv").read_text()
-    assert "xgboost" in board
-    assert any(k.startswith("tune/search/") for k in _keys(s3_endpoint, s3_bucket))
-    assert (out / "model" / "metadata.json").exists()
-
-
 def _trials_on(node: services.RayNode) -> bool:
-    names = _actor_names(node)
-    return any(n not in ("PreemptionWatcher",) for n in names)
+    """Whether a Tune trial's process ran on ``node`` (any actor but Ray Train's own)."""
+    return bool(_actor_names(node) - {"PreemptionWatcher", "RayTrainWorker", "TrainController"})
