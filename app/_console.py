@@ -57,23 +57,43 @@ def start(path: Path, *, uses_ray: bool = True) -> Path:
     _state.update(handler=handler, log_file=path)
     logging.captureWarnings(True)  # warnings.warn -> the "py.warnings" logger -> the file
     _app_warnings_to_terminal()
-    if verbose():
-        return path
-    # Read when the libraries are imported: MLflow then adds no handler of its own and shows no download bars.
-    os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    # Tune's newer console output prints its configuration table even at verbose=0; the older one, nothing.
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    quiet = not verbose()
+    if quiet:
+        # Read when the libraries are imported: MLflow then adds no handler of its own nor download bars.
+        os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        # Tune's newer console output prints its configuration table even at verbose=0; the older, nothing.
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     if uses_ray:
         # Importing Ray Data configures the "ray" and "ray.data" loggers, each with a terminal handler.
         from ray.data import DataContext
 
-        DataContext.get_current().enable_progress_bars = False
+        if quiet:
+            DataContext.get_current().enable_progress_bars = False
     for name in _LIBRARY_LOGGERS:
-        _to_file_only(logging.getLogger(name))
+        _to_file(logging.getLogger(name), terminal=not quiet)
     if "optuna" in sys.modules or uses_ray:
-        _quiet_optuna()
+        _optuna_to_file(terminal=not quiet)
     return path
+
+
+def _to_file(logger: logging.Logger, *, terminal: bool) -> None:
+    """Let the logger's records reach the root logger, whose handler is the log file; unless ``terminal``,
+    drop its terminal handlers (file handlers, e.g. Ray Data's session log, stay)."""
+    if not terminal:
+        for h in list(logger.handlers):
+            if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler):
+                logger.removeHandler(h)
+    logger.propagate = True
+
+
+def _optuna_to_file(*, terminal: bool) -> None:
+    """Optuna logs "A new study created" through a stderr handler of its own; its switches send it on."""
+    import optuna
+
+    if not terminal:
+        optuna.logging.disable_default_handler()
+    optuna.logging.enable_propagation()
 
 
 class _LogFile(logging.FileHandler):
@@ -82,23 +102,6 @@ class _LogFile(logging.FileHandler):
     def _open(self):
         Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
         return super()._open()
-
-
-def _to_file_only(logger: logging.Logger) -> None:
-    """Drop the logger's terminal handlers (file handlers, e.g. Ray Data's session log, stay) and let its
-    records reach the root logger, whose handler is the log file."""
-    for h in list(logger.handlers):
-        if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler):
-            logger.removeHandler(h)
-    logger.propagate = True
-
-
-def _quiet_optuna() -> None:
-    """Optuna logs "A new study created" through a stderr handler of its own; its switch turns it off."""
-    import optuna
-
-    optuna.logging.disable_default_handler()
-    optuna.logging.enable_propagation()
 
 
 def _app_warnings_to_terminal() -> None:

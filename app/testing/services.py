@@ -221,7 +221,9 @@ class RayHead:
         return {"Authorization": f"Bearer {Path(self.auth_token_path).read_text().strip()}"}
 
 
-# Worker-port ranges of the Ray nodes this process starts: each node's its own.
+# Worker-port ranges of the Ray nodes this process starts: each node's its own, between Ray's default
+# (10002-19999, other local Rays) and the kernel's ephemeral ports (from 32768: free_port()'s, which Ray
+# refuses to see inside a worker range).
 _PORT_RANGES = itertools.count(os.getpid())
 
 
@@ -234,7 +236,7 @@ def _ray_start(
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     full_env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PATH": path, **(env or {})}
     full_env.pop("RAY_ADDRESS", None)
-    base = 20000 + (next(_PORT_RANGES) % 40) * 1000
+    base = 20000 + (next(_PORT_RANGES) % 12) * 1000
     cmd = [
         _bin("ray"),
         "start",

@@ -154,7 +154,7 @@ def test_a_search_runs_trials_on_both_nodes_with_its_storage_on_s3(
     )
     out = tmp_path / "fit"
     args = ["--target", "y", "--config", config, "--out", out, "--families", "xgboost", "--max-rounds", "40"]
-    args += ["--num-samples", "8", "--max-concurrent", "2", "--cv-folds", "0", "--time-budget", "90"]
+    args += ["--num-samples", "4", "--max-concurrent", "2", "--cv-folds", "0", "--time-budget", "60"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "fit", str(data_dir), *map(str, args)],
         cwd=ROOT,
