@@ -31,10 +31,11 @@ TRIALS_PER_S = 4.0
 END_SHARE = 0.05
 END_S = 2.0
 # Tune's own time budget, this much after the deadline, stops the trials that have not stopped themselves
-# (a trial process that started late, or a first round longer than the window); trials stopped by it lose
-# their models, and when none is left the driver trains one (app.search.quick).
-BACKSTOP_SHARE = 0.03
-BACKSTOP_S = 1.0
+# (a trial process that started late, or a first round longer than the window): room for a trial's last
+# round and its final report (saving the model, scoring it on the validation rows). Trials stopped by it
+# lose their models, and when none is left the driver trains one (app.search.quick).
+BACKSTOP_SHARE = 0.05
+BACKSTOP_S = 3.0
 
 
 @dataclass(frozen=True)

@@ -121,7 +121,7 @@ class _Stopper:
         deadline: float | None = None,
     ) -> None:
         self.metrics, self.patience, self.on_round = metrics, patience, on_round
-        self.deadline, self.deadline_reached = deadline, False
+        self.deadline, self.deadline_reached, self.last_round_end = deadline, False, 0.0
         self.history: dict[str, list[float]] = {m.name: [] for m in metrics}
         self.best_iteration, self.best = -1, None
 
@@ -137,8 +137,12 @@ class _Stopper:
         stop = self.on_round(done, values) if self.on_round else False
         if self.patience is not None and done - 1 - self.best_iteration >= self.patience:
             stop = True
-        if not stop and self.deadline is not None and time.time() >= self.deadline:
-            stop = self.deadline_reached = True
+        if not stop and self.deadline is not None:
+            # Past the deadline, or where one more round (as long as the last) would end past it.
+            now = time.time()
+            if now + (now - self.last_round_end if self.last_round_end else 0.0) >= self.deadline:
+                stop = self.deadline_reached = True
+            self.last_round_end = now
         return bool(stop)
 
 

@@ -195,5 +195,4 @@ def test_without_num_samples_the_search_uses_the_whole_budget(ray_session, tmp_p
     result = AutoMLEngine(RayTuneOptimizer(settings), out_dir=tmp_path, track=False).fit(x, y)
     wall = time.monotonic() - started
     assert 0.85 * budget <= wall <= 1.1 * budget, (result.timings, result.search)
-    assert result.search["ended_by"] == "time budget"
-    assert result.search["trials"] > 30  # the old default count
+    assert result.search["ended_by"] == "time budget" and "note" not in result.search
