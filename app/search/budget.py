@@ -25,11 +25,12 @@ if TYPE_CHECKING:
 # recount with the real number.
 SEARCH_TRIALS_GUESS = 500
 TRIALS_PER_S = 4.0
-# The stages after the search that do not watch the clock: Tune winding down, the leaderboard, loading
-# and predicting the best trial on the validation rows, the ensemble, saving the model and fit.json.
-# A share of the budget (they grow with the data, as the budget a user gives does), at least END_S.
+# What follows the deadline and does not watch the clock: the trials' last rounds and final reports, Tune
+# winding down, the leaderboard, loading and predicting the best trial on the validation rows, the
+# ensemble, saving the model and fit.json. A share of the budget (they grow with the data, as the budget a
+# user gives does), at least END_S.
 END_SHARE = 0.05
-END_S = 2.0
+END_S = 3.5
 # Tune's own time budget, this much after the deadline, stops the trials that have not stopped themselves
 # (a trial process that started late, or a first round longer than the window): room for a trial's last
 # round and its final report (saving the model, scoring it on the validation rows). Trials stopped by it
