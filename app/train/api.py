@@ -340,7 +340,10 @@ def run_training(
             "data",
             f"{prepared.profile.num_rows:,} training rows, {len(prepared.preprocessor.columns)} features",
         )
-    result = train(prepared, config=train_config, s3=config.data.s3)
+    # The Train run is named after the model it makes (the dashboard's Train page lists runs by name),
+    # and unique: a reused name would resume the old run.
+    run_name = f"{out_dir.name}-{train_config.family}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    result = train(prepared, config=train_config, run_name=run_name, s3=config.data.s3)
     result.model_dir = save_model(result, out_dir)
     if progress:
         progress("train", f"{result.family}: {result.num_rounds} rounds on {result.num_workers} worker(s)")
