@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable
@@ -38,6 +39,11 @@ def verbose() -> bool:
 def log_file() -> Path | None:
     """The log file of the running command, once ``start`` named it."""
     return _state["log_file"]  # type: ignore[return-value]
+
+
+def scratch_dir() -> Path:
+    """Where a command without a run directory of its own keeps its log (``serve``, ``models``)."""
+    return Path(tempfile.gettempdir()) / "automl"
 
 
 def start(path: Path, *, uses_ray: bool = True) -> Path:

@@ -48,7 +48,7 @@ def serve(
     from app.cluster import ClusterUnreachableError, connect
     from app.serve.local import deploy
 
-    console.start(Path("runs") / "serve" / console.LOG_NAME)  # Ray's and Serve's own logs
+    console.start(console.scratch_dir() / "serve" / console.LOG_NAME)  # Ray's and Serve's own logs
     try:  # RAY_ADDRESS, else a private local Ray on loopback
         connect()
     except ClusterUnreachableError as exc:

@@ -24,12 +24,15 @@ def _fail(message: str) -> None:
     raise typer.Exit(code=2)
 
 
-def _tracking(config: Path | None, tracking_uri: str | None, experiment: str | None = None, *, run_dir: Path):
-    """The tracking settings; MLflow's own logging goes to RUN_DIR/automl.log from here on."""
+def _tracking(
+    config: Path | None, tracking_uri: str | None, experiment: str | None = None, *, run_dir: Path | None
+):
+    """The tracking settings; MLflow's own logging goes to RUN_DIR/automl.log from here on (the temp dir's
+    automl/ for the ``models`` commands, whose run dir is only where an embedded store would be)."""
     from app import _console as console
     from app.config import AppConfig, ConfigError
 
-    console.start(run_dir / console.LOG_NAME, uses_ray=False)
+    console.start((run_dir or console.scratch_dir()) / console.LOG_NAME, uses_ray=False)
 
     try:
         cfg = AppConfig.from_yaml(config) if config else AppConfig.from_dict({})
@@ -67,7 +70,7 @@ def list_models(
     run_dir: Path = _RUN_DIR,
 ) -> None:
     """Registered models, their versions, aliases and last promotion decision."""
-    registry = _registry(_tracking(config, tracking_uri, run_dir=run_dir), run_dir)
+    registry = _registry(_tracking(config, tracking_uri, run_dir=None), run_dir)
     try:
         names = [name] if name else sorted(m.name for m in registry.models())
         for model_name in names:
@@ -110,7 +113,7 @@ def promote(
     from app.tracking.registry import ModelRegistry, holdout_metric
     from app.tracking.tracker import MLflowTracker
 
-    tracking = _tracking(config, tracking_uri, run_dir=run_dir)
+    tracking = _tracking(config, tracking_uri, run_dir=None)
     tracker = MLflowTracker(tracking, run_dir=run_dir)
     registry = ModelRegistry(tracker.client)
     fn = None
@@ -150,7 +153,7 @@ def rollback(
     run_dir: Path = _RUN_DIR,
 ) -> None:
     """Point the champion alias back at the previous champion."""
-    registry = _registry(_tracking(config, tracking_uri, run_dir=run_dir), run_dir)
+    registry = _registry(_tracking(config, tracking_uri, run_dir=None), run_dir)
     try:
         result = registry.rollback(name, by=by, reason=reason)
     except _errors() as exc:
