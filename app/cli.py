@@ -70,7 +70,7 @@ def csv_to_parquet_cmd(
     from app.data import prep
     from app.data.errors import DataError
 
-    console.start(Path(outdir if "://" not in outdir else ".") / console.LOG_NAME)
+    console.start((Path(outdir) if "://" not in outdir else console.scratch_dir()) / console.LOG_NAME)
     if transform and "" not in sys.path and os.getcwd() not in sys.path:
         # `python -m app.cli` imports from the working directory; the console script should too.
         sys.path.insert(0, os.getcwd())
