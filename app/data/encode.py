@@ -307,6 +307,15 @@ def _date_columns(name: str, column: pa.ChunkedArray) -> dict[str, np.ndarray]:
 def _to_float32(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     if pa.types.is_null(column.type):
         return np.full(len(column), np.nan, dtype=np.float32)
+    if pa.types.is_floating(column.type) or pa.types.is_integer(column.type):
+        # Arrow's own conversion (nulls as NaN) skips a compute-kernel call per column, which is most of
+        # the cost of a one-row request; integers go through float64, exact below 2**53.
+        chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+        if not chunks:
+            return np.empty(0, dtype=np.float32)
+        arrays = [c.to_numpy(zero_copy_only=False) for c in chunks]
+        values = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+        return values.astype(np.float32, copy=False)
     values = pc.cast(column, pa.float32())
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()

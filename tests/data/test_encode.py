@@ -131,3 +131,19 @@ def test_dates_give_epoch_seconds_and_calendar_parts_with_nulls_kept():
     with pytest.raises(DataError, match="cannot read string as a date/time") as err:
         pre.transform(pa.table({"d": ["not a date"], "x": [0.0]}), with_target=False)
     assert err.value.column == "d"
+
+
+def test_numbers_of_every_arrow_type_become_float32_with_nulls_as_nan():
+    from app.data.encode import _to_float32
+
+    cases = {
+        "float64 with a null": (pa.chunked_array([[1.5, None], [2.5]]), [1.5, np.nan, 2.5]),
+        "int64 with a null": (pa.chunked_array([[1, None, 3]]), [1.0, np.nan, 3.0]),
+        "int8": (pa.chunked_array([pa.array([-2, 7], pa.int8())]), [-2.0, 7.0]),
+        "bool": (pa.chunked_array([[True, False, None]]), [1.0, 0.0, np.nan]),
+        "no chunks": (pa.chunked_array([], pa.float64()), []),
+    }
+    for name, (column, expected) in cases.items():
+        got = _to_float32(column)
+        assert got.dtype == np.float32, name
+        np.testing.assert_array_equal(got, np.asarray(expected, dtype=np.float32), err_msg=name)
