@@ -4,7 +4,6 @@ as the README's endpoint table says: one small fit tracked on a real ``mlflow se
 
 from __future__ import annotations
 
-import importlib.util
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,21 +120,32 @@ def test_report_loads_a_registered_model_from_MLFLOW_TRACKING_URI(tracked_fit):
     assert (tracked_fit.out / "report" / "report.html").exists()
 
 
-def _job_module():
-    spec = importlib.util.spec_from_file_location("jobs_automl", ROOT / "jobs" / "automl.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def test_job_options_override_the_config_and_the_rest_keeps_it(tmp_path, monkeypatch):
+    """jobs/automl.py parses with `automl fit`'s own parser: the settings its options make."""
+    import sys
 
+    import app.search.api
 
-def test_job_options_override_the_config_and_the_rest_keeps_it(tmp_path):
-    job = _job_module()
+    sys.path.insert(0, str(ROOT / "jobs"))
+    import _entry
+
+    class Captured(Exception):
+        pass
+
+    def capture(
+        data, *, target, config, out_dir, task=None, resume=False, notify=None, progress=None, **overrides
+    ):
+        raise Captured(RayTuneSettings.from_config(config, **overrides))  # what run_fit builds first
+
+    monkeypatch.setattr(app.search.api, "run_fit", capture)
+    monkeypatch.setenv("RAY_ADDRESS", "head:6380")
     config = tmp_path / "automl.yaml"
     config.write_text(yaml.safe_dump({"search": {"num_samples": 7, "scheduler": "fifo"}}))
-    args = job.parse_args(["d", "--target", "y", "--config", str(config), "--max-rounds", "50", "--no-refit"])
-    cfg = AppConfig.from_yaml(args.config, env={"RAY_ADDRESS": "head:6380"})
-
-    settings = RayTuneSettings.from_config(cfg, **job.search_overrides(args))
+    argv = ["d", "--target", "y", "--config", str(config), "--max-rounds", "50", "--no-refit"]
+    argv += ["--out", str(tmp_path / "fit")]
+    with pytest.raises(Captured) as caught:
+        _entry.invoke(["fit"], argv)
+    settings = caught.value.args[0]
 
     assert (settings.num_samples, settings.scheduler) == (7, "fifo")
     assert (settings.max_rounds, settings.refit, settings.ray_address) == (50, False, "head:6380")
