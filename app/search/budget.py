@@ -30,7 +30,10 @@ TRIALS_PER_S = 4.0
 # ensemble, saving the model and fit.json. A share of the budget (they grow with the data, as the budget a
 # user gives does), at least END_S.
 END_SHARE = 0.05
-END_S = 3.5
+END_S = 2.0
+# Plus, for predicting the validation rows there (the trials' last scores, the choice, the prediction
+# reference), seconds per row and model output (a class's probability, or the one value).
+END_PER_VALUE_S = 2e-5
 # Tune's own time budget, this much after the deadline, stops the trials that have not stopped themselves
 # (a trial process that started late, or a first round longer than the window): room for a trial's last
 # round and its final report (saving the model, scoring it on the validation rows). Trials stopped by it
@@ -57,9 +60,19 @@ def tracking_seconds(trials: int, *, track: bool) -> float:
     return 2.5 + 0.02 * trials if track else 0.0
 
 
-def end_seconds(time_budget_s: float) -> float:
-    """The reserve for the stages after the search that do not watch the clock."""
-    return max(END_S, END_SHARE * time_budget_s)
+def end_seconds(time_budget_s: float, data: Any = None) -> float:
+    """The reserve for what follows the deadline and does not watch the clock, for ``data``'s validation
+    rows (``TrialData`` or ``StreamingData``; None: none)."""
+    return max(END_S, END_SHARE * time_budget_s) + END_PER_VALUE_S * _valid_values(data)
+
+
+def _valid_values(data: Any) -> int:
+    """Validation rows times the model's outputs per row (its classes beyond two, else one)."""
+    if data is None:
+        return 0
+    rows = len(data.y_valid) if hasattr(data, "y_valid") else int(data.n_valid)
+    classes = len(data.preprocessor.get("classes") or [])
+    return rows * (classes if classes > 2 else 1)
 
 
 def search_window(
@@ -84,7 +97,7 @@ def search_window(
         return None
     left = budget - (clock() - started)
     trials = min(settings.num_samples or SEARCH_TRIALS_GUESS, SEARCH_TRIALS_GUESS, int(TRIALS_PER_S * left))
-    seconds = max(0.0, left - end_seconds(budget) - tracking_seconds(max(trials, 1), track=track))
+    seconds = max(0.0, left - end_seconds(budget, data) - tracking_seconds(max(trials, 1), track=track))
     cv_share = min(cv.SHARE * budget, seconds / 3)
     if cv.folds_for(settings, data)[0] and cv_share > cv.WORKER_START_S:  # else it could not start a fold
         seconds -= cv_share

@@ -121,12 +121,12 @@ def test_the_search_gets_what_the_start_left_less_the_reserve_and_never_waits():
 def test_cross_validation_gets_a_tenth_of_the_budget_when_that_can_start_its_workers(small_data):
     settings = RayTuneSettings(time_budget_s=60)  # 3,000 rows: cross-validated
     window = search_window(settings, small_data, started=0.0, track=False, clock=lambda: 10.0)
-    assert window.seconds == pytest.approx(60 - 10 - end_seconds(60) - 6)
+    assert window.seconds == pytest.approx(60 - 10 - end_seconds(60, small_data) - 6)
     assert window.backstop_s > window.seconds  # Tune's own time budget comes after the deadline
     short = search_window(settings, small_data, started=0.0, track=False, clock=lambda: 40.0)
-    assert short.seconds == pytest.approx((60 - 40 - end_seconds(60)) * 2 / 3)
+    assert short.seconds == pytest.approx((60 - 40 - end_seconds(60, small_data)) * 2 / 3)
     shorter = search_window(settings, small_data, started=0.0, track=False, clock=lambda: 50.0)
-    assert shorter.seconds == pytest.approx(60 - 50 - end_seconds(60))
+    assert shorter.seconds == pytest.approx(60 - 50 - end_seconds(60, small_data))
 
 
 def test_the_search_record_says_how_far_the_search_got_and_what_ended_it():
