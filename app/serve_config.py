@@ -44,6 +44,12 @@ class RetrainConfig(Section):
     time_budget_s: float = Field(300.0, gt=0, description="Search budget of the retraining fit.")
     margin: float = Field(0.0, ge=0, description="How much better than the champion the challenger must be.")
     out: str = Field("runs/retrain", description="Run folder of the retraining fit on the cluster.")
+    python: str = Field(
+        "python",
+        min_length=1,
+        description="How the job starts Python: `python` (the nodes have the project's environment) or "
+        "`uv run --frozen --extra all python` (built from the uploaded uv.lock; needs working_dir).",
+    )
     config: str | None = Field(
         None, description="AppConfig YAML the job fits with (search, data, tracking); readable by the job."
     )

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from app.serve_config import RetrainConfig
 
 RUNNING = ("PENDING", "RUNNING")
@@ -80,7 +82,7 @@ class Retrainer:
         if not cfg.data or not cfg.target or not self.registered_name:
             raise ValueError("retrain needs monitor.retrain.data, .target and a registered model name")
         args = [
-            "python", _script(cfg.working_dir), cfg.data, "--target", cfg.target,
+            *shlex.split(cfg.python), _script(cfg.working_dir), cfg.data, "--target", cfg.target,
             "--model-name", self.registered_name, "--time-budget", str(cfg.time_budget_s),
             "--margin", str(cfg.margin), "--out", cfg.out, "--reason", reason,
         ]  # fmt: skip
@@ -91,12 +93,30 @@ class Retrainer:
     def submit(self, entrypoint: str, metadata: dict[str, str]) -> str:
         if self._submit is not None:
             return self._submit(entrypoint, metadata)
-        env = {"MLFLOW_TRACKING_URI": self.config.tracking_uri} if self.config.tracking_uri else {}
+        submission_id = f"retrain-{_slug(self.model)}-{int(self.clock())}"  # the stage, in the job's id
+        return self._client().submit_job(
+            entrypoint=entrypoint,
+            runtime_env=self.runtime_env(),
+            metadata=metadata,
+            submission_id=submission_id,
+        )
+
+    def runtime_env(self) -> dict[str, Any]:
+        """The job's runtime_env: the uploaded working dir (minus its .gitignore and .rayignore), the
+        registry's URI, and — when the job starts through ``uv run`` — jobs/runtime_env.yaml's variables,
+        as for every job (README: Jobs on a Ray cluster)."""
+        cfg = self.config
+        env: dict[str, str] = {}
+        if cfg.python.split()[0] == "uv" and cfg.working_dir:
+            shared = Path(cfg.working_dir) / "jobs" / "runtime_env.yaml"
+            if shared.is_file():
+                env.update(yaml.safe_load(shared.read_text()).get("env_vars") or {})
+        if cfg.tracking_uri:
+            env["MLFLOW_TRACKING_URI"] = cfg.tracking_uri
         runtime_env: dict[str, Any] = {"env_vars": env} if env else {}
-        if self.config.working_dir:
-            # What is uploaded: the working dir minus its .gitignore and .rayignore (data, runs, the venv).
-            runtime_env["working_dir"] = self.config.working_dir
-        return self._client().submit_job(entrypoint=entrypoint, runtime_env=runtime_env, metadata=metadata)
+        if cfg.working_dir:
+            runtime_env["working_dir"] = cfg.working_dir
+        return runtime_env
 
     def status(self, job_id: str) -> str:
         if self._status is not None:
@@ -110,6 +130,10 @@ class Retrainer:
             self.config.job_address or os.environ.get("RAY_DASHBOARD_ADDRESS") or "http://127.0.0.1:8265"
         )
         return JobSubmissionClient(address)
+
+
+def _slug(model: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in model)
 
 
 def _script(working_dir: str | None) -> str:

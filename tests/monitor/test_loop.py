@@ -165,6 +165,7 @@ def test_drift_retrains_promotes_and_serves_the_challenger_without_a_failed_requ
             # 4. The monitor submits one retraining job, which promotes the challenger.
             job = _wait(lambda: _retrain_jobs(jobs, f"{name}@1"), timeout_s=120, what="a retraining job")[0]
             assert job.metadata["stage"] == "retrain" and "drifted" in job.metadata["reason"]
+            assert job.submission_id.startswith(f"retrain-{name}-1-")
             info = _wait(
                 lambda: (i := jobs.get_job_info(job.submission_id)).status.is_terminal() and i,
                 timeout_s=420,

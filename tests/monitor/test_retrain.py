@@ -98,3 +98,21 @@ def test_with_a_working_dir_the_job_runs_the_uploaded_script_with_the_jobs_confi
     args = shlex.split(r.entrypoint("x drifted"))
     assert args[1] == "jobs/retrain.py" and args[args.index("--config") + 1] == "automl.yaml"
     assert args[args.index("--reason") + 1] == "x drifted"
+
+
+def test_through_uv_the_job_gets_the_shared_job_environment_and_the_registry():
+    root = Path(__file__).resolve().parents[2]
+    r = retrainer(
+        Jobs(),
+        working_dir=str(root),
+        python="uv run --frozen --extra all python",
+        tracking_uri="http://mlflow:5000",
+    )
+    args = shlex.split(r.entrypoint("x drifted"))
+    assert args[:6] == ["uv", "run", "--frozen", "--extra", "all", "python"] and args[6] == "jobs/retrain.py"
+    env = r.runtime_env()
+    assert env["working_dir"] == str(root)
+    assert env["env_vars"]["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
+    assert env["env_vars"]["UV_PROJECT_ENVIRONMENT"]  # jobs/runtime_env.yaml's, as every job has
+    plain = retrainer(Jobs(), tracking_uri="http://mlflow:5000").runtime_env()
+    assert plain == {"env_vars": {"MLFLOW_TRACKING_URI": "http://mlflow:5000"}}
