@@ -97,13 +97,22 @@ def encode_rows(ds, pre: Preprocessor, *, max_rows: int | None = None) -> ValidR
 def _encode(
     ds, pre: Preprocessor, *, keep_raw: int = 0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, pa.Table | None]:
-    """Features, labels and weights of ``ds``, and its first ``keep_raw`` rows as read (or None)."""
+    """Features, labels and weights of ``ds``, and its first ``keep_raw`` rows as read (or None).
+
+    Rows come in the files' order: Ray Data otherwise hands blocks over as they finish, and XGBoost's
+    sketch, CatBoost and bagging all depend on row order, so the same data gave other models run to run.
+    """
     parts, raw, kept = [], [], 0
-    for t in ds.iter_batches(batch_format="pyarrow", batch_size=None):
-        parts.append(pre.transform(t))
-        if kept < keep_raw and t.num_rows:
-            raw.append(t.slice(0, keep_raw - kept))
-            kept += raw[-1].num_rows
+    options = ds.context.execution_options  # shared by the datasets of this read: set for this pass only
+    before, options.preserve_order = options.preserve_order, True
+    try:
+        for t in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+            parts.append(pre.transform(t))
+            if kept < keep_raw and t.num_rows:
+                raw.append(t.slice(0, keep_raw - kept))
+                kept += raw[-1].num_rows
+    finally:
+        options.preserve_order = before
     head = pa.concat_tables(raw, promote_options="permissive") if raw else None
     x, y, w = stack_columns([p for p in parts if len(p[LABEL])], pre)
     return x, y, w, head

@@ -1,7 +1,7 @@
 """When a trial reports: at ASHA rungs, else at most once per interval (reports cost a driver round trip)."""
 
 from app.config import SearchConfig
-from app.search.tuner import ReportCadence, asha_rungs
+from app.search.tuner import ReportCadence, asha_grace, asha_rungs
 
 
 def _settings(**kw):
@@ -19,6 +19,16 @@ def test_asha_rungs_are_the_schedulers_milestones_in_rounds():
     assert asha_rungs(_settings()) == [20, 60, 180]
     assert asha_rungs(_settings(max_rounds=180)) == [20, 60]
     assert asha_rungs(_settings(scheduler="fifo")) == []
+
+
+def test_a_small_round_limit_keeps_ashas_grace_period_within_it():
+    """`automl fit --max-rounds 10` (the CLI's minimum): ASHA refuses a grace period past max_t."""
+    from ray.tune.schedulers import ASHAScheduler
+
+    settings = _settings(max_rounds=10)
+    assert asha_grace(settings) == 11 and asha_rungs(settings) == []
+    ASHAScheduler(time_attr="rounds", max_t=settings.max_rounds + 1, grace_period=asha_grace(settings))
+    assert asha_grace(_settings()) == 20
 
 
 def test_fast_trials_report_only_at_rungs():
