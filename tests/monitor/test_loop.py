@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -22,6 +21,7 @@ import pytest
 import yaml
 
 from app.testing import services
+from tests.serve.conftest import Traffic
 
 pytestmark = pytest.mark.slow
 
@@ -35,36 +35,6 @@ def frame(n: int, *, seed: int, fresh: bool) -> pd.DataFrame:
     x2 = rng.normal(0.0, 1.0, n)
     y = ((x2 if fresh else x1) + rng.normal(0, 0.3, n) > 0).astype(int)
     return pd.DataFrame({"x1": x1, "x2": x2, "x3": rng.normal(0, 1, n), "y": y})
-
-
-class Client:
-    """A client loop: 5-row requests until stopped, every status and served version kept."""
-
-    def __init__(self, url: str, records: list[dict]) -> None:
-        self.url, self.records = url, records
-        self.results: list[tuple[int, str | None]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        i = 0
-        while not self._stop.is_set():
-            rows = [self.records[(i + k) % len(self.records)] for k in range(5)]
-            try:
-                status, headers, _ = _post(f"{self.url}/predict", {"dataframe_records": rows})
-                self.results.append((status, headers.get("x-model-version")))
-            except OSError:
-                self.results.append((0, None))
-            i += 5
-            time.sleep(0.05)
-
-    def __enter__(self) -> Client:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join(60)
 
 
 def test_drift_retrains_promotes_and_serves_the_challenger_without_a_failed_request(
@@ -147,7 +117,7 @@ def test_drift_retrains_promotes_and_serves_the_challenger_without_a_failed_requ
     try:
         subprocess.run([serve_bin, "deploy", str(path)], env=env, check=True, timeout=120, cwd=ROOT)
         _wait_ready(url, timeout_s=180)
-        with Client(url, records) as client:
+        with Traffic(lambda body: _post(f"{url}/predict", body), records, rows=5, pause_s=0.05) as client:
             # 3. Moved traffic, and its labels as a client reports them.
             labelled = fresh_rows.head(600)
             for start in range(0, len(labelled), 100):

@@ -7,6 +7,7 @@ import contextlib
 import json
 import shutil
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -22,6 +23,44 @@ from tests.tracking.conftest import train_model_dir
 ROOT = Path(__file__).resolve().parents[2]
 # Small replicas: the tests share 2 CPUs with the Serve controller and proxy.
 TEST_DEPLOYMENT = {"ray_actor_options": {"num_cpus": 0.25}}
+
+
+class Traffic:
+    """A client loop in a thread: requests of ``rows`` records each until stopped; every status and served
+    version kept. ``post(body)`` sends one and returns ``(status, headers, body)``."""
+
+    def __init__(self, post, records, *, rows: int = 1, pause_s: float = 0.0) -> None:
+        self.post, self.records, self.rows, self.pause_s = post, records, rows, pause_s
+        self.results: list[tuple[int, str | None]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        i = 0
+        while not self._stop.is_set():
+            batch = [self.records[(i + k) % len(self.records)] for k in range(self.rows)]
+            try:
+                status, headers, _ = self.post({"dataframe_records": batch})
+                self.results.append((status, headers.get("x-model-version")))
+            except OSError:
+                self.results.append((0, None))
+            i += self.rows
+            if self.pause_s:
+                time.sleep(self.pause_s)
+
+    def __enter__(self) -> Traffic:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(60)
+
+    def wait_for(self, predicate, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not predicate(self.results):
+            assert time.monotonic() < deadline, f"timed out; last results {self.results[-5:]}"
+            time.sleep(0.2)
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -18,45 +17,9 @@ import pytest
 import yaml
 
 from app.testing import services
-from tests.serve.conftest import ROOT
+from tests.serve.conftest import ROOT, Traffic
 
 pytestmark = pytest.mark.slow
-
-
-class Traffic:
-    """A client loop in a thread: one-row requests until stopped; every status and version kept."""
-
-    def __init__(self, service, records) -> None:
-        self.service, self.records = service, records
-        self.results: list[tuple[int, str | None]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        i = 0
-        while not self._stop.is_set():
-            try:
-                status, headers, _ = self.service.post(
-                    {"dataframe_records": [self.records[i % len(self.records)]]}
-                )
-                self.results.append((status, headers.get("x-model-version")))
-            except OSError:
-                self.results.append((0, None))
-            i += 1
-
-    def __enter__(self) -> Traffic:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join(60)
-
-    def wait_for(self, predicate, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not predicate(self.results):
-            assert time.monotonic() < deadline, f"timed out; last results {self.results[-5:]}"
-            time.sleep(0.2)
 
 
 def test_moving_the_champion_alias_switches_the_served_version_without_a_failed_request(
@@ -73,7 +36,7 @@ def test_moving_the_champion_alias_switches_the_served_version_without_a_failed_
     tracker.log_model(family_dirs["xgboost"], registered_model_name=name, input_example=frame.head(3))
     tracker.end_run()
     service.deploy(f"models:/{name}@champion", tracking_uri=mlflow_url, model_poll_s=0.5)
-    with Traffic(service, records) as traffic:
+    with Traffic(service.post, records) as traffic:
         traffic.wait_for(lambda r: len(r) >= 20, 60)
         tracker.start_run("v2")
         tracker.log_model(family_dirs["lightgbm"], registered_model_name=name, input_example=frame.head(3))
@@ -105,7 +68,7 @@ def test_a_killed_replica_is_replaced_and_almost_no_request_fails(service, famil
         )
         return running == 2 and victim_name not in [a["name"] for a in replicas()]
 
-    with Traffic(service, records) as traffic:
+    with Traffic(service.post, records) as traffic:
         traffic.wait_for(lambda r: len(r) >= 200, 60)
         victim = replicas()[0]
         ray.kill(ray.get_actor(victim["name"], namespace=victim["namespace"]), no_restart=True)
