@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
+import sys
 import threading
 from typing import NoReturn
 
@@ -20,6 +22,13 @@ def one_line(message: object) -> str:
 
 
 def fail(message: object, *, code: int = USAGE_ERROR) -> NoReturn:
+    """One line on stderr; the exception being handled, if any, with its trace in the run's log file when
+    the command got far enough to write one (bad input leaves no file behind)."""
+    from app import _console
+
+    log = _console.log_file()
+    if sys.exc_info()[0] is not None and log is not None and log.exists():
+        logging.getLogger("app.cli").info("error: %s", one_line(message), exc_info=True)
     typer.secho(f"error: {one_line(message)}", err=True, fg=typer.colors.RED)
     if code == INTERRUPTED:
         _exit_at_next_ctrl_c()
