@@ -32,11 +32,17 @@ def asha_rungs(settings: SearchConfig) -> list[float]:
     """The rounds at which ASHA compares trials (its milestones with ``time_attr="rounds"``)."""
     if settings.scheduler != "asha":
         return []
-    rungs, rung = [], settings.grace_period * settings.report_every
+    rungs, rung = [], asha_grace(settings)
     while rung < settings.max_rounds:
         rungs.append(rung)
         rung *= settings.reduction_factor
     return rungs
+
+
+def asha_grace(settings: SearchConfig) -> int:
+    """ASHA's grace period in rounds: ``grace_period`` reports, but never past ``max_t`` (ASHA refuses a
+    grace period over it, which a small ``max_rounds`` would otherwise give)."""
+    return min(settings.grace_period * settings.report_every, settings.max_rounds + 1)
 
 
 class ReportCadence:
@@ -184,7 +190,7 @@ def make_tuner(
             # that boosts all max_rounds reports rounds == max_rounds before its final, checkpointed
             # report; stopped there, it would finish with no model.
             max_t=settings.max_rounds + 1,
-            grace_period=settings.grace_period * settings.report_every,
+            grace_period=asha_grace(settings),
             reduction_factor=settings.reduction_factor,
         )
     else:
