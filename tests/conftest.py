@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from app.testing import services
+from app.testing import ray_cluster, services
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +29,7 @@ def ray_session():
 @pytest.fixture(scope="session")
 def ray_head():
     """A separate ``ray start --head`` cluster on non-default ports, for CLI and job-submission tests."""
-    with services.ray_head(num_cpus=2) as head:
+    with ray_cluster.ray_head(num_cpus=2) as head:
         yield head
 
 

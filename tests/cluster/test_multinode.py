@@ -17,7 +17,7 @@ import yaml
 
 from app.cluster import storage_problem
 from app.data.synthetic import make_frame, write_parquet
-from app.testing import services
+from app.testing import ray_cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 # The GCS declares a lost node dead after 3 missed 1-second health checks instead of 5 missed 3-second ones.
@@ -51,7 +51,7 @@ def test_uris_nfs_mounts_and_single_nodes_are_accepted():
 
 @pytest.fixture(scope="module")
 def head():
-    with services.ray_head(num_cpus=NODE_CPUS, dashboard=False, env=FAST_NODE_DEATH) as started:
+    with ray_cluster.ray_head(num_cpus=NODE_CPUS, dashboard=False, env=FAST_NODE_DEATH) as started:
         yield started
 
 
@@ -61,7 +61,7 @@ def second_node(head):
 
     One node for the module: besides saving a start, a node started after another had been stopped
     timed out registering with the GCS ("The current node timed out during startup") twice here."""
-    with services.ray_node(head, num_cpus=NODE_CPUS, resources=SECOND_NODE, env=FAST_NODE_DEATH) as node:
+    with ray_cluster.ray_node(head, num_cpus=NODE_CPUS, resources=SECOND_NODE, env=FAST_NODE_DEATH) as node:
         yield node
 
 
@@ -76,7 +76,7 @@ def env(head, s3_endpoint):
     }
 
 
-def _actor_names(node: services.RayNode) -> set[str]:
+def _actor_names(node: ray_cluster.RayNode) -> set[str]:
     """Actor classes whose workers ran on ``node``, from the worker logs in its own temp dir."""
     names = set()
     for log in Path(node.temp_dir).glob("session_*/logs/worker-*.out"):
@@ -207,6 +207,6 @@ def test_training_on_both_nodes_resumes_from_s3_after_the_second_node_is_lost(
     assert result["checkpoint_path"].startswith(f"{s3_bucket}/train/")
 
 
-def _trials_on(node: services.RayNode) -> bool:
+def _trials_on(node: ray_cluster.RayNode) -> bool:
     """Whether a Tune trial's process ran on ``node`` (any actor but Ray Train's own)."""
     return bool(_actor_names(node) - {"PreemptionWatcher", "RayTrainWorker", "TrainController"})

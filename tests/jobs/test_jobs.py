@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from app.data.synthetic import make_frame
-from app.testing import services
+from app.testing import ray_cluster, services
 
 pytestmark = pytest.mark.slow
 
@@ -52,7 +52,7 @@ def head(dashboard_hosts):
         pytest.fail("uv is not on PATH: the jobs' entrypoint is `uv run` (pip install uv)")
     venv_bin = str(Path(sys.executable).parent)
     path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p != venv_bin)
-    with services.ray_head(num_cpus=2, auth=True, env={"PATH": path, **dashboard_hosts}) as h:
+    with ray_cluster.ray_head(num_cpus=2, auth=True, env={"PATH": path, **dashboard_hosts}) as h:
         discovery = Path(h.temp_dir) / "prom_metrics_service_discovery.json"
         prom_port = int(dashboard_hosts["RAY_PROMETHEUS_HOST"].rsplit(":", 1)[1])
         with services.prometheus(service_discovery=discovery, port=prom_port):
