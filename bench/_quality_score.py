@@ -15,7 +15,7 @@ PRIMARY = {"binary": ("auc", True), "multiclass": ("mlogloss", False), "regressi
 
 def score(task: str, y: np.ndarray, labels: list, pred: np.ndarray) -> dict[str, float]:
     """Primary and secondary test metrics; ``pred`` is (n, classes) in ``labels`` order or (n,)."""
-    from sklearn.metrics import accuracy_score, log_loss, mean_absolute_error, roc_auc_score
+    from sklearn.metrics import accuracy_score, f1_score, log_loss, mean_absolute_error, roc_auc_score
 
     if task == "regression":
         return {
@@ -31,7 +31,7 @@ def score(task: str, y: np.ndarray, labels: list, pred: np.ndarray) -> dict[str,
     if task == "binary":
         out |= {"auc": float(roc_auc_score(y_idx, proba[:, 1])), "logloss": loss}
     else:
-        out["mlogloss"] = loss
+        out |= {"mlogloss": loss, "macro_f1": float(f1_score(y_idx, proba.argmax(axis=1), average="macro"))}
     return out
 
 

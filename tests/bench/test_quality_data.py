@@ -1,0 +1,117 @@
+"""The generated datasets of bench/quality.py, built small: a broken builder fails here, not an hour into
+the benchmark. No Ray, no fitting."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+
+from _quality_data import DATASETS, DEFAULT, TARGET, by_name, load  # noqa: E402
+from _quality_report import summarize  # noqa: E402
+
+# name: (rows to build, columns with the target, classes or None, positive share or None,
+#        {column: level count}, columns with missing values, id columns, date columns)
+EXPECTED = {
+    "synth_binary": (2_000, 11, 2, 0.07, {}, ["num1", "num3", "region"], [], ["event_date"]),
+    "synth_multiclass": (2_000, 11, 4, None, {}, ["num1", "num3", "region"], [], ["event_date"]),
+    "synth_regression": (2_000, 11, None, None, {}, ["num1", "num3", "region"], [], ["event_date"]),
+    "merchant_fraud": (
+        6_000, 12, 2, 0.04, {"merchant": 5_000, "merchant_category": 20},
+        ["card_age_days", "country", "f3"], [], ["txn_date"],
+    ),
+    "cover_multiclass": (3_000, 55, 7, None, {}, [], [], []),
+    "customer_churn": (
+        3_000, 15, 2, 0.03, {"plan": 4}, ["country", "discount_rate"],
+        ["customer_id", "account_number"], ["signup_date", "last_order_date"],
+    ),
+    "insurance_claims": (
+        3_000, 11, None, None, {"vehicle_make": 150}, ["driver_age", "vehicle_value"], ["policy_id"],
+        ["policy_start"],
+    ),
+}  # fmt: skip
+
+
+def test_every_generated_dataset_has_expectations_and_the_default_run_has_ten():
+    assert {d.name for d in DATASETS if d.generated} == set(EXPECTED)
+    assert len(DEFAULT) >= 10
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_generated_dataset_has_its_shape_types_levels_missing_values_and_ids(name, tmp_path):
+    rows, width, classes, positives, levels, missing, ids, dates = EXPECTED[name]
+    frame = load(name, seed=0, cache=tmp_path, rows=rows)
+
+    assert frame.shape == (rows, width)
+    y = frame[TARGET]
+    if classes is None:
+        assert y.dtype == np.float64
+    else:
+        assert y.dtype == np.int64 and y.nunique() == classes
+        shares = y.value_counts(normalize=True)
+        assert shares.min() < 0.5 * shares.max(), f"{name}: classes should be unequal"
+    if positives is not None:
+        assert y.mean() == pytest.approx(positives, abs=0.005)
+    for column, count in levels.items():
+        assert frame[column].nunique() == count, column
+    assert [c for c in frame.columns if frame[c].isna().any()] == missing
+    for column in ids:
+        assert frame[column].is_unique, column
+    for column in dates:
+        assert pd.api.types.is_datetime64_any_dtype(frame[column]), column
+
+
+def test_id_columns_carry_no_signal():
+    churn = by_name("customer_churn").build(rows=5_000, seed=0)
+    assert abs(churn["account_number"].corr(churn[TARGET], method="spearman")) < 0.05
+
+
+def test_claim_cost_is_heavy_tailed():
+    cost = by_name("insurance_claims").build(rows=5_000, seed=0)[TARGET]
+    assert cost.min() > 0 and cost.skew() > 3 and cost.max() > 20 * cost.median()
+
+
+def test_generated_dataset_is_seeded_and_written_to_parquet_once(tmp_path):
+    first = load("customer_churn", seed=3, cache=tmp_path, rows=500)
+    (written,) = tmp_path.glob("*.parquet")
+    mtime = written.stat().st_mtime_ns
+    again = load("customer_churn", seed=3, cache=tmp_path, rows=500)
+    pd.testing.assert_frame_equal(first, again)
+    assert written.stat().st_mtime_ns == mtime
+    assert not load("customer_churn", seed=4, cache=tmp_path, rows=500).equals(first)
+
+
+def test_summary_counts_datasets_at_least_as_good_and_the_worst_overrun_per_system():
+    splits = [
+        {"name": "a", "task": "binary", "rows": 10},
+        {"name": "b", "task": "regression", "rows": 10},
+    ]
+    results = {
+        "a": {
+            "project": {"scores": {"auc": 0.9}, "fit_s": 100.0},
+            "flaml": {"scores": {"auc": 0.8}, "fit_s": 125.0},
+            "autogluon": {"scores": {"auc": 0.95}, "fit_s": 60.0},
+        },
+        "b": {
+            "project": {"scores": {"rmse": 2.0}, "fit_s": 110.0},
+            "flaml": {"scores": {"rmse": 1.0}, "fit_s": 140.0},
+            "autogluon": {"error": "boom"},
+        },
+    }
+    figures = summarize(splits, results, ["project", "flaml", "autogluon"], 120.0)
+
+    assert figures["n"] == 2
+    assert figures["ratio"] == pytest.approx((0.9 / 0.8 + 0.5) / 2)
+    assert (figures["at_least_flaml"], figures["compared_flaml"]) == (1, 2)
+    assert (figures["at_least_autogluon"], figures["compared_autogluon"]) == (0, 1)
+    assert figures["max_over_budget"] == pytest.approx(
+        {"project": 110 / 120 - 1, "flaml": 140 / 120 - 1, "autogluon": 60 / 120 - 1}, abs=1e-4
+    )
+    assert figures["over_budget_runs"] == ["flaml:b:140.0s"]
+    assert figures["failed"] == ["autogluon:b"]
+    assert figures["fit_s"]["b"] == {"project": 110.0, "flaml": 140.0, "autogluon": None}
