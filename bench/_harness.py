@@ -7,6 +7,7 @@ with ``emit(...)``: one JSON object whose ``ratio`` is project ÷ baseline (high
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import sys
 import time
@@ -35,5 +36,19 @@ def report(label: str, **figures: Any) -> None:
 
 def emit(name: str, *, ratio: float, **figures: Any) -> None:
     """The benchmark's last line: one JSON object with its figures and ``ratio``."""
-    print(json.dumps({"bench": name, **figures, "ratio": round(ratio, 4)}, default=float), flush=True)
+    record = _finite({"bench": name, **figures, "ratio": round(ratio, 4)})
+    # Strict JSON (jq, JSON.parse): a figure that could not be measured (NaN, inf) is null, not NaN.
+    print(json.dumps(record, default=float, allow_nan=False), flush=True)
     sys.stdout.flush()
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item") and not isinstance(value, str | bytes):  # numpy scalars
+        return _finite(value.item())
+    return value
