@@ -20,6 +20,8 @@ from app.train.api import train
 from app.train.model import save_model
 from app.train.predict import predict_to_parquet
 
+QUICKSTART_TRIALS = 30
+
 
 @dataclass
 class QuickstartResult:
@@ -85,7 +87,14 @@ def run_quickstart(
     )
 
     start = time.perf_counter()
-    settings = RayTuneSettings.from_config(config, time_budget_s=time_budget_s, max_rounds=200)
+    # A walk through every stage: a bounded search (unless the config sets one) ends well inside the
+    # budget, so the run report and the serving step always come; `automl fit` uses the whole budget.
+    settings = RayTuneSettings.from_config(
+        config,
+        time_budget_s=time_budget_s,
+        max_rounds=200,
+        num_samples=config.search.num_samples or QUICKSTART_TRIALS,
+    )
     fit = AutoMLEngine(
         RayTuneOptimizer(settings),
         out_dir=out_dir / "search",
