@@ -233,14 +233,17 @@ def project(
     ``serve_args`` over serve_config.yaml's args."""
     from app.testing.services import free_port
 
-    port = free_port()
+    port = client_port = free_port()
     env = {**os.environ, "RAY_SERVE_ACCESS_LOG": "0"}
     env.pop("RAY_ADDRESS", None)
     if mode == "direct":
+        # The replica's own port, apart from serve_config's (which Serve's proxy still takes): on one port
+        # the replica's listener moved to the next and the client measured the proxy.
+        client_port = free_port()
         env.update(
             RAY_SERVE_THROUGHPUT_OPTIMIZED="1",
-            RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT=str(port),
-            RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT=str(port + 50),
+            RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT=str(client_port),
+            RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT=str(client_port + 50),
         )
     server = subprocess.Popen(
         [sys.executable, __file__, "--serve", str(model_dir), "--port", str(port)]
@@ -249,8 +252,8 @@ def project(
         stdin=subprocess.PIPE,
     )
     try:
-        wait_http(f"http://127.0.0.1:{port}/healthz", timeout_s=180)
-        return run_client(f"http://127.0.0.1:{port}/predict", scenarios, args)
+        wait_http(f"http://127.0.0.1:{client_port}/healthz", timeout_s=180)
+        return run_client(f"http://127.0.0.1:{client_port}/predict", scenarios, args)
     finally:
         server.stdin.close()
         server.wait(60)
