@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -68,25 +69,27 @@ def training_references(
 
     found: dict[str, Path] = {}
     registered = predictor.metadata.get("registered_name")
-    if source.startswith("models:/") and registered:
-        found = _run_artifacts(
-            registered, str(predictor.metadata["registered_version"]), tracking_uri, ["profile", "reference"]
-        )
-    elif "://" not in source:
-        for name, file in (("profile", "profile.json"), ("reference", REFERENCE_FILE)):
-            for folder in (Path(source), Path(source).parent):
-                if (folder / file).is_file():
-                    found.setdefault(name, folder / file)
-    profile_path = config.reference or found.get("profile")
-    profile = DatasetProfile.load(profile_path).to_dict() if profile_path else None
-    reference = load_reference(found["reference"]) if "reference" in found else None
+    # Downloaded files are read here and not needed after: each replica that connects reads them again.
+    with tempfile.TemporaryDirectory(prefix="automl-monitor-ref-") as tmp:
+        if source.startswith("models:/") and registered:
+            version = str(predictor.metadata["registered_version"])
+            found = _run_artifacts(registered, version, tracking_uri, ["profile", "reference"], Path(tmp))
+        elif "://" not in source:
+            for name, file in (("profile", "profile.json"), ("reference", REFERENCE_FILE)):
+                for folder in (Path(source), Path(source).parent):
+                    if (folder / file).is_file():
+                        found.setdefault(name, folder / file)
+        profile_path = config.reference or found.get("profile")
+        profile = DatasetProfile.load(profile_path).to_dict() if profile_path else None
+        reference = load_reference(found["reference"]) if "reference" in found else None
     return profile, reference
 
 
-def _run_artifacts(name: str, version: str, tracking_uri: str | None, wanted: list[str]) -> dict[str, Path]:
-    """The profile and prediction reference logged with the run of a registered version, downloaded."""
-    import tempfile
-
+def _run_artifacts(
+    name: str, version: str, tracking_uri: str | None, wanted: list[str], into: Path
+) -> dict[str, Path]:
+    """The profile and prediction reference logged with the run of a registered version, downloaded
+    ``into`` a folder."""
     import mlflow.artifacts
     from mlflow import MlflowClient
 
@@ -98,7 +101,6 @@ def _run_artifacts(name: str, version: str, tracking_uri: str | None, wanted: li
     if not run_id:
         return {}
     logged = {f.path for f in client.list_artifacts(run_id)}
-    tmp = Path(tempfile.mkdtemp(prefix="automl-monitor-ref-"))
     found = {}
     for key in wanted:
         if files[key] in logged:
@@ -106,7 +108,7 @@ def _run_artifacts(name: str, version: str, tracking_uri: str | None, wanted: li
                 mlflow.artifacts.download_artifacts(
                     run_id=run_id,
                     artifact_path=files[key],
-                    dst_path=str(tmp),
+                    dst_path=str(into),
                     tracking_uri=client.tracking_uri,
                 )
             )
