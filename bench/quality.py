@@ -51,7 +51,8 @@ any fit took more than 1.1 x budget) and ``over_budget_runs`` (which), ``failed`
 that raised), ``fit_s`` (every fit's wall time, per dataset and system) and ``datasets``: per system and
 dataset, test ``scores`` (primary and secondary metrics), ``fit_s``; the project adds its trials and
 phase timings, the baselines ``process_s`` (the subprocess, imports included). Run directories stay
-under ``--out``.
+under ``--out``; each scored run is saved there as ``SYSTEM/DATASET/scored.json``, and ``--reuse`` keeps
+those scored with the same budget, cores and seed, so a stopped comparison resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -209,6 +210,11 @@ def main() -> None:
     parser.add_argument("--no-track", action="store_true", help="Project: no MLflow tracking in the fit.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "quality")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="Keep the scored runs already under --out (same budget, cores and seed); run only the rest.",
+    )
     args = parser.parse_args()
 
     names = [d.strip() for d in args.datasets.split(",") if d.strip()]
@@ -236,6 +242,24 @@ def main() -> None:
         for ds in splits
     }
 
+    def scored_file(system: str, ds: dict) -> Path:
+        return args.out / system / ds["name"] / "scored.json"
+
+    def reused(system: str, ds: dict) -> bool:
+        # A run is kept only when it was scored under the same conditions: an hour-long comparison can
+        # then be stopped and resumed, or run one system at a time, without mixing budgets.
+        path = scored_file(system, ds)
+        if not args.reuse or not path.is_file():
+            return False
+        saved = json.loads(path.read_text())
+        if saved.get("conditions") != conditions:
+            return False
+        results[ds["name"]][system] = saved["result"]
+        print(f"[{system}] {ds['name']}: reused {path}", flush=True)
+        return True
+
+    conditions = {"time_budget_s": args.time_budget, "cpus": args.cpus, "seed": args.seed}
+
     def record(system: str, ds: dict, fn) -> None:
         name = ds["name"]
         print(f"[{system}] {name} ({ds['task']}, {ds['rows']:,} rows) ...", flush=True)
@@ -248,6 +272,10 @@ def main() -> None:
         y = tests[name][TARGET].to_numpy()
         out["scores"] = score(ds["task"], y, labels[name], out.pop("pred"))
         results[name][system] = out
+        scored_file(system, ds).parent.mkdir(parents=True, exist_ok=True)
+        scored_file(system, ds).write_text(
+            json.dumps({"conditions": conditions, "result": out}, indent=2, default=float)
+        )
         metric, _ = PRIMARY[ds["task"]]
         print(
             f"[{system}] {name}: {metric}={out['scores'][metric]:.5f} fit {out['fit_s']:.1f} s "
@@ -255,7 +283,8 @@ def main() -> None:
             flush=True,
         )
 
-    if "project" in systems:
+    todo = {system: [ds for ds in splits if not reused(system, ds)] for system in systems}
+    if todo.get("project"):
         os.environ.pop("RAY_ADDRESS", None)  # a local Ray with --cpus cores, never a shared cluster
         import ray
 
@@ -267,7 +296,7 @@ def main() -> None:
         DataContext.get_current().execution_options.preserve_order = args.preserve_order
         print(f"ray.init: {time.perf_counter() - started:.1f} s (not counted)", flush=True)
         try:
-            for ds in splits:
+            for ds in todo["project"]:
                 record(
                     "project", ds, lambda ds=ds: run_project(ds, args, labels[ds["name"]], tests[ds["name"]])
                 )
@@ -275,7 +304,7 @@ def main() -> None:
             ray.shutdown()
     for system in systems:
         if system != "project":
-            for ds in splits:
+            for ds in todo[system]:
                 record(
                     system,
                     ds,
