@@ -122,6 +122,7 @@ async def load(
 
     latencies: list[float] = []
     errors = 0
+    statuses: dict[str, int] = {}
     deadline = time.perf_counter() + seconds
     counter = iter(range(max_requests))
 
@@ -136,6 +137,8 @@ async def load(
             ) as r:
                 await r.read()
                 errors += r.status != 200
+                if r.status != 200:
+                    statuses[str(r.status)] = statuses.get(str(r.status), 0) + 1
             latencies.append(time.perf_counter() - start)
 
     connector = aiohttp.TCPConnector(limit=concurrency)
@@ -147,6 +150,7 @@ async def load(
     return {
         "requests": len(latencies),
         "errors": errors,
+        **({"error_statuses": statuses} if statuses else {}),
         "rps": len(latencies) / wall,
         "p50_ms": float(np.percentile(lat, 50)),
         "p99_ms": float(np.percentile(lat, 99)),

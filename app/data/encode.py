@@ -30,6 +30,9 @@ WEIGHT = "__weight__"
 FORMAT_VERSION = 3
 _READABLE = (2, 3)
 MAX_CLASSES = 1000
+# Up to this many rows (a served request), plain numeric columns convert together (``_small_float_block``);
+# larger batches convert column by column, without the extra copies.
+SMALL_ROWS = 1024
 # Calendar parts every date/time feature adds next to its epoch seconds: trees cannot read a weekday
 # or a season off a count of seconds (a weekly effect on generated data: RMSE 1.93 -> 1.60 with them).
 _DATE_PARTS = {
@@ -186,8 +189,11 @@ class Preprocessor:
         if missing:
             self._require(table, missing[0])
         folds = _folds(table) if self.encodings else None
+        block = self._small_float_block(table) if table.num_rows <= SMALL_ROWS else {}
         for name in self.features:
-            if name in self.datetime:
+            if name in block:
+                out[name] = block[name]
+            elif name in self.datetime:
                 out.update(_date_columns(name, table.column(name)))
             else:
                 out[name] = self._encode_feature(name, table.column(name))
@@ -213,6 +219,17 @@ class Preprocessor:
     def encode_target(self, column: pa.ChunkedArray) -> np.ndarray:
         """Target values as float32: class codes (``classes`` order) or numbers; no nulls allowed."""
         return self._encode_target(column)
+
+    def _small_float_block(self, table: pa.Table) -> dict[str, np.ndarray]:
+        """A few rows' plain numeric features as float32 columns, from one Arrow call (per column, the
+        conversion's fixed costs are most of a one-row prediction); empty when they are not all numbers."""
+        skip = {*self.datetime, *self.categories, *self.encodings}
+        plain = [f for f in self.features if f not in skip]
+        matrix = number_matrix(table.select(plain), row_major=False) if len(plain) > 1 else None
+        if matrix is None:
+            return {}
+        matrix = matrix.astype(np.float32, copy=False)
+        return {name: matrix[:, j] for j, name in enumerate(plain)}
 
     def _encoder(self, name: str) -> LevelEncoder:
         key = f"{name}:encoding"
@@ -302,6 +319,20 @@ def _date_columns(name: str, column: pa.ChunkedArray) -> dict[str, np.ndarray]:
     for part, extract in _DATE_PARTS.items():
         out[f"{name}__{part}"] = _to_float32(extract(micros))
     return out
+
+
+def number_matrix(table: pa.Table, *, row_major: bool = True) -> np.ndarray | None:
+    """Every column of ``table`` in one floating-point matrix (missing values as NaN; integers beside
+    floats as float64), from one Arrow call; None when a column is not integer or floating, or all are
+    integers (their own conversion is exact)."""
+    batches = table.combine_chunks().to_batches()
+    if len(batches) != 1:
+        return None
+    try:
+        matrix = np.asarray(batches[0].to_tensor(null_to_nan=True, row_major=row_major))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None
+    return matrix if matrix.dtype.kind == "f" else None
 
 
 def _to_float32(column: pa.ChunkedArray | pa.Array) -> np.ndarray:

@@ -19,6 +19,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from app.data.encode import number_matrix
+
 logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "automl:pred"
@@ -28,20 +30,24 @@ def row_keys(table: pa.Table, features: Sequence[str], *, version: str) -> list[
     """One cache key per row of ``table``: the same values give the same key whatever the column order,
     the numbers' formatting (1, 1.0, 1e0) or the request format; a new model version gives new keys."""
     n = table.num_rows
-    numeric, text = [], []
-    for name in features:
-        column = table.column(name)
-        if (
-            pa.types.is_integer(column.type)
-            or pa.types.is_floating(column.type)
-            or pa.types.is_boolean(column.type)
-        ):
-            numeric.append(pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False))
-        else:
-            text.append(pc.cast(column, pa.string()).to_pylist())
+    # All numbers (a request's usual case): one Arrow call; else a cast per column.
+    matrix, text = number_matrix(table.select(list(features))), []
+    if matrix is None:
+        numeric = []
+        for name in features:
+            column = table.column(name)
+            if (
+                pa.types.is_integer(column.type)
+                or pa.types.is_floating(column.type)
+                or pa.types.is_boolean(column.type)
+            ):
+                numeric.append(pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False))
+            else:
+                text.append(pc.cast(column, pa.string()).to_pylist())
+        matrix = np.column_stack(numeric) if numeric else None
     parts = []
-    if numeric:
-        matrix = np.ascontiguousarray(np.column_stack(numeric), dtype=np.float64)
+    if matrix is not None:
+        matrix = np.array(matrix, dtype=np.float64, order="C")  # float32 columns too; a copy to change
         matrix[np.isnan(matrix)] = np.nan  # one NaN bit pattern for every missing number
         matrix += 0.0  # -0.0 and 0.0 are the same input
         parts.append([row.tobytes() for row in matrix])

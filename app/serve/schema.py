@@ -173,8 +173,10 @@ def _check_shape(n: int, present: set[str], schema: FeatureSchema, max_rows: int
 
 
 def _typed_table(columns: dict[str, list], schema: FeatureSchema) -> pa.Table:
-    arrays, problems = {}, []
+    arrays, problems = _number_block(columns, schema), []
     for name in schema.features:
+        if name in arrays:
+            continue
         values = columns[name]
         kind = schema.kind(name)
         convert = _NUMBER if kind == "number" else _DATETIME if kind == "datetime" else _CATEGORY
@@ -189,7 +191,27 @@ def _typed_table(columns: dict[str, list], schema: FeatureSchema) -> pa.Table:
             f"{first['message']}",
             problems,
         )
-    return pa.table(arrays)
+    return pa.table({name: arrays[name] for name in schema.features})
+
+
+def _number_block(columns: dict[str, list], schema: FeatureSchema) -> dict[str, pa.Array]:
+    """Every numeric feature converted in one Arrow call, each column a slice of that one array; empty
+    when any value is not a finite number or null (``_numbers`` then names each, column by column).
+    Per column, the conversion's fixed costs were most of a one-row request's parsing."""
+    names = [n for n in schema.features if n not in schema.categorical and n not in schema.datetime]
+    if not names:
+        return {}
+    flat = [v for name in names for v in columns[name]]
+    if bool in set(map(type, flat)):
+        return {}
+    try:
+        block = pa.array(flat, type=pa.float64(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+        return {}
+    if np.isinf(block.to_numpy(zero_copy_only=False)).any():
+        return {}
+    n = len(flat) // len(names)
+    return {name: block.slice(j * n, n) for j, name in enumerate(names)}
 
 
 def _numbers(values: list) -> tuple[pa.Array | None, list[tuple[int, str]]]:

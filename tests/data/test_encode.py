@@ -147,3 +147,37 @@ def test_numbers_of_every_arrow_type_become_float32_with_nulls_as_nan():
         got = _to_float32(column)
         assert got.dtype == np.float32, name
         np.testing.assert_array_equal(got, np.asarray(expected, dtype=np.float32), err_msg=name)
+
+
+def test_a_few_rows_convert_together_exactly_as_a_large_batch_column_by_column():
+    """Served requests take ``_small_float_block`` (one Arrow call for the plain numeric features);
+    training batches the per-column path. Both give the same float32 values, nulls as NaN, and the
+    other features (dates, categories) keep their own encoding."""
+    from app.data.encode import SMALL_ROWS
+
+    pre = Preprocessor(
+        features=["a", "b", "c", "city", "d"],
+        categories={"city": ["paris", "nice"]},
+        datetime=["d"],
+        target=None,
+        task=None,
+    )
+    rng = np.random.default_rng(0)
+    n = SMALL_ROWS + 1
+    table = pa.table(
+        {
+            "a": pa.array(rng.normal(size=n)),
+            "b": pa.array([None if i % 3 == 0 else float(i) for i in range(n)], pa.float64()),
+            "c": pa.array(rng.normal(size=n).astype(np.float32)),  # float32 beside float64
+            "city": pa.array(["paris", "lyon", None] * (n // 3) + ["nice"] * (n % 3)),
+            "d": pa.array([pd.Timestamp("2024-01-06")] * n, pa.timestamp("ms")),
+        }
+    )
+    large = pre.transform(table, with_target=False)
+    small = pre.transform(table.slice(0, 7), with_target=False)
+    assert list(small) == list(large) == pre.columns
+    for name in pre.columns:
+        assert small[name].dtype == np.float32, name
+        np.testing.assert_array_equal(small[name], large[name][:7], err_msg=name)
+    ints = pre.transform(table.slice(0, 3).set_column(0, "a", pa.array([1, 2, None])), with_target=False)
+    np.testing.assert_array_equal(ints["a"], np.asarray([1.0, 2.0, np.nan], dtype=np.float32))

@@ -25,6 +25,20 @@ def test_row_keys_ignore_column_order_and_number_formatting_but_not_version():
     assert row_keys(pa.table({"a": [1], "b": [0.5], "city": ["lyon"]}), FEATURES, version="v1")[0] != keys[0]
 
 
+def test_row_keys_of_numbers_alone_agree_across_types_and_missing_spellings():
+    """All-numeric rows take one Arrow conversion; integers, float32 and nulls give the keys that the
+    column-by-column path gives (a text column beside them takes that path)."""
+    numbers = ["a", "b"]
+    floats = pa.table({"a": [1.0, 2.0], "b": [0.5, None]})
+    mixed = pa.table({"b": pa.array([0.5, float("nan")], pa.float32()), "a": [1, 2]})
+    ints = pa.table({"a": [1, 2], "b": pa.array([0.5, None], pa.float64())})
+    keys = row_keys(floats, numbers, version="v1")
+    assert keys == row_keys(mixed, numbers, version="v1") == row_keys(ints, numbers, version="v1")
+    assert keys[0] != keys[1]
+    with_text = row_keys(pa.table({"a": [1.0], "b": [0.5], "city": ["paris"]}), FEATURES, version="v1")
+    assert with_text == row_keys(pa.table({"a": [1], "b": [0.5], "city": ["paris"]}), FEATURES, version="v1")
+
+
 def test_lru_cache_evicts_the_least_recently_used():
     async def go():
         cache = LRUCache(max_entries=2)
