@@ -13,7 +13,7 @@ the same number of cores, one system at a time:
 * the project: ``AutoMLEngine(RayTuneOptimizer(RayTuneSettings(num_cpus=2, time_budget_s=B,
   num_samples=N, metric=M))).fit(train.parquet, target=...)`` — what ``automl fit`` runs — in this
   process on a local Ray (``num_cpus=2``), task auto-detected, tracking on as in the CLI (``--no-track``
-  turns it off); ``num_samples`` is large so that the budget, not the trial count, ends the search;
+  turns it off); no ``num_samples`` unless given, as in the CLI: the budget ends the search;
 * FLAML (``estimator_list=["lgbm", "xgboost", "catboost"]``, ``n_jobs=2``) and AutoGluon-Tabular
   restricted to its GBMs (``hyperparameters={"GBM": {}, "CAT": {}, "XGB": {}}``, ``num_cpus=2``),
   each in a subprocess of the baselines' own environment ``.bench-venv`` (their pins clash with the
@@ -194,7 +194,10 @@ def main() -> None:
     parser.add_argument("--systems", default=",".join(SYSTEMS), help="Comma list of project,flaml,autogluon.")
     parser.add_argument("--cpus", type=int, default=2, help="Cores every system gets.")
     parser.add_argument(
-        "--num-samples", type=int, default=1000, help="Project: trial cap (budget ends first)."
+        "--num-samples",
+        type=int,
+        default=None,
+        help="Project: trial cap (default none: the budget ends the search, as in `automl fit`).",
     )
     parser.add_argument(
         "--max-concurrent",

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 # recount with the real number.
 SEARCH_TRIALS_GUESS = 500
 TRIALS_PER_S = 4.0
+# MLflow's time per trial (its child run) after the search, on a local store; each trial past the count
+# the window planned for brings the search's deadline this much earlier (``app.search.deadline``).
+TRACK_PER_TRIAL_S = 0.04
 # What follows the deadline and does not watch the clock: the trials' last rounds and final reports, Tune
 # winding down, the leaderboard, loading and predicting the best trial on the validation rows, the
 # ensemble, saving the model and fit.json. A share of the budget (they grow with the data, as the budget a
@@ -46,18 +49,24 @@ BACKSTOP_S = 3.0
 class SearchWindow:
     """When the search ends: at ``deadline`` (a Unix time, which trials in other processes compare with
     ``time.time()``) no trial starts and running ones stop after their current round, ``seconds`` from
-    the search's start; Tune's time budget, ``backstop_s``, stops whatever still runs a little later."""
+    the search's start; Tune's time budget, ``backstop_s``, stops whatever still runs a little later.
+
+    The reserve for tracking counted ``trials`` trials; each trial started beyond them moves the deadline
+    ``per_trial_s`` earlier, so that many short trials cannot take the time of the stages after the search.
+    """
 
     seconds: float
     deadline: float
     backstop_s: float = 0.0
+    trials: int = 0
+    per_trial_s: float = 0.0
 
 
 def tracking_seconds(trials: int, *, track: bool) -> float:
     """Seconds MLflow takes after the search: a fixed part for the parent run, the model and the report
     (the store is opened during the search) and a part per trial's child run; estimates for a local
     store, measured as the README's performance section says."""
-    return 2.5 + 0.04 * trials if track else 0.0
+    return 2.5 + TRACK_PER_TRIAL_S * trials if track else 0.0
 
 
 def end_seconds(time_budget_s: float, data: Any = None) -> float:
@@ -102,7 +111,13 @@ def search_window(
     if cv.folds_for(settings, data)[0] and cv_share > cv.WORKER_START_S:  # else it could not start a fold
         seconds -= cv_share
     slack = max(BACKSTOP_S, BACKSTOP_SHARE * budget)
-    return SearchWindow(seconds=seconds, deadline=wall_clock() + seconds, backstop_s=seconds + slack)
+    return SearchWindow(
+        seconds=seconds,
+        deadline=wall_clock() + seconds,
+        backstop_s=seconds + slack,
+        trials=max(trials, 1),
+        per_trial_s=TRACK_PER_TRIAL_S if track else 0.0,
+    )
 
 
 def after_search_deadline(

@@ -18,23 +18,40 @@ class DeadlineLimiter(ConcurrencyLimiter):
     instead of Tune's time budget stopping them wherever they are.
 
     The first trial starts even past the deadline (it stops after its first round): a fit always gives a
-    model. The deadline is not part of the searcher's saved state: a resumed search gets the new fit's.
+    model. Every trial beyond the ``planned`` ones brings the deadline ``per_trial_s`` earlier: the time
+    each trial costs after the search (tracking it) comes out of the search's window, not the budget's
+    end. The deadline is not part of the searcher's saved state: a resumed search gets the new fit's.
     """
 
-    def __init__(self, searcher, *, max_concurrent: int, deadline: float | None) -> None:
+    def __init__(
+        self,
+        searcher,
+        *,
+        max_concurrent: int,
+        deadline: float | None,
+        planned: int = 0,
+        per_trial_s: float = 0.0,
+    ) -> None:
         super().__init__(searcher, max_concurrent=max_concurrent)
-        self.deadline = deadline
+        self.deadline, self.planned, self.per_trial_s = deadline, planned, per_trial_s
         self.suggested = 0
+
+    def ends_at(self) -> float | None:
+        """The deadline as the trials started so far leave it."""
+        if self.deadline is None:
+            return None
+        return self.deadline - self.per_trial_s * max(0, self.suggested - self.planned)
 
     def suggest(self, trial_id: str):
         # The first trial starts whatever the time: a fit gives a model (its first round at least).
-        if self.deadline is not None and time.time() >= self.deadline and self.suggested:
+        ends = self.ends_at()
+        if ends is not None and time.time() >= ends and self.suggested:
             return Searcher.FINISHED
         suggestion = super().suggest(trial_id)
         self.suggested += suggestion not in (None, Searcher.FINISHED)
         return suggestion
 
     def set_state(self, state: dict) -> None:
-        deadline = self.deadline
+        kept = self.deadline, self.planned, self.per_trial_s
         super().set_state(state)
-        self.deadline = deadline
+        self.deadline, self.planned, self.per_trial_s = kept

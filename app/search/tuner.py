@@ -182,6 +182,8 @@ def make_tuner(
         ),
         max_concurrent=max_concurrent,
         deadline=window.deadline if window else None,
+        planned=window.trials if window else 0,
+        per_trial_s=window.per_trial_s if window else 0.0,
     )
     if settings.scheduler == "asha":
         scheduler = ASHAScheduler(
@@ -265,6 +267,8 @@ def restore_tuner(
     searcher = tuner._local_tuner._tune_config.search_alg
     if isinstance(searcher, DeadlineLimiter):
         searcher.deadline = deadline
+        searcher.planned = window.trials if window else 0
+        searcher.per_trial_s = window.per_trial_s if window else 0.0
     return tuner
 
 

@@ -11,7 +11,7 @@ import pytest
 from app.data.encode import Preprocessor
 from app.data.synthetic import make_frame
 from app.search import AutoMLEngine, RayTuneOptimizer, RayTuneSettings
-from app.search.budget import END_S, end_seconds, search_window
+from app.search.budget import END_S, SEARCH_TRIALS_GUESS, TRACK_PER_TRIAL_S, end_seconds, search_window
 from app.search.local import TrialData, train_local
 from app.train.common import NativeMetric, WorkerSpec
 from app.train.metrics import get_metric
@@ -104,6 +104,42 @@ def test_the_searcher_proposes_no_trial_past_the_deadline_but_the_first():
     assert [early.suggest(t) for t in "ab"] == [{"trial": "a"}, {"trial": "b"}]
     early.set_state(late.get_state())  # a resumed search keeps its own deadline
     assert early.suggest("c") == {"trial": "c"}
+
+
+def test_trials_beyond_those_planned_bring_the_deadline_earlier():
+    """Each trial tracked after the search costs time: past the count the window's reserve planned for,
+    every trial started comes out of the search's end (1,000 one-second-tracked trials on a small set
+    took the time of cross-validation and refit)."""
+    from ray.tune.search import Searcher
+
+    from app.search.deadline import DeadlineLimiter
+
+    class Counter(Searcher):
+        def suggest(self, trial_id):
+            return {"trial": trial_id}
+
+    start = time.time()
+    limiter = DeadlineLimiter(Counter(), max_concurrent=100, deadline=start + 30, planned=2, per_trial_s=10)
+    proposed = [limiter.suggest(str(t)) for t in range(7)]
+    # 2 planned, then each one started takes 10 s of the 30 s left: after 5, none is left
+    assert proposed[:5] == [{"trial": str(t)} for t in range(5)]
+    assert proposed[5:] == [Searcher.FINISHED] * 2
+    assert limiter.ends_at() == pytest.approx(start)
+    window = search_window(
+        RayTuneSettings(time_budget_s=100),
+        None,
+        started=0.0,
+        track=True,
+        clock=lambda: 0.0,
+        wall_clock=lambda: 0.0,
+    )
+    assert (window.trials, window.per_trial_s) == (min(SEARCH_TRIALS_GUESS, 400), TRACK_PER_TRIAL_S)
+    assert (
+        search_window(
+            RayTuneSettings(time_budget_s=100), None, started=0.0, track=False, clock=lambda: 0.0
+        ).per_trial_s
+        == 0.0
+    )
 
 
 def test_the_search_gets_what_the_start_left_less_the_reserve_and_never_waits():
