@@ -11,7 +11,9 @@ count too) against loopback only:
 The Serve side runs with the settings named by ``--modes`` (each in the environment of the Ray it
 starts): ``proxy`` is Serve's default HTTP proxy on the documented port; ``direct`` sets
 ``RAY_SERVE_THROUGHPUT_OPTIMIZED=1`` (direct ingress: the replica itself listens, no proxy hop) with the
-replica's HTTP port pinned by ``RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT`` — the port clients are told to use.
+replica's HTTP port pinned by ``RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT`` — the port clients are told to use;
+``haproxy`` adds ``RAY_SERVE_ENABLE_HA_PROXY=1`` (HAProxy on the documented port, in front of the replicas'
+direct-ingress ports; ``--modes proxy,direct,haproxy``).
 
     uv run python bench/serve.py                      # both modes, 10 s per scenario
 Last line: JSON with ``ratio`` (1-row requests/s ÷ bare), ``ratio_1k`` (1,000-row predictions/s ÷ bare),
@@ -249,6 +251,10 @@ def project(
             RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT=str(client_port),
             RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT=str(client_port + 50),
         )
+    elif mode == "haproxy":
+        # HAProxy on serve_config's port in front of the replicas' direct-ingress ports: one stable port
+        # for clients, as many replicas as autoscaling gives.
+        env.update(RAY_SERVE_THROUGHPUT_OPTIMIZED="1", RAY_SERVE_ENABLE_HA_PROXY="1")
     server = subprocess.Popen(
         [sys.executable, __file__, "--serve", str(model_dir), "--port", str(port)]
         + ["--serve-args", json.dumps(serve_args or {})],

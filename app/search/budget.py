@@ -25,9 +25,10 @@ if TYPE_CHECKING:
 # recount with the real number.
 SEARCH_TRIALS_GUESS = 500
 TRIALS_PER_S = 4.0
-# MLflow's time per trial (its child run) after the search, on a local store; each trial past the count
-# the window planned for brings the search's deadline this much earlier (``app.search.deadline``).
-TRACK_PER_TRIAL_S = 0.04
+# MLflow's time per trial (its child run: three calls) after the search, on a local store: 0.017-0.029 s
+# measured on a quiet machine (bench/quality.py, 776-1,019 trials); each trial past the count the window
+# planned for brings the search's deadline this much earlier (``app.search.deadline``).
+TRACK_PER_TRIAL_S = 0.03
 # What follows the deadline and does not watch the clock: the trials' last rounds and final reports, Tune
 # winding down, the leaderboard, loading and predicting the best trial on the validation rows, the
 # ensemble, saving the model and fit.json. A share of the budget (they grow with the data, as the budget a
