@@ -5,7 +5,7 @@ Ray exports them on each node's metrics endpoint with a ``ray_`` prefix (and ``_
 ``ray_automl_requests_total``, ``ray_automl_errors_total``, ``ray_automl_request_latency_seconds``,
 ``ray_automl_cache_hits_total``, ``ray_automl_cache_misses_total``, ``ray_automl_cache_errors_total``,
 ``ray_automl_predictions_total``, ``ray_automl_model_loaded``. Requests only add to local counts; a
-background task hands them to Ray once a second, so a request pays no metrics call.
+background task hands them to Ray ten times a second, so a request pays no metrics call.
 """
 
 from __future__ import annotations
@@ -16,6 +16,10 @@ from collections import Counter as Tally
 from dataclasses import dataclass, field
 
 from app.monitor.metrics import LATENCY_BUCKETS, SPEC, SPECS, TAG_KEYS
+
+# Each latency is one Ray ``observe`` call (~13 us): at 1,200 requests/s a flush once a second held the
+# replica's event loop ~16 ms, the requests' 99th percentile; a tenth of that ten times a second does not.
+FLUSH_EVERY_S = 0.1
 
 
 @dataclass
@@ -62,7 +66,7 @@ class ServeMetrics:
         for value in latencies:
             ray_metrics["latency"].observe(value, tags=tags)
 
-    async def run_flusher(self, every_s: float = 1.0) -> None:
+    async def run_flusher(self, every_s: float = FLUSH_EVERY_S) -> None:
         while True:
             await asyncio.sleep(every_s)
             with contextlib.suppress(Exception):  # metrics never take a replica down
