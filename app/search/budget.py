@@ -30,6 +30,10 @@ TRIALS_PER_S = 4.0
 # unused on breast cancer). Each trial past the count the window planned for brings the search's deadline
 # this much earlier (``app.search.deadline``); a slower store eats into the reserves for the end and CV.
 TRACK_PER_TRIAL_S = 0.02
+# The refit of the chosen models on train + valid, when cross-validation does not run (more than 10,000
+# rows): a share of the budget, at most a third of what the search would have. bench/quality.py at 120 s:
+# refits took up to 12 s on 200k rows; without this share 2 of 10 fits skipped theirs and lost 0.1-2 %.
+REFIT_SHARE = 0.08
 # What follows the deadline and does not watch the clock: the trials' last rounds and final reports, Tune
 # winding down, the leaderboard, loading and predicting the best trial on the validation rows, the
 # ensemble, saving the model and fit.json. A share of the budget (they grow with the data, as the budget a
@@ -98,7 +102,8 @@ def search_window(
     """The search's window (None without ``time_budget_s``): what is left of the budget since
     ``started`` (``clock``'s time) less the reserve for the end and tracking, and less
     cross-validation's share when it will run (at most a third of what is left: on a short budget the
-    search comes first; none when the share could not even start cross-validation's workers).
+    search comes first; none when the share could not even start cross-validation's workers), else the
+    refit's share when there is a refit.
 
     Nothing is guaranteed to the search: when the start took the budget, the window is empty and the
     first trials stop after one round, which still gives a model.
@@ -110,8 +115,11 @@ def search_window(
     trials = min(settings.num_samples or SEARCH_TRIALS_GUESS, SEARCH_TRIALS_GUESS, int(TRIALS_PER_S * left))
     seconds = max(0.0, left - end_seconds(budget, data) - tracking_seconds(max(trials, 1), track=track))
     cv_share = min(cv.SHARE * budget, seconds / 3)
-    if cv.folds_for(settings, data)[0] and cv_share > cv.WORKER_START_S:  # else it could not start a fold
-        seconds -= cv_share
+    if cv.folds_for(settings, data)[0]:
+        if cv_share > cv.WORKER_START_S:  # else it could not start a fold
+            seconds -= cv_share
+    elif settings.refit:  # data too large for cross-validation: its refit takes time
+        seconds -= min(REFIT_SHARE * budget, seconds / 3)
     slack = max(BACKSTOP_S, BACKSTOP_SHARE * budget)
     return SearchWindow(
         seconds=seconds,

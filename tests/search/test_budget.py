@@ -11,7 +11,14 @@ import pytest
 from app.data.encode import Preprocessor
 from app.data.synthetic import make_frame
 from app.search import AutoMLEngine, RayTuneOptimizer, RayTuneSettings
-from app.search.budget import END_S, SEARCH_TRIALS_GUESS, TRACK_PER_TRIAL_S, end_seconds, search_window
+from app.search.budget import (
+    END_S,
+    REFIT_SHARE,
+    SEARCH_TRIALS_GUESS,
+    TRACK_PER_TRIAL_S,
+    end_seconds,
+    search_window,
+)
 from app.search.local import TrialData, train_local
 from app.train.common import NativeMetric, WorkerSpec
 from app.train.metrics import get_metric
@@ -147,8 +154,13 @@ def test_the_search_gets_what_the_start_left_less_the_reserve_and_never_waits():
     window = search_window(
         settings, None, started=90.0, track=False, clock=lambda: 100.0, wall_clock=lambda: 5e5
     )
-    assert window.seconds == pytest.approx(30 - 10 - END_S)
+    # less the refit's share: no cross-validation without data
+    assert window.seconds == pytest.approx(30 - 10 - END_S - REFIT_SHARE * 30)
     assert window.deadline == pytest.approx(5e5 + window.seconds)
+    no_refit = search_window(
+        RayTuneSettings(time_budget_s=30, refit=False), None, started=90.0, track=False, clock=lambda: 100.0
+    )
+    assert no_refit.seconds == pytest.approx(30 - 10 - END_S)
     late = search_window(settings, None, started=0.0, track=True, clock=lambda: 100.0, wall_clock=lambda: 5e5)
     assert late.seconds == 0.0
     assert search_window(RayTuneSettings(), None, started=0.0, track=True) is None
