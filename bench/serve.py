@@ -262,7 +262,7 @@ def project(
         stdin=subprocess.PIPE,
     )
     try:
-        wait_http(f"http://127.0.0.1:{client_port}/healthz", timeout_s=180)
+        wait_http(f"http://127.0.0.1:{client_port}/readyz", timeout_s=180)  # the model loaded
         return run_client(f"http://127.0.0.1:{client_port}/predict", scenarios, args)
     finally:
         server.stdin.close()
