@@ -25,14 +25,16 @@ if TYPE_CHECKING:
 # recount with the real number.
 SEARCH_TRIALS_GUESS = 500
 TRIALS_PER_S = 4.0
-# MLflow's time per trial (its child run: three calls) after the search, on a local store: 0.017-0.029 s
-# measured on a quiet machine (bench/quality.py, 776-1,065 trials; 0.03 here left 23% of a 120 s budget
-# unused on breast cancer). Each trial past the count the window planned for brings the search's deadline
-# this much earlier (``app.search.deadline``); a slower store eats into the reserves for the end and CV.
+# MLflow's time per trial (its child run: three calls) after the search, on a local store: 0.017-0.030 s
+# on a quiet machine (bench/quality.py, 100-1,065 trials; 0.03 left 23% of a 120 s budget unused on breast
+# cancer); the quickstart under load measured ~0.039 (89 trials in 6.0 s, fixed part included). Each trial
+# past the count the window planned for brings the search's deadline this much earlier
+# (``app.search.deadline``); a slower store eats into the reserves for the end and CV.
 TRACK_PER_TRIAL_S = 0.02
 # The refit of the chosen models on train + valid, when cross-validation does not run (more than 10,000
-# rows): a share of the budget, at most a third of what the search would have. bench/quality.py at 120 s:
-# refits took up to 12 s on 200k rows; without this share 2 of 10 fits skipped theirs and lost 0.1-2 %.
+# rows, Ray Train trials, or cv_folds=0): a share of the budget, at most a third of what the search would
+# have. bench/quality.py at 120 s: refits took up to 12 s on 200k rows; without this share 2 of 10 fits
+# skipped theirs and lost 0.1-2 %.
 REFIT_SHARE = 0.08
 # What follows the deadline and does not watch the clock: the trials' last rounds and final reports, Tune
 # winding down, the leaderboard, loading and predicting the best trial on the validation rows, the
@@ -118,7 +120,7 @@ def search_window(
     if cv.folds_for(settings, data)[0]:
         if cv_share > cv.WORKER_START_S:  # else it could not start a fold
             seconds -= cv_share
-    elif settings.refit:  # data too large for cross-validation: its refit takes time
+    elif settings.refit:  # no cross-validation: the refit on train + valid takes time
         seconds -= min(REFIT_SHARE * budget, seconds / 3)
     slack = max(BACKSTOP_S, BACKSTOP_SHARE * budget)
     return SearchWindow(

@@ -28,13 +28,19 @@ class DeadlineLimiter(ConcurrencyLimiter):
         searcher,
         *,
         max_concurrent: int,
-        deadline: float | None,
+        deadline: float | None = None,
         planned: int = 0,
         per_trial_s: float = 0.0,
     ) -> None:
         super().__init__(searcher, max_concurrent=max_concurrent)
         self.deadline, self.planned, self.per_trial_s = deadline, planned, per_trial_s
         self.suggested = 0
+
+    def follow(self, window) -> None:
+        """End where ``window`` (``app.search.budget.SearchWindow``, or None: no deadline) says."""
+        self.deadline = window.deadline if window else None
+        self.planned = window.trials if window else 0
+        self.per_trial_s = window.per_trial_s if window else 0.0
 
     def ends_at(self) -> float | None:
         """The deadline as the trials started so far leave it."""

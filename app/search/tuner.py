@@ -181,10 +181,8 @@ def make_tuner(
             space=OptunaSpace(families, n_rows, n_features, spec.task), metric="score", mode=spec.mode, **how
         ),
         max_concurrent=max_concurrent,
-        deadline=window.deadline if window else None,
-        planned=window.trials if window else 0,
-        per_trial_s=window.per_trial_s if window else 0.0,
     )
+    searcher.follow(window)
     if settings.scheduler == "asha":
         scheduler = ASHAScheduler(
             time_attr="rounds",
@@ -266,9 +264,7 @@ def restore_tuner(
     # interrupted fit's deadline, long past.
     searcher = tuner._local_tuner._tune_config.search_alg
     if isinstance(searcher, DeadlineLimiter):
-        searcher.deadline = deadline
-        searcher.planned = window.trials if window else 0
-        searcher.per_trial_s = window.per_trial_s if window else 0.0
+        searcher.follow(window)
     return tuner
 
 
