@@ -169,15 +169,25 @@ class Preprocessor:
         return ["c" if f in self.categories and f not in self.encodings else "q" for f in self.columns]
 
     @property
+    def takes_matrix(self) -> bool:
+        """Every feature is a plain number: ``transform`` then takes the rows as one float matrix."""
+        return not (self.categories or self.datetime or self.encodings)
+
+    @property
     def num_classes(self) -> int:
         return len(self.classes) if self.classes else 0
 
-    def transform(self, batch: pa.Table | pd.DataFrame, *, with_target: bool = True) -> dict[str, np.ndarray]:
+    def transform(
+        self, batch: pa.Table | pd.DataFrame | np.ndarray, *, with_target: bool = True
+    ) -> dict[str, np.ndarray]:
         """``columns`` as float32 arrays keyed by name, plus ``__label__`` / ``__weight__``.
 
         Rows whose target is null are dropped (they cannot be learnt from); a missing column is a
-        ``DataError`` naming it.
+        ``DataError`` naming it. A 2-D float array holds the features in order, NaN for missing, and is
+        taken only when ``takes_matrix`` (no target).
         """
+        if isinstance(batch, np.ndarray):
+            return self._matrix_columns(batch)
         table = batch if isinstance(batch, pa.Table) else pa.Table.from_pandas(batch, preserve_index=False)
         if with_target and self.target is not None:
             self._require(table, self.target)
@@ -219,6 +229,15 @@ class Preprocessor:
     def encode_target(self, column: pa.ChunkedArray) -> np.ndarray:
         """Target values as float32: class codes (``classes`` order) or numbers; no nulls allowed."""
         return self._encode_target(column)
+
+    def _matrix_columns(self, matrix: np.ndarray) -> dict[str, np.ndarray]:
+        if not self.takes_matrix or matrix.ndim != 2 or matrix.shape[1] != len(self.features):
+            raise DataError(
+                f"a feature matrix needs {len(self.features)} numeric columns ({', '.join(self.features)}) "
+                f"and a model whose features are all numbers; got shape {matrix.shape}"
+            )
+        block = matrix.astype(np.float32, copy=False)
+        return {name: block[:, j] for j, name in enumerate(self.features)}
 
     def _small_float_block(self, table: pa.Table) -> dict[str, np.ndarray]:
         """A few rows' plain numeric features as float32 columns, from one Arrow call (per column, the

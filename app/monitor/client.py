@@ -163,12 +163,13 @@ class MonitorClient:
         self.sent = self.dropped = 0
         self._retry_at = 0.0
 
-    def offer(self, table: Any, answers: list[dict[str, Any]], classes: list[Any] | None) -> None:
-        """Keep a sample of one request's rows with their answers (no I/O; only sampled rows are copied)."""
+    def offer(self, rows: Any, answers: list[dict[str, Any]], classes: list[Any] | None) -> None:
+        """Keep a sample of one request's rows (``app.serve.schema.Rows``) with their answers (no I/O;
+        only sampled rows are copied)."""
         picked = [i for i in range(len(answers)) if self.rng.random() < self.sample_rate]
         if not picked:
             return
-        rows = table.select(self.features).take(picked).to_pylist()
+        rows = rows.take(picked).table.select(self.features).to_pylist()
         for i, row in zip(picked, rows, strict=True):
             answer = answers[i]
             self.buffer.append((answer["prediction_id"], row, answer_score(answer, classes)))

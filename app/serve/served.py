@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
-from app.serve.schema import FeatureSchema
+from app.serve.schema import FeatureSchema, Rows
 from app.train.ensemble import ENSEMBLE_FILE
 from app.train.model import METADATA_FILE
 
@@ -35,9 +34,9 @@ class ServedModel:
     def classes(self) -> list[Any] | None:
         return self.predictor.classes
 
-    def predict_rows(self, table: pa.Table) -> list[dict[str, Any]]:
+    def predict_rows(self, rows: Rows) -> list[dict[str, Any]]:
         """One JSON-ready answer per row: ``{"prediction": ...}`` plus ``proba_<class>`` for classifiers."""
-        scores = np.asarray(self.predictor.predict_scores(table))
+        scores = np.asarray(self.predictor.predict_scores(rows.model_input()))
         if self.task == "regression":
             return [{"prediction": float(v)} for v in scores]
         labels = self.predictor.preprocessor.decode_labels(scores.argmax(axis=1)).tolist()

@@ -28,10 +28,10 @@ class EnsemblePredictor(ScoringModel):
             member.use_device(device)
 
     def predict_scores(self, data: Any) -> np.ndarray:
-        # Each member encodes the same raw columns: share one Arrow table between them.
-        table = self.members[0].as_table(data)
+        # Each member encodes the same raw columns: share one Arrow table (or float matrix) between them.
+        rows = self.members[0].model_input(data)
         return sum(
-            w * np.asarray(m.predict_scores(table)) for m, w in zip(self.members, self.weights, strict=True)
+            w * np.asarray(m.predict_scores(rows)) for m, w in zip(self.members, self.weights, strict=True)
         )
 
 

@@ -120,6 +120,13 @@ class ScoringModel:
     def use_device(self, device: str) -> None:
         """Predict on ``cuda`` or ``cpu`` where the family supports it."""
 
+    def model_input(self, data: Any) -> pa.Table | np.ndarray:
+        """``data`` as ``transform`` takes it: a float matrix as it is when every feature is a plain
+        number (a few rows' Arrow conversion costs more than their prediction), else an Arrow table."""
+        if isinstance(data, np.ndarray) and data.dtype.kind == "f" and self.preprocessor.takes_matrix:
+            return data
+        return self.as_table(data)
+
     def as_table(self, data: Any) -> pa.Table:
         """The raw feature columns of ``data`` as an Arrow table."""
         if isinstance(data, pa.Table):
@@ -172,7 +179,7 @@ class Predictor(ScoringModel):
 
     def predict_scores(self, data: Any) -> np.ndarray:
         """Class probabilities ``(n, classes)`` for classification, values ``(n,)`` for regression."""
-        columns = self.preprocessor.transform(self.as_table(data), with_target=False)
+        columns = self.preprocessor.transform(self.model_input(data), with_target=False)
         return np.asarray(self._mod.predict(self.model, columns, self.preprocessor))
 
 

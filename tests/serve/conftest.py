@@ -72,6 +72,15 @@ def family_dirs(tmp_path_factory) -> dict[str, Path]:
     out = root / "ensemble" / "model"
     members = [shutil.copytree(dirs[f], out / f"member_{i}") for i, f in enumerate(("xgboost", "lightgbm"))]
     dirs["ensemble"] = save_ensemble(members, np.array([0.6, 0.4]), out, info={"metric": "logloss"})
+    # Models of numbers alone: their requests take the one-matrix path (app.serve.schema.Rows).
+    for f in ("xgboost", "lightgbm", "catboost"):
+        dirs[f"{f}-numbers"] = train_model_dir(root / f"{f}-numbers" / "model", family=f, numbers_only=True)
+    out = root / "ensemble-numbers" / "model"
+    members = [
+        shutil.copytree(dirs[f"{f}-numbers"], out / f"member_{i}")
+        for i, f in enumerate(("xgboost", "catboost"))
+    ]
+    dirs["ensemble-numbers"] = save_ensemble(members, np.array([0.5, 0.5]), out, info={"metric": "logloss"})
     return dirs
 
 

@@ -6,23 +6,29 @@ from __future__ import annotations
 import asyncio
 import time
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
 from app.serve.cache import LRUCache, PredictionCache, RedisCache, row_keys
+from app.serve.schema import Rows
 from app.testing import services
 
 FEATURES = ["a", "b", "city"]
 
 
+def keys_of(table, features=FEATURES, version="v1"):
+    return row_keys(Rows(tuple(features), table=table), version=version)
+
+
 def test_row_keys_ignore_column_order_and_number_formatting_but_not_version():
     one = pa.table({"a": [1, 2], "b": [0.5, None], "city": ["paris", "nice"]})
     two = pa.table({"city": ["paris", "nice"], "b": [0.5, float("nan")], "a": [1.0, 2.0]})
-    keys = row_keys(one, FEATURES, version="v1")
-    assert keys == row_keys(two, FEATURES, version="v1")
+    keys = keys_of(one)
+    assert keys == keys_of(two)
     assert keys[0] != keys[1]
-    assert row_keys(one, FEATURES, version="v2")[0] != keys[0]
-    assert row_keys(pa.table({"a": [1], "b": [0.5], "city": ["lyon"]}), FEATURES, version="v1")[0] != keys[0]
+    assert keys_of(one, version="v2")[0] != keys[0]
+    assert keys_of(pa.table({"a": [1], "b": [0.5], "city": ["lyon"]}))[0] != keys[0]
 
 
 def test_row_keys_of_numbers_alone_agree_across_types_and_missing_spellings():
@@ -32,11 +38,19 @@ def test_row_keys_of_numbers_alone_agree_across_types_and_missing_spellings():
     floats = pa.table({"a": [1.0, 2.0], "b": [0.5, None]})
     mixed = pa.table({"b": pa.array([0.5, float("nan")], pa.float32()), "a": [1, 2]})
     ints = pa.table({"a": [1, 2], "b": pa.array([0.5, None], pa.float64())})
-    keys = row_keys(floats, numbers, version="v1")
-    assert keys == row_keys(mixed, numbers, version="v1") == row_keys(ints, numbers, version="v1")
+    keys = keys_of(floats, numbers)
+    assert keys == keys_of(mixed, numbers) == keys_of(ints, numbers)
     assert keys[0] != keys[1]
-    with_text = row_keys(pa.table({"a": [1.0], "b": [0.5], "city": ["paris"]}), FEATURES, version="v1")
-    assert with_text == row_keys(pa.table({"a": [1], "b": [0.5], "city": ["paris"]}), FEATURES, version="v1")
+    with_text = keys_of(pa.table({"a": [1.0], "b": [0.5], "city": ["paris"]}))
+    assert with_text == keys_of(pa.table({"a": [1], "b": [0.5], "city": ["paris"]}))
+
+
+def test_row_keys_of_a_parsed_matrix_are_those_of_the_same_rows_as_arrow():
+    """JSON rows of an all-numeric model arrive as one float matrix: their keys are the Arrow rows' keys
+    (NaN and null one missing value, -0.0 and 0.0 one number), so a cached answer is found either way."""
+    matrix = np.array([[1.0, np.nan], [-0.0, 2.5]])
+    table = pa.table({"b": [None, 2.5], "a": [1, 0]})
+    assert row_keys(Rows(("a", "b"), matrix=matrix), version="v1") == keys_of(table, ["a", "b"])
 
 
 def test_lru_cache_evicts_the_least_recently_used():

@@ -6,11 +6,12 @@ from __future__ import annotations
 import io
 import json
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from app.serve.schema import FeatureSchema, RequestError, parse_rows
+from app.serve.schema import FeatureSchema, RequestError, _typed_table, parse_rows
 
 SCHEMA = FeatureSchema(("x", "city", "day"), frozenset({"city"}), frozenset({"day"}))
 ROWS = [{"x": 1.5, "city": "paris", "day": "2024-01-02"}, {"x": None, "city": "atlantis", "day": None}]
@@ -18,7 +19,7 @@ ROWS = [{"x": 1.5, "city": "paris", "day": "2024-01-02"}, {"x": None, "city": "a
 
 def parse(body, content_type="application/json", max_rows=100):
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return parse_rows(raw, content_type, SCHEMA, max_rows=max_rows)
+    return parse_rows(raw, content_type, SCHEMA, max_rows=max_rows).table
 
 
 @pytest.mark.parametrize(
@@ -119,3 +120,63 @@ def test_bad_requests_are_4xx_naming_the_problem(body, content_type, status, fie
     if field is not None:
         assert field in [p["field"] for p in err.value.problems]
         assert field in err.value.message or err.value.problems[0]["field"] == field
+
+
+NUMBERS = FeatureSchema(("a", "b", "c"))
+NUMBER_ROWS = [{"a": 1, "b": 2.5, "c": None}, {"a": -0.5, "b": 1e3, "c": 7}]
+NUMBER_LISTS = [[r["a"], r["b"], r["c"]] for r in NUMBER_ROWS]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"dataframe_records": NUMBER_ROWS},
+        {"dataframe_split": {"columns": ["a", "b", "c"], "data": NUMBER_LISTS}},
+        {"dataframe_split": {"columns": ["c", "a", "b"], "data": [[r[2], r[0], r[1]] for r in NUMBER_LISTS]}},
+        {"inputs": {k: [r[k] for r in NUMBER_ROWS] for k in ("b", "c", "a")}},
+        {"inputs": NUMBER_LISTS},
+        {"instances": NUMBER_ROWS, "params": {}},
+    ],
+    ids=["records", "split", "split-reordered", "inputs-columns", "inputs-rows", "instances-params"],
+)
+def test_numeric_models_rows_arrive_as_one_matrix_holding_what_the_column_parse_holds(body):
+    """A model whose features are all numbers takes JSON rows as one float64 matrix (features in order,
+    NaN for null); its table is the one the column-by-column parse makes of the same rows."""
+    rows = parse_rows(json.dumps(body).encode(), "application/json", NUMBERS, max_rows=10)
+    assert rows.matrix is not None and rows.num_rows == 2
+    np.testing.assert_array_equal(rows.matrix, [[1.0, 2.5, np.nan], [-0.5, 1000.0, 7.0]])
+    columns = {k: [r[k] for r in NUMBER_ROWS] for k in ("a", "b", "c")}
+    assert rows.table.equals(_typed_table(columns, NUMBERS))
+    assert rows.take([1]).table.to_pylist() == [{"a": -0.5, "b": 1000.0, "c": 7.0}]
+
+
+NUMBER_BAD = [
+    ({"dataframe_records": [{**NUMBER_ROWS[0], "b": True}]}, 422, "b", "expected a number"),
+    ({"dataframe_records": [{**NUMBER_ROWS[0], "b": "2.5"}]}, 422, "b", "expected a number"),
+    ({"dataframe_records": [{**NUMBER_ROWS[0], "c": [1]}]}, 422, "c", "expected a number"),
+    ({"dataframe_records": [NUMBER_ROWS[0], {"a": 1, "b": 2}]}, 422, "c", "missing field"),
+    ({"dataframe_records": [{"a": 1, "b": 2}]}, 422, "c", "missing column"),
+    ({"dataframe_records": [{**NUMBER_ROWS[0], "d": 1}]}, 422, "d", "unknown column"),
+    ({"dataframe_split": {"columns": ["a", "b", "c"], "data": [[1, 2]]}}, 422, None, "values"),
+    ({"dataframe_split": {"columns": ["a", "a", "c"], "data": [[1, 2, 3]]}}, 422, None, "repeated"),
+    ({"inputs": [[1, 2, 3]] * 11}, 413, None, "limit is 10"),
+    ({"inputs": []}, 422, None, "no rows"),
+    ({"inputs": [[1, 2, 3]], "rows": []}, 400, "rows", "unknown key"),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "field", "words"), NUMBER_BAD)
+def test_numeric_models_bad_rows_are_4xx_naming_the_problem(body, status, field, words):
+    with pytest.raises(RequestError) as err:
+        parse_rows(json.dumps(body).encode(), "application/json", NUMBERS, max_rows=10)
+    assert err.value.status == status
+    assert words in err.value.message or any(words in p["message"] for p in err.value.problems)
+    if field is not None:
+        assert field in [p["field"] for p in err.value.problems]
+
+
+def test_numeric_models_infinity_is_refused_by_row():
+    with pytest.raises(RequestError) as err:
+        parse_rows(b'{"inputs": [[1, 2, 3], [1, -Infinity, 3]]}', "application/json", NUMBERS, max_rows=10)
+    assert err.value.status == 422
+    assert err.value.problems[0] == {"field": "b", "row": 1, "message": "not a finite number"}

@@ -14,9 +14,17 @@ from app.train import load_model
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("family", ["xgboost", "lightgbm", "catboost", "ensemble"])
+@pytest.mark.parametrize(
+    "family",
+    ["xgboost", "lightgbm", "catboost", "ensemble"]
+    + ["xgboost-numbers", "lightgbm-numbers", "catboost-numbers", "ensemble-numbers"],
+)
 def test_predictions_equal_load_model_for_each_family_and_an_ensemble(service, family_dirs, rows, family):
     frame, records = rows
+    if family.endswith("-numbers"):  # a model of numbers alone: rows as one matrix, a null among them
+        frame = frame.drop(columns=["city", "signup"])
+        records = [{k: r[k] for k in frame.columns} for r in records]
+        assert any(r["x3"] is None for r in records)
     service.deploy(family_dirs[family])
     status, headers, body = service.post({"dataframe_records": records})
     assert status == 200, body
@@ -27,6 +35,12 @@ def test_predictions_equal_load_model_for_each_family_and_an_ensemble(service, f
     assert [p["prediction"] for p in body["predictions"]] == labels.tolist()
     assert len({p["prediction_id"] for p in body["predictions"]}) == len(records)
     assert body["model"] == {"name": family, "version": headers["x-model-version"]}
+    if family.endswith("-numbers"):  # the same rows in another layout and column order: the same answers
+        columns = list(reversed(frame.columns))
+        split = {"columns": columns, "data": [[r[c] for c in columns] for r in records]}
+        status, _, again = service.post({"dataframe_split": split})
+        assert status == 200, again
+        assert [p["proba_1"] for p in again["predictions"]] == [p["proba_1"] for p in body["predictions"]]
 
 
 def test_a_repeated_request_is_a_cache_hit_and_a_new_version_is_not(service, family_dirs, rows):

@@ -33,8 +33,8 @@ def preprocessor(frame: pd.DataFrame, task: str) -> Preprocessor:
     classes = None if task == "regression" else sorted(int(c) for c in frame["y"].unique())
     return Preprocessor(
         features=[c for c in frame.columns if c != "y"],
-        categories={"city": CITIES},
-        datetime=["signup"],
+        categories={"city": CITIES} if "city" in frame else {},
+        datetime=["signup"] if "signup" in frame else [],
         target="y",
         task=task,
         classes=classes,
@@ -42,10 +42,19 @@ def preprocessor(frame: pd.DataFrame, task: str) -> Preprocessor:
 
 
 def train_model_dir(
-    out_dir: Path, *, family: str = "xgboost", task: str = "binary", rows: int = 1500, rounds: int = 30
+    out_dir: Path,
+    *,
+    family: str = "xgboost",
+    task: str = "binary",
+    rows: int = 1500,
+    rounds: int = 30,
+    numbers_only: bool = False,
 ) -> Path:
-    """A small model of ``family`` on ``make_frame`` data, saved in ``app.train.model``'s layout."""
+    """A small model of ``family`` on ``make_frame`` data (its numeric columns alone with
+    ``numbers_only``), saved in ``app.train.model``'s layout."""
     frame = make_frame(rows, task=task, seed=0)
+    if numbers_only:
+        frame = frame.drop(columns=["city", "signup"])
     pre = preprocessor(frame, task)
     cols = pre.transform(frame)
     x, y = feature_matrix(cols, pre.columns), cols[LABEL]
