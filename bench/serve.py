@@ -240,7 +240,7 @@ def project(
     from app.testing.services import free_port
 
     port = client_port = free_port()
-    env = {**os.environ, "RAY_SERVE_ACCESS_LOG": "0"}
+    env = dict(os.environ)  # the access log is off in serve_config.yaml (logging_config)
     env.pop("RAY_ADDRESS", None)
     if mode == "direct":
         # The replica's own port, apart from serve_config's (which Serve's proxy still takes): on one port
