@@ -109,7 +109,7 @@ def parse_rows(body: bytes, content_type: str | None, schema: FeatureSchema, *, 
     media = (content_type or "application/json").split(";")[0].strip().lower()
     if media in JSON_TYPES:
         doc = _json_doc(body)
-        matrix = _number_matrix(doc, schema, max_rows)
+        matrix = _number_matrix(doc, body, schema, max_rows)
         if matrix is not None:
             return Rows(schema.features, matrix=matrix)
         columns, n = _json_columns(doc, schema)
@@ -139,10 +139,17 @@ def _json_doc(body: bytes) -> dict[str, Any]:
     return doc
 
 
-_PLAIN_NUMBERS = {int, float, type(None)}
+# Rows up to which a request's numbers are checked and converted by numpy: one row 2 us, against 27 us
+# for Arrow's inference and cast; 1,000 rows 1.3 ms against 0.5 ms.
+FEW_ROWS = 64
+EXACT_INT = 2**53  # beyond it an integer is not exact as a float64 (Arrow refuses it; so does the service)
+_PLAIN_NUMBERS = frozenset({int, float, type(None)})
+_NUMBER_TYPES = frozenset(t.id for t in (pa.float64(), pa.int64(), pa.null()))
 
 
-def _number_matrix(doc: dict[str, Any], schema: FeatureSchema, max_rows: int) -> np.ndarray | None:
+def _number_matrix(
+    doc: dict[str, Any], body: bytes, schema: FeatureSchema, max_rows: int
+) -> np.ndarray | None:
     """The rows as one float64 matrix when the model's features are all numbers and the request is
     well formed: every row complete, every value a finite number or null. None otherwise, and the
     column-by-column parse that names each problem takes over (this one only has to be right when it
@@ -172,14 +179,34 @@ def _number_matrix(doc: dict[str, Any], schema: FeatureSchema, max_rows: int) ->
             rows = [[r[name] for name in names] for r in data]
         else:  # rows of values in the model's feature order
             rows = data
-        if not 0 < len(rows) <= max_rows or any(len(row) != len(names) for row in rows):
+        n, k = len(rows), len(names)
+        if not 0 < n <= max_rows:
             return None
-        if not set(map(type, chain.from_iterable(rows))) <= _PLAIN_NUMBERS:
-            return None  # bools and numbers as text are refused below, by name
-        matrix = np.array(rows, dtype=np.float64)
-    except (KeyError, TypeError, ValueError, OverflowError, IndexError):
+        if n <= FEW_ROWS:
+            # numpy would take True and "1.5" as numbers: the values' types are checked first.
+            types = set(map(type, chain.from_iterable(rows)))
+            if not types <= _PLAIN_NUMBERS:
+                return None
+            matrix = np.array(rows, dtype=np.float64)  # ragged rows: ValueError
+            if int in types and np.nanmax(np.abs(matrix), initial=0) >= EXACT_INT:
+                return None
+        else:
+            # JSON writes a bool only as true/false, and Arrow's inference takes one after a float as a
+            # number: a body with either word anywhere goes the column-by-column way. Inference refuses
+            # text and lists among numbers, and the cast to rows of exactly k numbers checks each row's
+            # length and that large integers stay exact.
+            if b"true" in body or b"false" in body:
+                return None
+            inferred = pa.array(rows)
+            if inferred.type.value_type.id not in _NUMBER_TYPES:
+                return None
+            fixed = inferred.cast(pa.list_(pa.float64(), k))
+            if fixed.null_count:
+                return None
+            matrix = fixed.values.to_numpy(zero_copy_only=False).reshape(n, k)
+    except (KeyError, TypeError, ValueError, OverflowError, IndexError, AttributeError, pa.ArrowException):
         return None
-    if matrix.shape != (len(rows), len(names)) or np.isinf(matrix).any():
+    if matrix.shape != (n, k) or np.isinf(matrix).any():
         return None
     return matrix
 
@@ -330,9 +357,11 @@ def _numbers(values: list) -> tuple[pa.Array | None, list[tuple[int, str]]]:
         if v is None or (isinstance(v, int | float) and not isinstance(v, bool)):
             if _is_inf(v):
                 bad.append((i, "not a finite number"))
+            elif isinstance(v, int) and abs(v) > EXACT_INT:
+                bad.append((i, f"an integer too large to be exact as a number (beyond 2**53): {_show(v)}"))
             continue
         bad.append((i, f"expected a number, got {_show(v)}"))
-    return None, bad
+    return None, bad or [(0, "cannot be read as numbers")]
 
 
 def _categories(values: list) -> tuple[pa.Array | None, list[tuple[int, str]]]:

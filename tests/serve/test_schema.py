@@ -180,3 +180,31 @@ def test_numeric_models_infinity_is_refused_by_row():
         parse_rows(b'{"inputs": [[1, 2, 3], [1, -Infinity, 3]]}', "application/json", NUMBERS, max_rows=10)
     assert err.value.status == 422
     assert err.value.problems[0] == {"field": "b", "row": 1, "message": "not a finite number"}
+
+
+@pytest.mark.parametrize("copies", [1, 40], ids=["numpy", "arrow"])  # FEW_ROWS splits the two ways
+@pytest.mark.parametrize(
+    ("bad", "words"),
+    [
+        (True, "expected a number"),
+        ("2.5", "expected a number"),
+        ([1], "expected a number"),
+        (2**53 + 1, "too large"),
+        (float("inf"), "not a finite number"),
+    ],
+)
+def test_numeric_models_refuse_the_same_values_in_few_rows_and_many(copies, bad, words):
+    lists = NUMBER_LISTS * copies
+    good = parse_rows(json.dumps({"inputs": lists}).encode(), "application/json", NUMBERS, max_rows=100)
+    assert good.matrix is not None and good.matrix.shape == (len(lists), 3)
+    assert np.isnan(good.matrix[0, 2]) and good.matrix[-1, 1] == 1000.0
+    row = len(lists) - 1
+    lists = [*lists[:-1], [1, bad, 3]]
+    with pytest.raises(RequestError) as err:
+        parse_rows(json.dumps({"inputs": lists}).encode(), "application/json", NUMBERS, max_rows=100)
+    assert err.value.status == 422
+    assert err.value.problems[0]["field"] == "b" and err.value.problems[0]["row"] == row
+    assert words in err.value.problems[0]["message"]
+    ragged = [*lists[:-1], [1, 2]]
+    with pytest.raises(RequestError):
+        parse_rows(json.dumps({"inputs": ragged}).encode(), "application/json", NUMBERS, max_rows=100)
