@@ -13,9 +13,10 @@ starts): ``proxy`` is Serve's default HTTP proxy on the documented port; ``direc
 ``RAY_SERVE_THROUGHPUT_OPTIMIZED=1`` (direct ingress: the replica itself listens, no proxy hop) with the
 replica's HTTP port pinned by ``RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT`` — the port clients are told to use;
 ``haproxy`` adds ``RAY_SERVE_ENABLE_HA_PROXY=1`` (HAProxy on the documented port, in front of the replicas'
-direct-ingress ports; ``--modes proxy,direct,haproxy``).
+direct-ingress ports; ``--modes proxy,direct,haproxy``). Every mode takes serve_config.yaml as it is
+(access log off, monitoring on, the in-process cache) with one replica and no autoscaling.
 
-    uv run python bench/serve.py                      # both modes, 10 s per scenario
+    uv run python bench/serve.py                      # proxy and direct, 10 s per scenario
 Last line: JSON with ``ratio`` (1-row requests/s ÷ bare), ``ratio_1k`` (1,000-row predictions/s ÷ bare),
 ``p99_ms``, ``cache_hit_p99_ms``, ``predictions_per_s``.
 """
