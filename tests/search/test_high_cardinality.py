@@ -91,15 +91,15 @@ def test_serving_and_batch_scoring_apply_the_same_encoding(searched, tmp_path):
     # Serving: the request body parsed as the replica parses it, answered by the served model.
     served = load_served(str(result.model_dir))
     body = json.dumps({"dataframe_records": rows.to_dict(orient="records")}).encode()
-    table = parse_rows(body, "application/json", served.schema, max_rows=1_000)
-    answered = np.array([r["proba_1"] for r in served.predict_rows(table)])
+    parsed = parse_rows(body, "application/json", served.schema, max_rows=1_000)
+    answered = np.array([r["proba_1"] for r in served.predict_rows(parsed)])
     # Batch scoring: the same rows from a Parquet file.
     pq.write_table(pa.Table.from_pandas(rows, preserve_index=False), tmp_path / "rows.parquet")
     predict_to_parquet(result.model_dir, str(tmp_path / "rows.parquet"), tmp_path / "out.parquet")
     batch = pq.read_table(tmp_path / "out.parquet").column("proba_1").to_numpy()
     np.testing.assert_allclose(answered, expected, rtol=1e-6)
     np.testing.assert_allclose(batch, expected, rtol=1e-6)
-    encoded = served.predictor.preprocessor.transform(table, with_target=False)
+    encoded = served.predictor.preprocessor.transform(parsed.table, with_target=False)
     prior = served.predictor.preprocessor.encodings["shop"]["prior"][-1][0]
     np.testing.assert_allclose(encoded["shop__te"][:10], prior, rtol=1e-6)
     assert np.all(encoded["shop__freq"][:10] == 0) and np.isfinite(answered).all()

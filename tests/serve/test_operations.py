@@ -10,13 +10,14 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
 
-from app.testing import services
+from app.testing import ray_cluster, services
 from tests.serve.conftest import ROOT, Traffic
 
 pytestmark = pytest.mark.slow
@@ -156,6 +157,48 @@ def test_serve_deploy_and_serve_build_against_a_ray_head_with_metrics_and_an_api
         assert schema.applications[0].deployments[0].name == "ModelServer"
     finally:
         subprocess.run([serve_bin, "shutdown", "-y"], env=env, timeout=120, check=False)
+
+
+def test_direct_ingress_answers_on_the_replica_port_clients_are_told_to_use(family_dirs, rows, tmp_path):
+    """The README's settings for production traffic: with ``RAY_SERVE_THROUGHPUT_OPTIMIZED=1`` the replica
+    listens on the pinned port itself; ``/predict`` (answered by the ingress before FastAPI) and the
+    FastAPI routes (``/model``, ``/openapi.json``) answer there, bad rows included."""
+    _, records = rows
+    direct = services.free_port()
+    env = {
+        "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
+        "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": str(direct),
+        "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(direct + 20),
+    }
+    config = yaml.safe_load((ROOT / "serve_config.yaml").read_text())
+    app = config["applications"][0]
+    app["args"].update(model=str(family_dirs["xgboost"]))
+    deployment = app["deployments"][0]
+    deployment.pop("autoscaling_config")
+    deployment.update(num_replicas=1)
+    deployment["ray_actor_options"].update(num_cpus=0.5)
+    config["http_options"]["port"] = services.free_port()
+    path = tmp_path / "serve_config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    serve_bin = str(Path(sys.executable).with_name("serve"))
+    with ray_cluster.ray_head(num_cpus=2, env=env) as head:
+        run_env = {**os.environ, **head.env(), **env, "RAY_DASHBOARD_ADDRESS": head.dashboard_url}
+        try:
+            subprocess.run([serve_bin, "deploy", str(path)], env=run_env, check=True, timeout=120, cwd=ROOT)
+            url = f"http://127.0.0.1:{direct}"
+            _wait_http(f"{url}/readyz", None, timeout_s=180)
+            for _ in range(2):
+                body = _post(f"{url}/invocations", {"dataframe_records": records[:3]})
+                assert len(body["predictions"]) == 3 and "proba_1" in body["predictions"][0]
+            with pytest.raises(urllib.error.HTTPError) as bad:
+                _post(f"{url}/predict", {"dataframe_records": [{**records[0], "x1": "abc"}]})
+            assert bad.value.code == 422 and "x1" in bad.value.read().decode()
+            with urllib.request.urlopen(f"{url}/openapi.json", timeout=10) as resp:
+                assert {"/predict", "/invocations", "/model"} <= set(json.loads(resp.read())["paths"])
+            with urllib.request.urlopen(f"{url}/model", timeout=10) as resp:
+                assert json.loads(resp.read())["family"] == "xgboost"
+        finally:
+            subprocess.run([serve_bin, "shutdown", "-y"], env=run_env, timeout=120, check=False)
 
 
 def _metric_names(head, wanted, timeout_s: float = 90) -> set[str]:
