@@ -154,14 +154,13 @@ def _number_matrix(
     well formed: every row complete, every value a finite number or null. None otherwise, and the
     column-by-column parse that names each problem takes over (this one only has to be right when it
     answers)."""
-    if schema.categorical or schema.datetime:
+    key, _ = _data_key(doc)
+    if schema.categorical or schema.datetime or key is None:
         return None
-    given = [k for k in DATA_KEYS if k in doc]
-    if len(given) != 1 or len(doc) > 1 + ("params" in doc):
-        return None
-    key, data, names = given[0], doc[given[0]], list(schema.features)
+    data, names = doc[key], list(schema.features)
+    layout = _layout(key, data)
     try:
-        if key == "dataframe_split":
+        if layout == "split":
             columns = data["columns"]
             rows = data["data"]
             if columns != names:
@@ -169,16 +168,18 @@ def _number_matrix(
                     return None
                 order = [columns.index(name) for name in names]
                 rows = [[row[j] for j in order] for row in rows]
-        elif isinstance(data, dict):  # columnar: {"x0": [...], ...}
+        elif layout == "columns":
             if len(data) != len(names):
                 return None
             rows = list(zip(*[data[name] for name in names], strict=True))
-        elif data and isinstance(data[0], dict):  # records
+        elif layout == "records":
             if any(len(r) != len(names) for r in data):
                 return None
             rows = [[r[name] for name in names] for r in data]
-        else:  # rows of values in the model's feature order
+        elif layout == "rows":
             rows = data
+        else:
+            return None
         n, k = len(rows), len(names)
         if not 0 < n <= max_rows:
             return None
@@ -211,21 +212,40 @@ def _number_matrix(
     return matrix
 
 
-def _json_columns(doc: dict[str, Any], schema: FeatureSchema) -> tuple[dict[str, list], int]:
+def _data_key(doc: dict[str, Any]) -> tuple[str | None, list[str]]:
+    """The body's one data key (None when there is not exactly one, or another key beside it) and its
+    unknown keys."""
     unknown = [k for k in doc if k not in (*DATA_KEYS, "params")]
     given = [k for k in DATA_KEYS if k in doc]
-    if unknown or len(given) != 1:
+    return (given[0] if len(given) == 1 and not unknown else None), unknown
+
+
+def _layout(key: str, data: Any) -> str | None:
+    """How ``data`` lays its rows out: split, records, columns (an object of lists) or rows (lists of
+    values in the model's feature order); None for anything else."""
+    if key == "dataframe_split":
+        return "split"
+    if key == "dataframe_records" or (isinstance(data, list) and data and isinstance(data[0], dict)):
+        return "records"
+    if isinstance(data, dict):
+        return "columns"
+    return "rows" if isinstance(data, list) else None
+
+
+def _json_columns(doc: dict[str, Any], schema: FeatureSchema) -> tuple[dict[str, list], int]:
+    key, unknown = _data_key(doc)
+    if key is None:
         problems = [{"field": k, "message": "unknown key"} for k in unknown]
         raise RequestError(400, f"the body needs exactly one of {', '.join(DATA_KEYS)}", problems)
-    key = given[0]
     data = doc[key]
-    if key == "dataframe_split":
+    layout = _layout(key, data)
+    if layout == "split":
         return _split_columns(data)
-    if key == "dataframe_records" or (isinstance(data, list) and data and isinstance(data[0], dict)):
+    if layout == "records":
         return _record_columns(data, key)
-    if isinstance(data, dict):
+    if layout == "columns":
         return _columnar(data, key)
-    if isinstance(data, list):  # rows of values in the model's feature order
+    if layout == "rows":
         return _split_columns({"columns": list(schema.features), "data": data}, key=key)
     raise RequestError(400, f"{key}: expected a list of rows or an object of columns")
 

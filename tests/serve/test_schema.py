@@ -162,6 +162,8 @@ NUMBER_BAD = [
     ({"inputs": [[1, 2, 3]] * 11}, 413, None, "limit is 10"),
     ({"inputs": []}, 422, None, "no rows"),
     ({"inputs": [[1, 2, 3]], "rows": []}, 400, "rows", "unknown key"),
+    ({"dataframe_records": [[1, 2, 3]]}, 422, "dataframe_records", "not objects"),
+    ({"dataframe_records": {"a": [1], "b": [2], "c": [3]}}, 400, None, "list of objects"),
 ]
 
 
