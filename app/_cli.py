@@ -15,6 +15,27 @@ USAGE_ERROR = 2
 INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
 
 
+def process_started() -> float:
+    """When this process started, on ``time.monotonic()``'s clock, when it was started for this command
+    (``automl ...``, ``python -m app.cli ...``): a user's time budget counts from the command, its
+    interpreter start and imports included (Linux's ``/proc``). Otherwise (the CLI called inside another
+    program, a test runner say) and elsewhere: now."""
+    import time
+    from pathlib import Path
+
+    if Path(sys.argv[0]).stem not in ("automl", "cli"):
+        return time.monotonic()
+    try:
+        with open("/proc/self/stat") as f:
+            ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/stat") as f:
+            boot = next(float(line.split()[1]) for line in f if line.startswith("btime"))
+        age = time.time() - (boot + ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError, StopIteration):
+        age = 0.0
+    return time.monotonic() - max(0.0, min(age, 3600.0))
+
+
 def one_line(message: object) -> str:
     """``message`` with its lines joined by ``; `` (a pydantic or config error lists one per line)."""
     lines = [" ".join(line.split()) for line in str(message).splitlines()]

@@ -50,9 +50,10 @@ class InMemoryData(Protocol):
 
 
 class RoundObserver(Protocol):
-    """Sees the validation metrics (library names) after every round; True stops the training."""
+    """Sees the validation metrics (library names) after every round, and the model being trained where
+    the library exposes it (a search trial persists it); True stops the training."""
 
-    def after_round(self, done: int, native: dict[str, float]) -> bool: ...
+    def after_round(self, done: int, native: dict[str, float], model: Any = None) -> bool: ...
 
 
 class Learner(Protocol):

@@ -183,3 +183,53 @@ def insurance_claims(*, rows: int = 60_000, seed: int = 0) -> pd.DataFrame:
     )
     frame[TARGET] = cost.round(2).astype(np.float64)
     return frame
+
+
+def ad_clicks(*, rows: int = 400_000, seed: int = 0, publishers: int = 20_000) -> pd.DataFrame:
+    """Ad impressions, ~8 % clicked, ten columns: a 20,000-level ``publisher`` (each with its own click
+    rate, which its 25-level category only partly explains), the device, a 40-level country with missing
+    values, the slot on the page (worse lower down, more so on phones), a skewed bid, the hour, the user's
+    account age (missing more often for new users) and two plain numeric columns, one with missing values."""
+    rng = np.random.default_rng(seed + 13)
+    n = rows
+    publisher = _levels_all_present(rng, n, publishers, power=1.1)
+    category = rng.integers(0, 25, size=publishers)  # each publisher's category
+    publisher_effect = rng.normal(scale=0.4, size=25)[category] + rng.normal(scale=0.7, size=publishers)
+    device = rng.choice(4, size=n, p=[0.55, 0.3, 0.1, 0.05])
+    country = _levels_all_present(rng, n, 40, power=1.5)
+    slot = rng.integers(1, 9, size=n)
+    bid = np.exp(rng.normal(-1.0, 0.8, size=n))
+    hour = rng.integers(0, 24, size=n)
+    user_age = rng.exponential(400, size=n)
+    x = rng.normal(size=(n, 2))
+    signal = (
+        publisher_effect[publisher]
+        + np.array([0.0, -0.3, 0.2, -0.8])[device]
+        + rng.normal(scale=0.3, size=40)[country]
+        - 0.3 * np.log(slot) * (1.0 + 0.6 * (device == 0))
+        + 0.35 * np.log(bid)
+        + 0.4 * np.sin(2 * np.pi * hour / 24)
+        - 0.3 * np.log1p(user_age / 30)
+        + 0.5 * x[:, 0]
+        + 0.3 * np.tanh(x[:, 0] * x[:, 1])
+    )
+    devices = np.array(["phone", "desktop", "tablet", "tv"], dtype=object)
+    frame = pd.DataFrame(
+        {
+            "publisher": pd.Series([f"pub{i:05d}" for i in publisher], dtype="object"),
+            "publisher_category": pd.Series(_labels("cat", category[publisher]), dtype="object"),
+            "device": pd.Series(devices[device], dtype="object"),
+            "country": _with_missing(_labels("c", country), rng.random(n) < 0.06),
+            "slot": slot.astype(np.int64),
+            "bid": bid.round(4),
+            "hour": hour.astype(np.int64),
+            # A new user's account age is often not known yet.
+            "user_age_days": _with_missing(
+                user_age.round(), rng.random(n) < np.where(user_age < 30, 0.4, 0.05)
+            ),
+            "f0": x[:, 0].astype(np.float32),
+            "f1": _with_missing(x[:, 1].astype(np.float32), rng.random(n) < 0.05),
+        }
+    )
+    frame[TARGET] = _rare_label(signal + rng.logistic(scale=0.8, size=n), 0.08)
+    return frame

@@ -14,8 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from _quality_business import customer_churn, insurance_claims, merchant_fraud
-from _quality_synth import TARGET, cover_multiclass, synth_binary, synth_multiclass, synth_regression
+from _quality_business import ad_clicks, customer_churn, insurance_claims, merchant_fraud
+from _quality_synth import (
+    TARGET,
+    cover_multiclass,
+    synth_binary,
+    synth_multiclass,
+    synth_regression,
+    wave_multiclass,
+)
 
 __all__ = ["DATASETS", "DEFAULT", "TARGET", "Dataset", "by_name", "load", "write_split"]
 
@@ -52,6 +59,8 @@ DATASETS: list[Dataset] = [
     Dataset("cover_multiclass", "multiclass", cover_multiclass, about="120k rows, 54 features, 7 classes"),
     Dataset("customer_churn", "binary", customer_churn, about="60k rows, ~3 % churn, id columns"),
     Dataset("insurance_claims", "regression", insurance_claims, about="60k rows, heavy-tailed cost, id"),
+    Dataset("ad_clicks", "binary", ad_clicks, about="400k rows, 10 mixed columns, 20,000-level publisher"),
+    Dataset("wave_multiclass", "multiclass", wave_multiclass, about="150k rows, 48 numeric, 7 classes"),
 ]
 # The full comparison: every dataset but wine (178 rows: a 45-row test split says little).
 DEFAULT = [d.name for d in DATASETS if d.name != "wine"]
@@ -86,6 +95,9 @@ def load(name: str, *, seed: int, cache: Path, rows: int | None = None) -> pd.Da
 
 
 def write_split(name: str, out: Path, seed: int) -> dict:
+    """Build (or read back) ``name`` with ``seed`` and split it 75/25 with ``seed`` (stratified for
+    classifiers). bench/quality.py passes one data seed for every system and search seed, so all of them
+    train and are scored on the same rows."""
     from sklearn.model_selection import train_test_split
 
     task = by_name(name).task

@@ -111,3 +111,36 @@ def cover_multiclass(*, rows: int = 120_000, seed: int = 0) -> pd.DataFrame:
         frame[f"area{j}"] = (area == j).astype(np.int8)
     frame[TARGET] = label.astype(np.int64) + 1  # classes 1..7, as covertype labels them
     return frame
+
+
+def wave_multiclass(*, rows: int = 150_000, seed: int = 0) -> pd.DataFrame:
+    """48 numeric columns, 7 classes drawn from a softmax over smooth non-linear per-class scores.
+
+    24 informative columns each add their own sinusoid to every class's score; 12 pairs of them interact;
+    8 oblique directions (random mixes of the informative columns) add a sinusoid each, which axis-aligned
+    trees approximate only step by step. 12 columns are noisy copies of informative ones and 12 pure noise.
+    Many small smooth terms in 7 classes: boosting needs hundreds of rounds to fit them, the shape where a
+    7-class model's rounds (7 trees each) and its save are slow.
+    """
+    rng = np.random.default_rng(seed + 4)
+    n, n_classes, informative = rows, 7, 24
+    x = rng.normal(size=(n, informative))
+    logits = np.zeros((n, n_classes))
+    freq = rng.uniform(0.6, 2.0, size=(informative, n_classes))
+    phase = rng.uniform(0.0, 2 * np.pi, size=(informative, n_classes))
+    amp = rng.normal(scale=0.35, size=(informative, n_classes))
+    for j in range(informative):
+        logits += amp[j] * np.sin(freq[j] * x[:, j, None] + phase[j])
+    pairs = rng.permutation(informative).reshape(12, 2)
+    for a, b in pairs:
+        logits += np.outer(np.tanh(x[:, a] * x[:, b]), rng.normal(scale=0.4, size=n_classes))
+    mix = rng.normal(size=(informative, 8)) / np.sqrt(informative)
+    logits += np.sin(1.5 * (x @ mix)) @ rng.normal(scale=0.5, size=(8, n_classes))
+    logits = 1.8 * logits + np.array([0.9, 0.7, 0.4, 0.1, -0.2, -0.5, -0.9])  # unequal classes
+    label = np.argmax(logits + rng.gumbel(size=logits.shape), axis=1)  # a draw from softmax(logits)
+    copies = x[:, rng.choice(informative, size=12, replace=False)] + rng.normal(scale=0.7, size=(n, 12))
+    noise = rng.normal(size=(n, 12))
+    columns = np.concatenate([x, copies, noise], axis=1)[:, rng.permutation(48)]  # informative ones mixed in
+    frame = pd.DataFrame({f"s{i:02d}": columns[:, i].astype(np.float32) for i in range(48)})
+    frame[TARGET] = label.astype(np.int64)
+    return frame

@@ -26,6 +26,7 @@ def run_fit(
     resume: bool = False,
     notify: Callable[[str], None] | None = None,
     progress: Callable[..., None] | None = None,
+    started: float | None = None,
     **overrides: Any,
 ) -> FitResult:
     """Search with ``config.search`` (``overrides`` that are not None on top), track to
@@ -33,7 +34,7 @@ def run_fit(
 
     With ``resume`` the interrupted fit in ``out_dir`` continues with its saved settings. ``notify``
     receives what the user should know about the data as it is used, ``progress`` a line per stage
-    (``AutoMLEngine``).
+    (``AutoMLEngine``), ``started`` when the time budget began (``time.monotonic()``; default now).
 
     Example:
         >>> cfg = AppConfig.from_yaml("automl.yaml")  # doctest: +SKIP
@@ -50,6 +51,7 @@ def run_fit(
         tracking=config.tracking,
         notify=notify,
         progress=progress,
+        started=started,
     )
     if resume:
         return engine.resume()

@@ -8,7 +8,7 @@ from typing import Any
 import typer
 
 from app import _console as console
-from app._cli import INTERRUPTED, fail
+from app._cli import INTERRUPTED, fail, process_started
 
 
 def fit(
@@ -90,6 +90,7 @@ def fit(
             cv_folds=cv_folds,
             notify=_note,
             progress=console.Stages(),
+            started=process_started(),
         )
     except FitInterrupted as exc:
         fail(f"interrupted: {exc}", code=INTERRUPTED)
@@ -109,6 +110,8 @@ def fit(
         f"\nchosen: {result.chosen}  {scored_on} {result.metric}: "
         f"{result.ensemble_score if result.chosen == 'ensemble' else result.best_score:.5f}"
     )
+    if result.search and (line := lb.warning(result.search, mode=result.mode)):
+        typer.secho(line, err=True, fg=typer.colors.YELLOW)
     refit_note = "refit on train + valid" if result.refit["done"] else f"not refit ({result.refit['reason']})"
     typer.echo(f"leaderboard: {out / 'leaderboard.csv'}\nmodel: {result.model_dir} ({refit_note})")
     if result.tracking.get("registered"):

@@ -1,14 +1,18 @@
 """``DeadlineLimiter``: the search's searcher stops proposing trials at the fit's deadline, so that the
-search ends as its running trials end (each at the deadline at the latest, with its model so far).
+search ends as its running trials end (each at the deadline at the latest, with its model so far);
+``RecordingASHA``: ASHA remembering the trials it stopped; ``HardStop``: trials still running at the
+search's last moment are ended at once; ``ChoiceMeter``: the search's end from the trials' measured costs.
 
-A module of its own because Tune pickles the searcher (for resume) and this class must be importable
-by name, while ``app.search.tuner`` imports Ray Tune only when it builds a search.
+A module of its own because Tune pickles the searcher and scheduler (for resume) and these classes must
+be importable by name, while ``app.search.tuner`` imports Ray Tune only when it builds a search.
 """
 
 from __future__ import annotations
 
 import time
 
+from ray.tune import Callback
+from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 from ray.tune.search import ConcurrencyLimiter, Searcher
 
 
@@ -61,3 +65,89 @@ class DeadlineLimiter(ConcurrencyLimiter):
         kept = self.deadline, self.planned, self.per_trial_s
         super().set_state(state)
         self.deadline, self.planned, self.per_trial_s = kept
+
+
+class RecordingASHA(ASHAScheduler):
+    """ASHA that remembers which trials it stopped: the leaderboard tells them ("stopped") from trials
+    that the time budget or Ctrl-C ended between reports ("cut")."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.stopped: set[str] = set()
+
+    def on_trial_result(self, tune_controller, trial, result: dict) -> str:
+        action = super().on_trial_result(tune_controller, trial, result)
+        if action == TrialScheduler.STOP:
+            self.stopped.add(trial.trial_id)
+        return action
+
+
+class HardStop(Callback):
+    """Ends the trials still running at ``at`` (a Unix time) by killing their processes, and remembers
+    them (``cut``).
+
+    Every trial persists its best model as it trains (``app.search.candidates``), so a kill loses at
+    most the rounds since its last persist; Tune's own stop at its time budget instead asks each trial
+    to stop and waits for it, which a trial busy saving or scoring a large model makes the fit wait out.
+    """
+
+    def __init__(self, at: float | None) -> None:
+        self.at = at
+        self.cut: set[str] = set()
+
+    def on_step_begin(self, iteration: int, trials: list, **info) -> None:
+        if self.at is None or time.time() < self.at:
+            return
+        import ray
+
+        for trial in trials:
+            actor = trial.temporary_state.ray_actor
+            if trial.status == "RUNNING" and actor is not None and trial.trial_id not in self.cut:
+                self.cut.add(trial.trial_id)
+                ray.kill(actor, no_restart=True)
+
+
+class ChoiceMeter(Callback):
+    """Measures, from the trials' own reports, what choosing the model after the search will cost, and
+    brings the search's end earlier when that is more than the window kept for it.
+
+    Choosing loads the best ``members`` persisted models (about as long as their trials took to persist
+    them) and predicts the validation rows with each (timed by the trials at their final report). The
+    window kept ``kept_s`` after its deadline for that and for the trials' last rounds (``slack_s``,
+    until ``HardStop``); the first guesses come from ``app.search.budget``, this replaces them with
+    what the trials measure. The trials' own deadline is fixed when they start, so the end only moves
+    earlier: the searcher proposes no trial past it, and ``HardStop`` ends what still runs.
+    """
+
+    def __init__(
+        self,
+        limiter: DeadlineLimiter,
+        hard_stop: HardStop | None,
+        *,
+        kept_s: float,
+        slack_s: float,
+        members: int,
+    ) -> None:
+        self.limiter, self.hard_stop = limiter, hard_stop
+        self.kept_s, self.slack_s, self.members = kept_s, slack_s, max(1, members)
+        self.base = (limiter.deadline, hard_stop.at if hard_stop else None)
+        self.costs: dict[str, float] = {}
+        self.shift = 0.0
+
+    def need_s(self) -> float:
+        """Seconds the stages after the deadline need, as measured so far."""
+        slowest = sorted(self.costs.values(), reverse=True)[: self.members]
+        return self.slack_s + sum(slowest)
+
+    def on_trial_result(self, iteration: int, trials: list, trial, result: dict, **info) -> None:
+        persist, predict = result.get("persist_s") or 0.0, result.get("predict_s") or 0.0
+        if not persist and not predict:
+            return
+        self.costs[trial.trial_id] = max(self.costs.get(trial.trial_id, 0.0), 2 * persist + predict)
+        shift = self.need_s() - self.kept_s
+        if shift <= self.shift or self.base[0] is None:
+            return
+        self.shift = shift
+        self.limiter.deadline = self.base[0] - shift
+        if self.hard_stop is not None and self.base[1] is not None:
+            self.hard_stop.at = self.base[1] - shift

@@ -29,7 +29,7 @@ from app.search.records import CVRecord, FitResult, RefitRecord, SearchRecord, T
 from app.search.refit import refit_chosen
 from app.search.settings import RayTuneSettings
 from app.search.state import FIT_FILE, MODEL_DIR, VALIDATED_DIR, record_result, write_fit_file
-from app.search.tuner import SearchSpec, make_tuner, restore_tuner, search_spec, storage_for
+from app.search.tuner import SearchSpec, ended_early, make_tuner, restore_tuner, search_spec, storage_for
 
 __all__ = ["FIT_FILE", "MODEL_DIR", "VALIDATED_DIR", "AutoMLEngine", "FitResult", "RayTuneOptimizer"]
 
@@ -95,10 +95,13 @@ class AutoMLEngine:
         track: bool = True,
         notify: Callable[[str], None] | None = None,
         progress: Callable[..., None] | None = None,
+        started: float | None = None,
     ) -> None:
-        """``notify`` receives what the user should know about the data as it is used (rows dropped);
-        default: a logging warning. ``progress(stage, text, final=True)`` receives one line per stage
-        and the search's progress (``final=False``); with it, Tune prints nothing of its own."""
+        """``started`` (``time.monotonic()``): when the time budget began (default: the call to ``fit``
+        or ``resume``; the CLI gives its process's start). ``notify`` receives what the user should
+        know about the data as it is used (rows dropped); default: a logging warning.
+        ``progress(stage, text, final=True)`` receives one line per stage and the search's
+        progress (``final=False``); with it, Tune prints nothing of its own."""
         self.notify = notify or logging.getLogger(__name__).warning
         self.progress = progress
         self.optimizer = optimizer or RayTuneOptimizer()
@@ -106,6 +109,7 @@ class AutoMLEngine:
         self.data_config = data_config or DataConfig()
         self.tracking = tracking or TrackingConfig()
         self.track = track
+        self.started = started
 
     def fit(
         self,
@@ -117,7 +121,7 @@ class AutoMLEngine:
         spec: DatasetSpec | None = None,
     ) -> FitResult:
         """Search, ensemble and save. ``X`` is pandas/numpy (with ``y``), a Ray Dataset, a path or URI."""
-        started = time.monotonic()
+        started = self.started or time.monotonic()
         spec = spec or dataset_spec(X, y, target, out_dir=self.out_dir, s3=self.data_config.s3)
         # Fail on bad input before Ray starts and before anything in an existing run folder changes.
         inspect(spec)
@@ -127,7 +131,7 @@ class AutoMLEngine:
 
     def resume(self) -> FitResult:
         """Continue the search saved under ``out_dir``; finished trials are kept."""
-        started = time.monotonic()
+        started = self.started or time.monotonic()
         path = self.out_dir / FIT_FILE
         if not path.exists():
             raise FileNotFoundError(f"{path}: no fit to resume in {self.out_dir}")
@@ -286,8 +290,11 @@ class AutoMLEngine:
         t0 = time.monotonic()
         results = tuner.fit()
         p.timings["search_s"] = time.monotonic() - t0
-        board = leaderboard.from_results(results, mode=p.sspec.mode)
-        p.search = search_record(board, p.settings, window=window, seconds=p.timings["search_s"])
+        stopped, cut = ended_early(tuner)
+        board = leaderboard.from_results(results, mode=p.sspec.mode, asha_stopped=stopped, cut=cut)
+        p.search = search_record(
+            board, p.settings, window=window, seconds=p.timings["search_s"], mode=p.sspec.mode
+        )
         if board.empty or board["checkpoint"].isna().all():
             if interrupt.requested():
                 raise interrupt.FitInterrupted(
@@ -296,7 +303,13 @@ class AutoMLEngine:
             errors = [str(r.error) for r in results if r.error is not None][:3]
             if errors or window is None or not isinstance(p.data, TrialData):
                 raise RuntimeError(f"no trial gave a model; first errors: {errors or 'none'}")
-            board, p.search, seconds = quick.first_model(p, window, out_dir=self.out_dir, searched=board)
+            # The stages after the search have not started: their time trains the fallback.
+            until = budget.after_search_deadline(
+                p.settings, started=started, trials=len(board), track=self.track
+            )
+            board, p.search, seconds = quick.first_model(
+                p, window, out_dir=self.out_dir, searched=board, until=until
+            )
             p.timings["search_s"] += seconds
             p.search["seconds"] = round(p.timings["search_s"], 3)
         leaderboard.save(board, self.out_dir)

@@ -13,9 +13,15 @@ from app import atomic
 from app.search.spaces import split_config
 from app.train.metrics import BOARD_METRICS
 
-# A trial's status: completed (its rounds, or early stopping), deadline (ended by the time budget with
-# its model so far, a candidate like a completed one), stopped (by ASHA: no model) or errored.
+# The CLI warns when the best persisted model scores this much (relatively) worse on validation than the
+# best score a trial reported without persisting it.
+WEAKER = 0.01
+# A trial's status: completed (its rounds, or early stopping), deadline (ended itself at the search's
+# deadline), stopped (by ASHA), cut (ended between reports by Tune's time budget or Ctrl-C) or errored
+# (its process died, say). Whatever the status, the trial's last persisted model is a candidate
+# (``checkpoint``); only a trial stopped before persisting anything has none.
 DEADLINE = "deadline"
+CUT = "cut"
 EXTRA = list(dict.fromkeys(n for names in BOARD_METRICS.values() for n in names))
 
 COLUMNS = [
@@ -33,10 +39,21 @@ COLUMNS = [
 ]
 
 
-def from_results(results, *, mode: str) -> pd.DataFrame:
-    """Rows from a Tune ``ResultGrid``; ``score`` is the best value the trial reported (validation, before
-    any refit). ``cv_score`` is empty and ``refit`` False here; the engine fills in the trials it
+def from_results(
+    results,
+    *,
+    mode: str,
+    asha_stopped: set[str] | frozenset[str] = frozenset(),
+    cut: set[str] | frozenset[str] = frozenset(),
+) -> pd.DataFrame:
+    """Rows from a Tune ``ResultGrid``. ``checkpoint`` is where the trial's persisted model is
+    (``app.search.candidates``) and ``score`` that model's validation score; a trial that persisted
+    nothing keeps the best score it reported, and no checkpoint. ``asha_stopped``: the trials ASHA
+    stopped; ``cut``: those ``app.search.deadline.HardStop`` ended (their processes killed).
+    ``cv_score`` is empty and ``refit`` False here; the engine fills in the trials it
     cross-validated (out-of-fold score on train + valid) and those it refit."""
+    from app.search import candidates
+
     rows = []
     for r in results:
         config = r.config or {}
@@ -45,20 +62,26 @@ def from_results(results, *, mode: str) -> pd.DataFrame:
         family, params = split_config(config)
         metrics = r.metrics or {}
         history = r.metrics_dataframe
+        reported = history["score"].dropna() if history is not None and "score" in history else pd.Series()
         score = None
-        if history is not None and "score" in history:
-            series = history["score"].dropna()
-            if len(series):
-                score = float(series.max() if mode == "max" else series.min())
-        if r.error is not None:
+        if len(reported):
+            score = float(reported.max() if mode == "max" else reported.min())
+        trial_id = metrics.get("trial_id") or Path(r.path).name
+        found = candidates.read(r.path, r.filesystem)
+        if found is not None:
+            score = float(found[0]["score"])
+        if trial_id in cut:
+            status = CUT
+        elif r.error is not None:
             status = "errored"
         elif metrics.get("finished"):
             status = DEADLINE if metrics.get("deadline_reached") else "completed"
         else:
-            status = "stopped"
+            status = "stopped" if trial_id in asha_stopped else CUT
+        extra = {**(found[0] if found else {}), **metrics}
         rows.append(
             {
-                "trial_id": metrics.get("trial_id") or Path(r.path).name,
+                "trial_id": trial_id,
                 "family": family,
                 "score": score,
                 "cv_score": None,
@@ -68,13 +91,9 @@ def from_results(results, *, mode: str) -> pd.DataFrame:
                 "trainer": metrics.get("trainer"),
                 "refit": False,
                 "params": json.dumps(params, sort_keys=True),
-                **{n: metrics[n] for n in EXTRA if n in metrics},
-                "checkpoint": _uri(r.checkpoint) if r.checkpoint is not None else None,
-                "history": json.dumps(
-                    [float(v) for v in history["score"].dropna()]
-                    if history is not None and "score" in history
-                    else []
-                ),
+                **{n: extra[n] for n in EXTRA if n in extra},
+                "checkpoint": found[1] if found else None,
+                "history": json.dumps([float(v) for v in reported]),
             }
         )
     return frame(rows, mode=mode)
@@ -89,13 +108,6 @@ def frame(rows: list[dict], *, mode: str) -> pd.DataFrame:
     board = board.sort_values("score", ascending=mode == "min", na_position="last").reset_index(drop=True)
     board.insert(0, "rank", range(1, len(board) + 1))
     return board
-
-
-def _uri(checkpoint) -> str:
-    """A checkpoint's path, as a URI when it is not on the local disk (``s3://bucket/...``): the choice
-    and the ensemble read it back with ``Checkpoint(uri)``, which takes a bare path for a local one."""
-    fs = checkpoint.filesystem
-    return checkpoint.path if fs is None or fs.type_name == "local" else f"{fs.type_name}://{checkpoint.path}"
 
 
 def save(frame: pd.DataFrame, out_dir: Path) -> dict[str, Path]:
@@ -128,6 +140,7 @@ def search_summary(search: dict) -> str:
         "completed": "completed",
         "stopped": "stopped by ASHA",
         DEADLINE: "ended by the deadline with its model so far",
+        CUT: "cut by the time budget",
         "errored": "errored",
     }
     parts = [f"{n} {words.get(k, k)}" for k, n in search["statuses"].items() if n]
@@ -136,3 +149,24 @@ def search_summary(search: dict) -> str:
         f"{'the time budget' if search['ended_by'] == 'time budget' else 'num_samples'} ended it"
     )
     return f"{line}\n{search['note']}" if search.get("note") else line
+
+
+def warning(search: dict, *, mode: str) -> str | None:
+    """One line for the user when the model is not what the search found: it came from the driver's
+    fallback, or the best persisted model is much weaker (``WEAKER``) on validation than the best score
+    a trial reported; None otherwise."""
+    if search.get("fallback"):
+        return f"warning: {search['note']}"
+    best = search.get("best_reported")
+    kept = [c["score"] for c in search.get("persisted", []) if c["model"] and c["score"] is not None]
+    if not best or not kept:
+        return None
+    have = max(kept) if mode == "max" else min(kept)
+    gap = (best["score"] - have if mode == "max" else have - best["score"]) / max(abs(best["score"]), 1e-12)
+    if gap <= WEAKER:
+        return None
+    return (
+        f"warning: the best persisted model scores {have:.5f} on validation, {gap:.1%} worse than the "
+        f"{best['score']:.5f} that trial {best['trial_id']} ({best['family']}) reported before it was "
+        "stopped without persisting that model"
+    )

@@ -21,8 +21,23 @@ from app.learners import learner
 from app.train.common import NativeMetric, TrainResult, resolve_metrics
 from app.train.ingest import stack_columns
 
-# on_round(round, {metric: value}) -> True to stop the trial
-RoundFn = Callable[[int, dict[str, float]], bool]
+
+@dataclass
+class Round:
+    """What a round hook sees: the rounds done, the validation metrics, the best round so far (0-based)
+    and ``snapshot()``, the model as of that best round; None where the library keeps the model to itself
+    while it trains (CatBoost): the hook returns ``PAUSE`` to have training stop, hand the model over
+    and go on, and is called again for the same round with a snapshot."""
+
+    done: int
+    values: dict[str, float]
+    best_iteration: int
+    snapshot: Callable[[], TrainResult] | None
+
+
+PAUSE = "pause"
+# on_round(Round) -> True to stop the trial, PAUSE for the model (see Round), False to go on.
+RoundFn = Callable[[Round], bool | str]
 
 
 # Raw (not encoded) validation rows kept for the run report and the model's input example.
@@ -133,8 +148,16 @@ class _Stopper:
         self.deadline, self.deadline_reached, self.last_round_end = deadline, False, 0.0
         self.history: dict[str, list[float]] = {m.name: [] for m in metrics}
         self.best_iteration, self.best = -1, None
+        self.build: Callable[[Any], TrainResult] | None = None  # the model so far -> its result
+        self.model: Any = None
+        self.paused: Round | None = None
 
-    def after_round(self, done: int, native: dict[str, float]) -> bool:
+    def snapshot(self) -> TrainResult:
+        """The model being trained as of its best round so far, as a ``TrainResult``."""
+        assert self.build is not None and self.model is not None
+        return self.build(self.model)
+
+    def after_round(self, done: int, native: dict[str, float], model: Any = None) -> bool:
         values = {m.name: m.value(native[m.native]) for m in self.metrics if m.native in native}
         for name, v in values.items():
             self.history[name].append(v)
@@ -143,7 +166,10 @@ class _Stopper:
         better = self.best is None or (score > self.best if primary.maximize else score < self.best)
         if better:
             self.best, self.best_iteration = score, done - 1
-        stop = self.on_round(done, values) if self.on_round else False
+        self.model = model
+        snapshot = self.snapshot if model is not None and self.build is not None else None
+        asked = self.on_round(Round(done, values, self.best_iteration, snapshot)) if self.on_round else False
+        stop = asked is True
         if self.patience is not None and done - 1 - self.best_iteration >= self.patience:
             stop = True
         if not stop and self.deadline is not None:
@@ -152,7 +178,19 @@ class _Stopper:
             if now + (now - self.last_round_end if self.last_round_end else 0.0) >= self.deadline:
                 stop = self.deadline_reached = True
             self.last_round_end = now
+        if asked == PAUSE and not stop:
+            self.paused = Round(done, values, self.best_iteration, None)
+            return True
         return bool(stop)
+
+    def resume(self, model: Any) -> bool:
+        """After a pause (see ``Round``): the hook gets the round again with ``model``; True to go on
+        boosting (the hook did not stop the trial)."""
+        paused, self.paused = self.paused, None
+        if paused is None or self.on_round is None:
+            return False
+        self.model = model
+        return self.on_round(Round(paused.done, paused.values, paused.best_iteration, self.snapshot)) is False
 
 
 def predict_encoded(family: str, model: Any, pre: Preprocessor, x: np.ndarray) -> np.ndarray:
@@ -195,30 +233,35 @@ def train_local(
     )
     stopper = _Stopper(metrics, early_stopping_rounds, on_round, deadline)
     started = time.perf_counter()
-    model = mod.fit_local(lib_params, data, pre, num_boost_round, stopper)
-    wall = time.perf_counter() - started
-    history = stopper.history[metrics[0].name]
-    rounds = len(history)
-    best = stopper.best_iteration
-    if early_stopping_rounds is None or best < 0:
-        best = rounds - 1
-    model = mod.truncate(model, best + 1)
-    gains = mod.importance(model, pre.columns)
-    total = sum(gains.values()) or 1.0
-    return TrainResult(
-        family=family,
-        task=pre.task,
-        model=model,
-        preprocessor=pre,
-        metric_name=metrics[0].name,
-        history=stopper.history,
-        best_iteration=best,
-        best_score=float(history[best]) if rounds else float("nan"),
-        num_rounds=rounds,
-        feature_importance={k: v / total for k, v in gains.items()},
-        wall_time_s=wall,
-        params={k: v for k, v in lib_params.items() if isinstance(v, int | float | str | bool)},
-        timings={"train_s": wall},
-        ingest={"mode": "in_process", "rows": len(data.y_train), "valid_rows": len(data.y_valid)},
-        deadline_reached=stopper.deadline_reached,
-    )
+
+    def result(model: Any) -> TrainResult:
+        """``model`` (as boosted so far) kept to its best round, with how it was trained."""
+        wall = time.perf_counter() - started
+        history = stopper.history[metrics[0].name]
+        rounds = len(history)
+        best = stopper.best_iteration
+        if early_stopping_rounds is None or best < 0:
+            best = rounds - 1
+        model = mod.truncate(model, best + 1)
+        gains = mod.importance(model, pre.columns)
+        total = sum(gains.values()) or 1.0
+        return TrainResult(
+            family=family,
+            task=pre.task,
+            model=model,
+            preprocessor=pre,
+            metric_name=metrics[0].name,
+            history={k: list(v) for k, v in stopper.history.items()},
+            best_iteration=best,
+            best_score=float(history[best]) if rounds else float("nan"),
+            num_rounds=rounds,
+            feature_importance={k: v / total for k, v in gains.items()},
+            wall_time_s=wall,
+            params={k: v for k, v in lib_params.items() if isinstance(v, int | float | str | bool)},
+            timings={"train_s": wall},
+            ingest={"mode": "in_process", "rows": len(data.y_train), "valid_rows": len(data.y_valid)},
+            deadline_reached=stopper.deadline_reached,
+        )
+
+    stopper.build = result
+    return result(mod.fit_local(lib_params, data, pre, num_boost_round, stopper))

@@ -33,14 +33,20 @@ def applies(window: Any, data: Any, *, resume: bool) -> bool:
 
 
 def first_model(
-    plan: Any, window: Any, *, out_dir: Path, searched: pd.DataFrame | None = None
+    plan: Any,
+    window: Any,
+    *,
+    out_dir: Path,
+    searched: pd.DataFrame | None = None,
+    until: float | None = None,
 ) -> tuple[pd.DataFrame, SearchRecord, float]:
-    """Train the search's first initial point (a family's defaults) on all the CPUs until it stops early
-    or the window's deadline passes, after one round at least; save it under ``out_dir/first_model``.
-    ``plan`` is the engine's: data, settings, metric, sizes. ``searched``: the leaderboard of a search
-    none of whose trials had a model when Tune's time budget stopped them (their rows are kept). Returns
-    the leaderboard (saved), the ``search`` record, saying why the model comes from here, and the
-    seconds."""
+    """Train the search's first initial point (a family's defaults) on all the CPUs, with early
+    stopping, until the window's deadline passes (after one round at least), or ``until``
+    (``time.monotonic()``) when given: after a search that left no model, the time the stages after
+    the search were to use. Saved under ``out_dir/first_model``. ``plan`` is the engine's: data,
+    settings, metric, sizes. ``searched``: the leaderboard of a search none of whose trials persisted a
+    model (their rows are kept). Returns the leaderboard (saved), the ``search`` record, whose ``note``
+    says why the model comes from here, and the seconds."""
     from app.search.tuner import board_scores
     from app.train.model import save_model
 
@@ -48,6 +54,7 @@ def first_model(
     point = initial_points(settings.families, plan.n_rows, plan.n_features, sspec.task)[0]
     family, params = split_config(point)
     started = time.monotonic()
+    deadline = window.deadline if until is None else time.time() + (until - started)
     result = train_local(
         family,
         params,
@@ -56,7 +63,7 @@ def first_model(
         num_boost_round=settings.max_rounds,
         early_stopping_rounds=settings.early_stopping_rounds,
         threads=max(1, int(plan.cpus)),
-        deadline=window.deadline,
+        deadline=deadline,
     )
     path = out_dir / MODEL_DIR
     save_model(result, path)
@@ -79,11 +86,14 @@ def first_model(
     board = leaderboard.frame(rows, mode=sspec.mode)
     leaderboard.save(board, out_dir)
     seconds = time.monotonic() - started
-    record = search_record(board, settings, window=window, seconds=seconds)
+    record = search_record(board, settings, window=window, seconds=seconds, mode=sspec.mode)
     record["note"] = (
         f"no search: the start of the fit left {window.seconds:.1f} s of the budget for it, under the "
         f"{BELOW_S:g} s trials take to start; one model was trained in the driver"
         if searched is None
-        else "no trial had a model when the time budget stopped them; one model was trained in the driver"
+        else f"no trial persisted a model before the search ended; the driver trained {family}'s defaults "
+        f"instead ({result.num_rounds} rounds in {seconds:.1f} s, "
+        f"{'cut by the time budget' if result.deadline_reached else 'early stopping'})"
     )
+    record["fallback"] = True
     return board, record, seconds

@@ -11,7 +11,6 @@ first report at or past each rung.
 from __future__ import annotations
 
 import os
-import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -138,32 +137,33 @@ def fit_reporting(fit: Callable[[list[Any]], Any], *, family: str, metric: str) 
     return outcome["result"]
 
 
-def report_final(result: Any, *, family: str, trainer: str, extra: dict[str, float] | None = None) -> None:
-    """A trial's last report: its scores (``extra``: the leaderboard's other metrics), whether the
-    deadline ended it, and its saved model as the checkpoint.
+def report_final(
+    result: Any, store: Any, *, family: str, trainer: str, extra: dict[str, float] | None = None
+) -> None:
+    """A trial's last report: its model persisted first as the trial's candidate (``store``, a
+    ``CandidateStore``: a trial stopped while it reports keeps it), then its scores (``extra``: the
+    leaderboard's other metrics) and whether the deadline ended it.
 
     ``done`` ends the trial on this result: one driver round trip fewer per trial.
     """
     from ray import tune
-    from ray.tune import Checkpoint
 
-    from app.train.model import save_model
+    from app.search.candidates import run_hook
 
-    with tempfile.TemporaryDirectory(prefix="automl-trial-") as tmp:
-        save_model(result, tmp)
-        final = {
-            "score": result.best_score,
-            "rounds": result.num_rounds,
-            "best_iteration": result.best_iteration,
-            "family": family,
-            "finished": True,
-            "trainer": trainer,
-            "train_s": result.wall_time_s,
-            "deadline_reached": result.deadline_reached,
-            **(extra or {}),
-            "done": True,
-        }
-        tune.report(final, checkpoint=Checkpoint.from_directory(tmp))
+    final = {
+        "score": result.best_score,
+        "rounds": result.num_rounds,
+        "best_iteration": result.best_iteration,
+        "family": family,
+        "finished": True,
+        "trainer": trainer,
+        "train_s": result.wall_time_s,
+        "deadline_reached": result.deadline_reached,
+        **(extra or {}),
+    }
+    final["persist_s"] = store.persist(result, final=True, extra=extra)
+    run_hook("report", done=result.num_rounds, trial_id=store.trial_id)
+    tune.report({**final, "done": True})
 
 
 def ray_train_trial_fn(
@@ -178,6 +178,7 @@ def ray_train_trial_fn(
     from ray import tune
 
     from app.data.encode import Preprocessor
+    from app.search.candidates import CandidateStore
     from app.train.api import train
 
     family, params = split_config(config)
@@ -210,4 +211,4 @@ def ray_train_trial_fn(
         family=family,
         metric=metric,
     )
-    report_final(result, family=family, trainer="ray_train")
+    report_final(result, CandidateStore.for_trial(), family=family, trainer="ray_train")

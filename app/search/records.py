@@ -55,7 +55,8 @@ class SearchRecord(TypedDict):
     """How far the search got: its trials by status (``completed``, ``deadline``: ended by the time
     budget with their model so far, ``stopped`` by ASHA, ``errored``), its seconds and its window's (None
     without a time budget), what ended it: ``time budget`` or ``num_samples``, and a ``note`` when the
-    start left no time for a search (``app.search.quick``)."""
+    model comes from the driver instead (``app.search.quick``: the start left no time for a search, or
+    no trial persisted a model; ``fallback`` then)."""
 
     trials: int
     statuses: dict[str, int]
@@ -63,30 +64,69 @@ class SearchRecord(TypedDict):
     window_s: float | None
     ended_by: str
     note: NotRequired[str]
+    fallback: NotRequired[bool]
+    best_reported: NotRequired[dict[str, Any]]
+    persisted: NotRequired[list[dict[str, Any]]]
 
 
-def search_record(board: pd.DataFrame, settings: Any, *, window: Any, seconds: float) -> SearchRecord:
-    """The ``search`` entry of ``fit.json`` from the leaderboard and the search's ``SearchWindow``."""
+def search_record(
+    board: pd.DataFrame, settings: Any, *, window: Any, seconds: float, mode: str
+) -> SearchRecord:
+    """The ``search`` entry of ``fit.json`` from the leaderboard and the search's ``SearchWindow``: also
+    every trial's persisted model (``persisted``: trial, status, score, model location or None) and the
+    best validation score any trial reported (``best_reported``), persisted or not."""
     statuses = {str(k): int(v) for k, v in board["status"].value_counts().items()}
     full = settings.num_samples is not None and len(board) >= settings.num_samples
     timed = window is not None and (statuses.get("deadline", 0) > 0 or seconds >= window.seconds or not full)
-    return {
+    record: SearchRecord = {
         "trials": len(board),
         "statuses": statuses,
         "seconds": round(seconds, 3),
         "window_s": None if window is None else round(window.seconds, 3),
         "ended_by": "time budget" if timed else "num_samples",
+        "persisted": [
+            {
+                "trial_id": str(r.trial_id),
+                "family": r.family,
+                "status": r.status,
+                "score": None if pd.isna(r.score) else float(r.score),
+                "model": r.checkpoint if isinstance(r.checkpoint, str) else None,
+            }
+            for r in board.itertuples()
+        ],
     }
+    best = _best_reported(board, maximize=mode == "max")
+    if best is not None:
+        record["best_reported"] = best
+    return record
+
+
+def _best_reported(board: pd.DataFrame, *, maximize: bool) -> dict[str, Any] | None:
+    """The best validation score any trial reported (its reports' history), and that trial."""
+    import json
+
+    best: dict[str, Any] | None = None
+    for r in board.itertuples():
+        values = json.loads(r.history or "[]") if isinstance(r.history, str) else []
+        if not values:
+            continue
+        top = max(values) if maximize else min(values)
+        if best is None or (top > best["score"] if maximize else top < best["score"]):
+            best = {"trial_id": str(r.trial_id), "family": r.family, "score": float(top)}
+    return best
 
 
 class TrackingRecord(TypedDict, total=False):
     """Where the fit was tracked: the parent run, the store, the registered version, why the run report
-    was not built (``report``: no time left); or the error."""
+    was not built or what of it was cut (``report``: no time left), how many trials were logged as
+    child runs when the budget cut them (``trials_logged``, ``trials_cut``); or the error."""
 
     run_id: str
     tracking_uri: str
     registered: str | None
     report: str
+    trials_logged: int
+    trials_cut: str
     error: str
 
 

@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from app.search.leaderboard import DEADLINE
 from app.search.records import TrackingRecord
 from app.train.reference import REFERENCE_FILE
+
+# The run report's least time: trials stop being logged as child runs this long before it must be done.
+REPORT_MIN_S = 2.0
 
 if TYPE_CHECKING:
     from app.config import TrackingConfig
@@ -99,22 +101,6 @@ def log_search(
             "cv_folds": result.cv.get("folds", 0) if result.cv["done"] else 0,
         }
     )
-    histories: dict[str, list[float]] = {}
-    for row in board.itertuples():
-        values, unit = trial_history(row, result.metric)
-        tracker.log_trial(
-            parent,
-            row.family,
-            json.loads(row.params),
-            {result.metric: values},
-            int(row.rounds) if pd.notna(row.rounds) else 0,  # a trial stopped before its first report
-            row.status,
-            metric=result.metric,
-            run_name=f"trial-{row.trial_id}",
-            tags={"automl.trial_id": row.trial_id, "automl.history_step": unit},
-        )
-        if row.status in ("completed", DEADLINE) and len(histories) < 5:
-            histories[f"{row.family} {row.trial_id}"] = values
     tracker.log_metrics(
         {
             f"best_{result.metric}": result.best_score,
@@ -130,9 +116,32 @@ def log_search(
         profile=prepared.profile,
         extra={REFERENCE_FILE: json.loads(reference.read_text())} if reference.is_file() else None,
     )
-    skip_report = report_by is not None and time.monotonic() > report_by
-    if not skip_report:
-        build_report(
+    # Trials best first, each a child run, while the clock leaves room for the report's least.
+    histories: dict[str, list[float]] = {}
+    logged, started = 0, time.monotonic()
+    trials_by = None if report_by is None else report_by - REPORT_MIN_S
+    for row in board.itertuples():
+        per_trial = (time.monotonic() - started) / logged if logged else 0.0
+        if trials_by is not None and time.monotonic() + per_trial > trials_by:
+            break
+        values, unit = trial_history(row, result.metric)
+        tracker.log_trial(
+            parent,
+            row.family,
+            json.loads(row.params),
+            {result.metric: values},
+            int(row.rounds) if pd.notna(row.rounds) else 0,  # a trial stopped before its first report
+            row.status,
+            metric=result.metric,
+            run_name=f"trial-{row.trial_id}",
+            tags={"automl.trial_id": row.trial_id, "automl.history_step": unit},
+        )
+        logged += 1
+        if isinstance(row.checkpoint, str) and len(histories) < 5:
+            histories[f"{row.family} {row.trial_id}"] = values
+    report = None
+    if report_by is None or time.monotonic() < report_by:
+        report = build_report(
             result.out_dir,
             # The figures are on validation rows: they describe the model chosen there, not its refit.
             model_dir=result.validated_model_dir or result.model_dir,
@@ -142,6 +151,7 @@ def log_search(
             metric=result.metric,
             mode=result.mode,
             tracker=tracker,
+            by=report_by,
         )
     tracker.end_run("FINISHED")
     record = TrackingRecord(
@@ -149,6 +159,14 @@ def log_search(
         tracking_uri=tracker.display_uri,  # fit.json and the job's summary: no password
         registered=getattr(logged, "registered_version", None) if logged else None,
     )
-    if skip_report:
+    if logged < len(board):
+        record["trials_logged"] = logged
+        record["trials_cut"] = (
+            f"{len(board) - logged} of {len(board)} trials not logged as child runs: no time left in the "
+            "budget (every trial is in the leaderboard artifact)"
+        )
+    if report is None:
         record["report"] = "not built: no time left in the budget"
+    elif report.cut:
+        record["report"] = f"cut to fit the budget: {'; '.join(report.cut)}"
     return record

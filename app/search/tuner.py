@@ -16,7 +16,7 @@ from typing import Any
 
 from app.config import SearchConfig
 from app.search.budget import SearchWindow
-from app.search.local import TrialData, predict_encoded, train_local
+from app.search.local import PAUSE, Round, TrialData, predict_encoded, train_local
 from app.search.raytrain import DRIVER_CPUS, StreamingData, ray_train_trial_fn, report_final
 from app.search.settings import RayTuneSettings
 from app.search.spaces import OptunaSpace, initial_points, split_config
@@ -26,6 +26,9 @@ EXPERIMENT = "search"
 # A report waits for the Tune driver to take it: on short trials reports cost more than boosting. Between
 # ASHA rungs a trial reports at most this often (Tune stops a trial, at the time budget, when it reports).
 MIN_REPORT_INTERVAL_S = 1.0
+# Tune's own time budget, past the moment HardStop ends the trials still running: reached only when a
+# kill did not end a trial.
+TUNE_AFTER_HARD_STOP_S = 10.0
 
 
 def asha_rungs(settings: SearchConfig) -> list[float]:
@@ -59,6 +62,7 @@ class ReportCadence:
     ) -> None:
         self.every, self.rungs, self.min_interval_s, self.clock = every, rungs, min_interval_s, clock
         self.last_round, self.last_time = 0, clock()
+        self.at_rung = False  # whether the report now due reaches a rung (ASHA may stop the trial there)
 
     def due(self, done: int) -> bool:
         if done % self.every:
@@ -67,30 +71,43 @@ class ReportCadence:
         rung = any(self.last_round < r <= done for r in self.rungs)
         if not rung and now - self.last_time < self.min_interval_s:
             return False
-        self.last_round, self.last_time = done, now
+        self.last_round, self.last_time, self.at_rung = done, now, rung
         return True
 
 
 def trial_fn(
     config: dict, *, data: TrialData, settings: SearchConfig, metric: str, deadline: float | None = None
 ) -> None:
-    """One Tune trial: boost in this process, report at ``ReportCadence``, save the model; past
-    ``deadline`` (a Unix time) it stops after the current round and reports the model it has."""
+    """One Tune trial: boost in this process, report at ``ReportCadence``, persist its best model so far
+    before the reports that may stop it (``app.search.candidates``) and its final model before the last
+    report; past ``deadline`` (a Unix time) it stops after the current round with the model it has."""
     from ray import tune
+
+    from app.search.candidates import CandidateStore, PersistPolicy
 
     family, params = split_config(config)
     cadence = ReportCadence(settings.report_every, asha_rungs(settings))
+    store, policy = CandidateStore.for_trial(), PersistPolicy()
     threads = max(1, int(settings.cpus_per_trial))
 
-    def on_round(done: int, values: dict[str, float]) -> bool:
-        if cadence.due(done):
+    pending: list[bool] = []  # a report put off until CatBoost hands its model over (``Round``)
+
+    def on_round(r: Round) -> bool | str:
+        if pending or cadence.due(r.done):
+            rung = pending.pop() if pending else cadence.at_rung
+            if policy.due(r.best_iteration, rung=rung):
+                if r.snapshot is None:
+                    pending.append(rung)
+                    return PAUSE
+                policy.record(r.best_iteration, store.persist(r.snapshot(), final=False))
             tune.report(
                 {
-                    "score": values[metric],
-                    "rounds": done,
+                    "score": r.values[metric],
+                    "rounds": r.done,
                     "family": family,
                     "finished": False,
                     "trainer": "in_process",
+                    "persist_s": policy.cost_s,
                 }
             )
         return False
@@ -106,16 +123,19 @@ def trial_fn(
         on_round=on_round,
         deadline=deadline,
     )
-    report_final(result, family=family, trainer="in_process", extra=board_scores(result, data))
+    report_final(result, store, family=family, trainer="in_process", extra=board_scores(result, data))
 
 
 def board_scores(result: Any, data: TrialData) -> dict[str, float]:
-    """The leaderboard's scores beside the search metric (``BOARD_METRICS``), on the validation rows."""
-    names = [n for n in BOARD_METRICS.get(result.task, []) if n != result.metric_name]
-    if not names:
-        return {}
+    """The leaderboard's scores beside the search metric (``BOARD_METRICS``) on the validation rows, and
+    ``predict_s``: the seconds predicting them took (what choosing this model will cost the driver)."""
+    started = time.monotonic()
     pred = predict_encoded(result.family, result.model, result.preprocessor, data.x_valid)
-    return {n: get_metric(n).score(data.y_valid, pred, data.w_valid) for n in names}
+    scores = {"predict_s": time.monotonic() - started}
+    for n in BOARD_METRICS.get(result.task, []):
+        if n != result.metric_name:
+            scores[n] = get_metric(n).score(data.y_valid, pred, data.w_valid)
+    return scores
 
 
 @dataclass
@@ -161,10 +181,11 @@ def make_tuner(
     """
     from ray import tune
     from ray.tune import CheckpointConfig, FailureConfig, RunConfig, TuneConfig
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    from ray.tune.schedulers import FIFOScheduler
     from ray.tune.search.optuna import OptunaSearch
 
-    from app.search.deadline import DeadlineLimiter
+    from app.search.budget import end_seconds
+    from app.search.deadline import ChoiceMeter, DeadlineLimiter, HardStop, RecordingASHA
 
     families = settings.families
     if settings.search_algorithm == "optuna":
@@ -184,7 +205,7 @@ def make_tuner(
     )
     searcher.follow(window)
     if settings.scheduler == "asha":
-        scheduler = ASHAScheduler(
+        scheduler = RecordingASHA(
             time_attr="rounds",
             # One past the last round: ASHA stops a trial whose result reaches max_t, and a trial
             # that boosts all max_rounds reports rounds == max_rounds before its final, checkpointed
@@ -196,6 +217,19 @@ def make_tuner(
     else:
         scheduler = FIFOScheduler()
     streaming = isinstance(data, StreamingData)
+    timed = window is not None and not streaming
+    callbacks: list[Any] = [] if progress is None else [_progress(progress, settings, spec, window)]
+    if timed:
+        slack = window.backstop_s - window.seconds
+        hard_stop = HardStop(window.deadline + slack)
+        meter = ChoiceMeter(
+            searcher,
+            hard_stop,
+            kept_s=end_seconds(settings.time_budget_s, data),
+            slack_s=slack,
+            members=settings.ensemble_size,
+        )
+        callbacks += [hard_stop, meter]
     return tune.Tuner(
         _trainable(data, settings, spec, deadline=window.deadline if window else None),
         tune_config=TuneConfig(
@@ -206,7 +240,8 @@ def make_tuner(
             num_samples=settings.trials,
             max_concurrent_trials=max_concurrent,
             # Ray Train trials have no driver-trained fallback (app.search.quick): none is stopped early.
-            time_budget_s=window.backstop_s if window and not streaming else None,
+            # Only if HardStop's kills did not end the search: Tune then stops what is left itself.
+            time_budget_s=window.backstop_s + TUNE_AFTER_HARD_STOP_S if timed else None,
             reuse_actors=reuse_actors and not streaming,
         ),
         run_config=RunConfig(
@@ -217,7 +252,7 @@ def make_tuner(
             checkpoint_config=CheckpointConfig(),
             failure_config=FailureConfig(max_failures=0),
             verbose=1 if progress is None else 0,
-            callbacks=None if progress is None else [_progress(progress, settings, spec, window)],
+            callbacks=callbacks or None,
         ),
     )
 
@@ -266,6 +301,19 @@ def restore_tuner(
     if isinstance(searcher, DeadlineLimiter):
         searcher.follow(window)
     return tuner
+
+
+def ended_early(tuner) -> tuple[set[str], set[str]]:
+    """The trials the search's ASHA stopped (none under FIFO), and those ``HardStop`` cut."""
+    from app.search.deadline import HardStop
+
+    local = tuner._local_tuner
+    stopped = set(getattr(local._tune_config.scheduler, "stopped", ()))
+    cut = set()
+    for callback in local._run_config.callbacks or []:
+        if isinstance(callback, HardStop):
+            cut |= callback.cut
+    return stopped, cut
 
 
 def _trainable(

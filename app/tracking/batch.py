@@ -24,6 +24,7 @@ _RUN_STATUS = {
     "errored": "FAILED",
     "error": "FAILED",
     "killed": "KILLED",
+    "cut": "KILLED",  # ended by the time budget or Ctrl-C between reports (its persisted model is kept)
 }
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import json
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,31 @@ class RunReport:
     images: dict[str, Path]
     importance: dict[str, float]  # mean |SHAP| per feature, largest first
     metrics: dict[str, float] = field(default_factory=dict)  # the model on the validation rows
+    cut: list[str] = field(default_factory=list)  # what the clock left out (``by``)
+
+
+class _Clock:
+    """The report's time: ``by`` (``time.monotonic()``, or None: no limit), and how long each step took,
+    so that the next one of the same kind is skipped when it would end past ``by``."""
+
+    def __init__(self, by: float | None) -> None:
+        self.by, self.cut = by, []
+        self.last = 0.0
+
+    def left(self) -> float:
+        return float("inf") if self.by is None else self.by - time.monotonic()
+
+    def allows(self, what: str) -> bool:
+        if self.left() > self.last:
+            return True
+        self.cut.append(f"{what} left out")
+        return False
+
+    def timed(self, fn):
+        started = time.monotonic()
+        out = fn()
+        self.last = time.monotonic() - started
+        return out
 
 
 def build_report(
@@ -53,6 +79,7 @@ def build_report(
     max_rows: int = 2000,
     tracker: MLflowTracker | None = None,
     tracking_uri: str | None = None,
+    by: float | None = None,
 ) -> RunReport:
     """Write ``RUN_DIR/report/*.png`` and ``report.html`` for the model in ``model_dir`` (a single model or
     an ``ensemble.json`` directory) on ``valid`` (raw columns with the target), plus the inputs that
@@ -61,7 +88,10 @@ def build_report(
     ``histories`` maps a trial name to its per-round validation metric (default: the model's own
     history); ``leaderboard`` has one row per trial with a ``family`` column and the metric column.
     With ``tracker`` (an active run) the PNGs and the page are logged as artifacts under ``report/``.
-    ``model_dir`` may be a ``models:/`` URI resolved on ``tracking_uri``.
+    ``model_dir`` may be a ``models:/`` URI resolved on ``tracking_uri``. With ``by``
+    (``time.monotonic()``) the report fits before it: TreeSHAP runs on as many rows as its rate, timed
+    on a few rows first, allows in part of the time left, and a figure that would end past ``by`` is
+    left out (``cut`` says which).
 
     Example:
         >>> rep = build_report("runs/r1", model_dir="runs/r1/model", valid=valid_frame)  # doctest: +SKIP
@@ -84,29 +114,37 @@ def build_report(
         out / INPUTS_DIR, model_dir, rows, leaderboard, histories, metric=metric, mode=mode, top_k=top_k
     )
 
-    importance = shap_importance(predictor, rows)
+    clock = _Clock(by)
+    importance = shap_importance(predictor, _shap_rows(predictor, rows, clock))
     kind = "+".join(dict.fromkeys(m.family for m in getattr(predictor, "members", [predictor])))
-    images = {"importance": _save(_importance_figure(importance, kind), out / "importance.png")}
+    images = {
+        "importance": clock.timed(lambda: _save(_importance_figure(importance, kind), out / "importance.png"))
+    }
     curves = dict(histories) if histories else {"final model": (meta.get("history") or {}).get(metric, [])}
-    if any(len(v) for v in curves.values()):
-        images["learning_curves"] = _save(
-            _curves_figure(curves, metric, mode, top_k), out / "learning_curves.png"
+    if any(len(v) for v in curves.values()) and clock.allows("learning curves"):
+        images["learning_curves"] = clock.timed(
+            lambda: _save(_curves_figure(curves, metric, mode, top_k), out / "learning_curves.png")
         )
-    if leaderboard is not None and "family" in leaderboard.columns and metric in leaderboard.columns:
-        images["leaderboard"] = _save(_leaderboard_figure(leaderboard, metric, mode), out / "leaderboard.png")
-    scores = predictor.predict_scores(rows)
-    y = predictor.preprocessor.transform(rows)[LABEL]
-    if predictor.task == "regression":
-        found = {name: get_metric(name).score(y, scores) for name in ("rmse", "mae")}
-        images["residuals"] = _save(_residuals_figure(y, scores), out / "residuals.png")
-    else:
-        classes = [str(c) for c in predictor.classes or range(scores.shape[1])]
-        found = {name: get_metric(name).score(y, scores) for name in ("auc", "logloss", "accuracy")}
-        images["roc_pr"] = _save(_roc_pr_figure(y, scores, classes), out / "roc_pr.png")
-        cm = m.confusion(y, np.argmax(scores, axis=1), len(classes))
-        images["confusion"] = _save(_confusion_figure(cm, classes), out / "confusion_matrix.png")
+    ranked = leaderboard is not None and "family" in leaderboard.columns and metric in leaderboard.columns
+    if ranked and clock.allows("leaderboard figure"):
+        images["leaderboard"] = clock.timed(
+            lambda: _save(_leaderboard_figure(leaderboard, metric, mode), out / "leaderboard.png")
+        )
+    found: dict[str, float] = {}
+    if clock.allows("validation figures"):
+        scores = predictor.predict_scores(rows)
+        y = predictor.preprocessor.transform(rows)[LABEL]
+        if predictor.task == "regression":
+            found = {name: get_metric(name).score(y, scores) for name in ("rmse", "mae")}
+            images["residuals"] = _save(_residuals_figure(y, scores), out / "residuals.png")
+        else:
+            classes = [str(c) for c in predictor.classes or range(scores.shape[1])]
+            found = {name: get_metric(name).score(y, scores) for name in ("auc", "logloss", "accuracy")}
+            images["roc_pr"] = _save(_roc_pr_figure(y, scores, classes), out / "roc_pr.png")
+            cm = m.confusion(y, np.argmax(scores, axis=1), len(classes))
+            images["confusion"] = _save(_confusion_figure(cm, classes), out / "confusion_matrix.png")
     page = _write_html(out / "report.html", predictor, images, importance, found, leaderboard, metric, mode)
-    report = RunReport(html=page, images=images, importance=importance, metrics=found)
+    report = RunReport(html=page, images=images, importance=importance, metrics=found, cut=clock.cut)
     if tracker is not None:
         for path in [*images.values(), page]:
             tracker.log_artifact(path, REPORT_DIR)
@@ -144,6 +182,27 @@ def regenerate_report(
         tracker=tracker,
         tracking_uri=tracking_uri,
     )
+
+
+# TreeSHAP is timed on this many rows first; it then takes at most SHAP_SHARE of the report's time left.
+SHAP_PROBE_ROWS = 20
+SHAP_SHARE = 0.5
+
+
+def _shap_rows(predictor: Any, rows: pd.DataFrame, clock: _Clock) -> pd.DataFrame:
+    """The rows TreeSHAP can explain in its share of ``clock``'s time left, at its rate on a probe."""
+    if clock.by is None or len(rows) <= SHAP_PROBE_ROWS:
+        return rows
+    probe = rows.head(SHAP_PROBE_ROWS)
+    started = time.monotonic()
+    shap_importance(predictor, probe)
+    per_row = (time.monotonic() - started) / len(probe)
+    fit = int(SHAP_SHARE * clock.left() / max(per_row, 1e-9))
+    if fit >= len(rows):
+        return rows
+    fit = max(fit, SHAP_PROBE_ROWS)
+    clock.cut.append(f"TreeSHAP on {fit:,} of {len(rows):,} rows")
+    return rows.head(fit)
 
 
 def shap_importance(predictor: Any, frame: pd.DataFrame) -> dict[str, float]:

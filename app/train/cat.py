@@ -186,17 +186,25 @@ def fit_local(
         )
 
     class Callback:
+        def __init__(self, before: int) -> None:
+            self.before = before  # rounds of the model this fit continues
+
         def after_iteration(self, info) -> bool:  # CatBoost: return False to stop
             native = {k: v[-1] for k, v in info.metrics.get("validation", {}).items()}
-            return not observer.after_round(info.iteration, native)
+            return not observer.after_round(self.before + info.iteration, native)
 
-    model = CatBoost({**model_params(params, pre), "iterations": rounds, "use_best_model": False})
-    model.fit(
-        pool(data.x_train, data.y_train, data.w_train),
-        eval_set=pool(data.x_valid, data.y_valid, data.w_valid),
-        callbacks=[Callback()],
-    )
-    return model
+    train = pool(data.x_train, data.y_train, data.w_train)
+    valid = pool(data.x_valid, data.y_valid, data.w_valid)
+    # CatBoost holds its model until fit returns: an observer that asks for it mid-way (a search trial
+    # persisting its best model so far) pauses training, takes the model and boosting continues from it.
+    model, done = None, 0
+    while True:
+        part = CatBoost({**model_params(params, pre), "iterations": rounds - done, "use_best_model": False})
+        part.fit(train, eval_set=valid, callbacks=[Callback(done)], init_model=model)
+        model, done = part, part.tree_count_
+        resume = getattr(observer, "resume", None)
+        if done >= rounds or resume is None or not resume(model):
+            return model
 
 
 def load(path: str | Path) -> CatBoost:

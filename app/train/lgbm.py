@@ -206,7 +206,7 @@ def fit_local(
 
     def callback(env) -> None:
         native = {name: value for _, name, value, _ in env.evaluation_result_list}
-        if observer.after_round(env.iteration + 1, native):
+        if observer.after_round(env.iteration + 1, native, env.model):
             raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list)
 
     cats = [i for i, t in enumerate(pre.feature_types) if t == "c"] or "auto"

@@ -252,7 +252,8 @@ def fit_local(
 
     class Callback(xgb.callback.TrainingCallback):
         def after_iteration(self, model, epoch, evals_log) -> bool:
-            return observer.after_round(epoch + 1, {k: v[-1] for k, v in evals_log["valid"].items()})
+            native = {k: v[-1] for k, v in evals_log["valid"].items()}
+            return observer.after_round(epoch + 1, native, model)
 
     kw = {
         "feature_types": pre.feature_types,

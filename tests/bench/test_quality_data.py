@@ -34,6 +34,11 @@ EXPECTED = {
         3_000, 11, None, None, {"vehicle_make": 150}, ["driver_age", "vehicle_value"], ["policy_id"],
         ["policy_start"],
     ),
+    "ad_clicks": (
+        25_000, 11, 2, 0.08, {"publisher": 20_000, "publisher_category": 25, "device": 4},
+        ["country", "user_age_days", "f1"], [], [],
+    ),
+    "wave_multiclass": (3_000, 49, 7, None, {}, [], [], []),
 }  # fmt: skip
 
 
@@ -86,32 +91,57 @@ def test_generated_dataset_is_seeded_and_written_to_parquet_once(tmp_path):
     assert not load("customer_churn", seed=4, cache=tmp_path, rows=500).equals(first)
 
 
-def test_summary_counts_datasets_at_least_as_good_and_the_worst_overrun_per_system():
+def test_summary_takes_the_median_over_seeds_and_the_worst_ratio_to_the_best_peer_per_budget():
     splits = [
         {"name": "a", "task": "binary", "rows": 10},
         {"name": "b", "task": "regression", "rows": 10},
     ]
-    results = {
+    main = {
         "a": {
-            "project": {"scores": {"auc": 0.9}, "fit_s": 100.0},
-            "flaml": {"scores": {"auc": 0.8}, "fit_s": 125.0},
-            "autogluon": {"scores": {"auc": 0.95}, "fit_s": 60.0},
+            "project": {
+                0: {"scores": {"auc": 0.9}, "wall_s": 100.0},
+                1: {"scores": {"auc": 0.7}, "wall_s": 130.0},
+                2: {"scores": {"auc": 0.85}, "wall_s": 90.0},
+            },
+            "flaml": {0: {"scores": {"auc": 0.8}, "wall_s": 125.0}},
+            "autogluon": {0: {"scores": {"auc": 0.95}, "wall_s": 60.0}},
         },
         "b": {
-            "project": {"scores": {"rmse": 2.0}, "fit_s": 110.0},
-            "flaml": {"scores": {"rmse": 1.0}, "fit_s": 140.0},
-            "autogluon": {"error": "boom"},
+            "project": {0: {"scores": {"rmse": 2.0}, "wall_s": 110.0}, 1: {"error": "boom"}},
+            "flaml": {0: {"scores": {"rmse": 1.0}, "wall_s": 140.0}},
+            "autogluon": {0: {"error": "boom"}},
         },
     }
-    figures = summarize(splits, results, ["project", "flaml", "autogluon"], 120.0)
+    short = {
+        "a": {
+            "project": {0: {"scores": {"auc": 0.8}, "wall_s": 30.0}},
+            "flaml": {0: {"scores": {"auc": 0.8}, "wall_s": 31.0}},
+            "autogluon": {0: {"scores": {"auc": 0.7}, "wall_s": 20.0}},
+        },
+        "b": {"project": {}, "flaml": {}, "autogluon": {}},
+    }
+    figures, details = summarize(
+        splits, {120.0: main, 30.0: short}, ["project", "flaml", "autogluon"], [120.0, 30.0]
+    )
 
     assert figures["n"] == 2
-    assert figures["ratio"] == pytest.approx((0.9 / 0.8 + 0.5) / 2)
-    assert (figures["at_least_flaml"], figures["compared_flaml"]) == (1, 2)
-    assert (figures["at_least_autogluon"], figures["compared_autogluon"]) == (0, 1)
-    assert figures["max_over_budget"] == pytest.approx(
-        {"project": 110 / 120 - 1, "flaml": 140 / 120 - 1, "autogluon": 60 / 120 - 1}, abs=1e-4
+    assert figures["ratio"] == pytest.approx((0.85 / 0.8 + 0.5) / 2, abs=1e-4)
+    b120, b30 = figures["b120"], figures["b30"]
+    assert b120["worst_ratio"] == pytest.approx(
+        {"project": 0.5, "flaml": 0.8 / 0.95, "autogluon": 1.0}, abs=1e-4
     )
-    assert figures["over_budget_runs"] == ["flaml:b:140.0s"]
-    assert figures["failed"] == ["autogluon:b"]
-    assert figures["fit_s"]["b"] == {"project": 110.0, "flaml": 140.0, "autogluon": None}
+    assert b120["worst_dataset"] == {"project": "b", "flaml": "a", "autogluon": "a"}
+    assert (b120["at_least_flaml"], b120["compared_flaml"]) == (1, 2)
+    assert (b120["at_least_autogluon"], b120["compared_autogluon"]) == (0, 1)
+    assert b120["max_over_budget"] == pytest.approx(
+        {"project": 130 / 120 - 1, "flaml": 140 / 120 - 1, "autogluon": 60 / 120 - 1}, abs=1e-4
+    )
+    assert b120["over_budget_runs"] == ["flaml:b:seed0:140.0s"]
+    assert b120["failed"] == ["project:b:seed1", "autogluon:b:seed0"]
+    assert b120["seeds"] == {"project": [0, 1, 2], "flaml": [0], "autogluon": [0]}
+    assert b30["worst_ratio"] == pytest.approx({"project": 1.0, "flaml": 1.0, "autogluon": 0.875}, abs=1e-4)
+    assert (b30["at_least_flaml"], b30["compared_flaml"]) == (1, 1)
+    assert b30["max_over_budget"]["flaml"] == pytest.approx(31 / 30 - 1, abs=1e-4)
+    assert figures["over_budget"] and figures["failed"] == ["b120:project:b:seed1", "b120:autogluon:b:seed0"]
+    assert details["b120"]["a"]["project"]["median"] == pytest.approx(0.85)
+    assert details["b120"]["a"]["project"]["seeds"]["1"]["scores"] == {"auc": 0.7}

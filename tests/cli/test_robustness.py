@@ -91,7 +91,7 @@ def _data(tmp: Path, *, null_targets: int = 0, text_numbers: bool = False) -> Pa
 
 
 def _trial_checkpoint(run: Path):
-    return lambda: any(run.glob("tune/*/*/checkpoint_*"))
+    return lambda: any(run.glob("tune/*/*/best/best.json"))  # a trial's persisted model
 
 
 def _last_line(text: str) -> str:

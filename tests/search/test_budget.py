@@ -179,18 +179,28 @@ def test_cross_validation_gets_a_tenth_of_the_budget_when_that_can_start_its_wor
 
 def test_the_search_record_says_how_far_the_search_got_and_what_ended_it():
     from app.search.budget import SearchWindow
-    from app.search.leaderboard import search_summary
+    from app.search.leaderboard import frame, search_summary
     from app.search.records import search_record
 
-    board = pd.DataFrame({"status": ["completed", "completed", "deadline", "stopped"]})
+    rows = [
+        {"trial_id": f"t{i}", "family": "xgboost", "score": 0.5 - i / 10, "status": status, "params": "{}"}
+        | {"checkpoint": f"/m/t{i}" if status != "stopped" else None, "history": "[0.9, 0.6]"}
+        for i, status in enumerate(["completed", "completed", "deadline", "stopped"])
+    ]
+    board = frame(rows, mode="min")
     window = SearchWindow(seconds=20.0, deadline=0.0)
-    timed = search_record(board, RayTuneSettings(time_budget_s=30), window=window, seconds=20.4)
+    timed = search_record(board, RayTuneSettings(time_budget_s=30), window=window, seconds=20.4, mode="min")
     assert timed["ended_by"] == "time budget" and timed["statuses"]["deadline"] == 1
+    assert [c["model"] for c in timed["persisted"]] == [None, "/m/t2", "/m/t1", "/m/t0"]  # best first
+    assert timed["best_reported"]["score"] == 0.6
     line = search_summary(timed)
-    assert line.startswith("search: 4 trials (2 completed, 1 ended by the deadline") and "time budget" in line
+    assert line.startswith("search: 4 trials (2 completed, ") and "time budget" in line
+    assert "1 ended by the deadline with its model so far" in line and "1 stopped by ASHA" in line
     finished = board.assign(status="completed")
     settings = RayTuneSettings(time_budget_s=30, num_samples=4)
-    assert search_record(finished, settings, window=window, seconds=9.0)["ended_by"] == "num_samples"
+    assert (
+        search_record(finished, settings, window=window, seconds=9.0, mode="min")["ended_by"] == "num_samples"
+    )
 
 
 def test_the_time_budget_bounds_the_trials_unless_num_samples_is_given():

@@ -133,7 +133,17 @@ def test_job_options_override_the_config_and_the_rest_keeps_it(tmp_path, monkeyp
         pass
 
     def capture(
-        data, *, target, config, out_dir, task=None, resume=False, notify=None, progress=None, **overrides
+        data,
+        *,
+        target,
+        config,
+        out_dir,
+        task=None,
+        resume=False,
+        notify=None,
+        progress=None,
+        started=None,
+        **overrides,
     ):
         raise Captured(RayTuneSettings.from_config(config, **overrides))  # what run_fit builds first
 

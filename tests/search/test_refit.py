@@ -99,10 +99,11 @@ def test_leaderboard_and_fit_file_record_the_refit(refit_fit):
 def test_ensemble_members_are_refit_and_keep_their_weights(refit_fit, tmp_path):
     result, prepared = refit_fit
     board = result.leaderboard.set_index("trial_id")
-    checkpoints = sorted((result.out_dir / "tune" / "search").glob("*/checkpoint_*"))[:2]
+    pointers = sorted((result.out_dir / "tune" / "search").glob("*/best/best.json"))[:2]
     members = []
-    for ckpt in checkpoints:
-        trial_id = json.loads((ckpt.parent / "result.json").read_text().splitlines()[0])["trial_id"]
+    for pointer in pointers:
+        trial_id = json.loads(pointer.read_text())["trial_id"]
+        ckpt = pointer.parent / json.loads(pointer.read_text())["version"]
         members.append(tmp_path / "ens" / "members" / trial_id)
         shutil.copytree(ckpt, members[-1])
     save_ensemble(members, np.array([0.7, 0.3]), tmp_path / "ens", info={"metric": "logloss"})
