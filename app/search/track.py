@@ -118,10 +118,10 @@ def log_search(
     )
     # Trials best first, each a child run, while the clock leaves room for the report's least.
     histories: dict[str, list[float]] = {}
-    logged, started = 0, time.monotonic()
+    tracked, started = 0, time.monotonic()
     trials_by = None if report_by is None else report_by - REPORT_MIN_S
     for row in board.itertuples():
-        per_trial = (time.monotonic() - started) / logged if logged else 0.0
+        per_trial = (time.monotonic() - started) / tracked if tracked else 0.0
         if trials_by is not None and time.monotonic() + per_trial > trials_by:
             break
         values, unit = trial_history(row, result.metric)
@@ -136,7 +136,7 @@ def log_search(
             run_name=f"trial-{row.trial_id}",
             tags={"automl.trial_id": row.trial_id, "automl.history_step": unit},
         )
-        logged += 1
+        tracked += 1
         if isinstance(row.checkpoint, str) and len(histories) < 5:
             histories[f"{row.family} {row.trial_id}"] = values
     report = None
@@ -159,10 +159,10 @@ def log_search(
         tracking_uri=tracker.display_uri,  # fit.json and the job's summary: no password
         registered=getattr(logged, "registered_version", None) if logged else None,
     )
-    if logged < len(board):
-        record["trials_logged"] = logged
+    if tracked < len(board):
+        record["trials_logged"] = tracked
         record["trials_cut"] = (
-            f"{len(board) - logged} of {len(board)} trials not logged as child runs: no time left in the "
+            f"{len(board) - tracked} of {len(board)} trials not logged as child runs: no time left in the "
             "budget (every trial is in the leaderboard artifact)"
         )
     if report is None:

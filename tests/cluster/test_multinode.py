@@ -166,10 +166,11 @@ def test_a_search_runs_trials_on_both_nodes_with_its_storage_on_s3(
     stdout, stderr = proc.communicate(timeout=600)
     assert proc.returncode == 0, stderr[-4000:]
     assert _trials_on(second_node), _actor_names(second_node)  # trial processes ran on the second node
-    checkpoints = [k for k in _keys(s3_endpoint, s3_bucket) if "/checkpoint_" in k]
-    assert checkpoints and all(k.startswith("tune/search/") for k in checkpoints)
+    # Each trial's persisted model and the pointer naming it, on S3 (app.search.candidates)
+    pointers = [k for k in _keys(s3_endpoint, s3_bucket) if k.endswith("/best/best.json")]
+    assert pointers and all(k.startswith("tune/search/") for k in pointers)
     assert "xgboost" in (out / "leaderboard.csv").read_text()
-    assert (out / "model" / "metadata.json").exists()  # chosen from the trials' checkpoints on S3
+    assert (out / "model" / "metadata.json").exists()  # chosen from the trials' persisted models on S3
 
 
 @pytest.mark.slow

@@ -100,10 +100,11 @@ def test_ensemble_members_are_refit_and_keep_their_weights(refit_fit, tmp_path):
     result, prepared = refit_fit
     board = result.leaderboard.set_index("trial_id")
     pointers = sorted((result.out_dir / "tune" / "search").glob("*/best/best.json"))[:2]
-    members = []
+    members, checkpoints = [], []
     for pointer in pointers:
         trial_id = json.loads(pointer.read_text())["trial_id"]
         ckpt = pointer.parent / json.loads(pointer.read_text())["version"]
+        checkpoints.append(ckpt)
         members.append(tmp_path / "ens" / "members" / trial_id)
         shutil.copytree(ckpt, members[-1])
     save_ensemble(members, np.array([0.7, 0.3]), tmp_path / "ens", info={"metric": "logloss"})
