@@ -95,6 +95,17 @@ class HardStop(Callback):
         self.at = at
         self.cut: set[str] = set()
 
+    @staticmethod
+    def at_end_of(window) -> float | None:
+        """When the trials of ``window`` (``app.search.budget.SearchWindow``; None: no limit) are ended:
+        its backstop, as a Unix time."""
+        return None if window is None else window.deadline + window.backstop_s - window.seconds
+
+    def follow(self, window) -> None:
+        """End where ``window`` says, with nothing cut yet: a resumed search comes back with the
+        interrupted fit's callbacks (Tune pickles them with the Tuner), whose end is long past."""
+        self.at, self.cut = self.at_end_of(window), set()
+
     def on_step_begin(self, iteration: int, trials: list, **info) -> None:
         if self.at is None or time.time() < self.at:
             return
@@ -130,7 +141,12 @@ class ChoiceMeter(Callback):
     ) -> None:
         self.limiter, self.hard_stop = limiter, hard_stop
         self.kept_s, self.slack_s, self.members = kept_s, slack_s, max(1, members)
-        self.base = (limiter.deadline, hard_stop.at if hard_stop else None)
+        self.follow()
+
+    def follow(self) -> None:
+        """Measure afresh from where the searcher's deadline and the hard stop are now (after their own
+        ``follow`` on a resumed search)."""
+        self.base = (self.limiter.deadline, self.hard_stop.at if self.hard_stop else None)
         self.costs: dict[str, float] = {}
         self.shift = 0.0
 

@@ -220,13 +220,12 @@ def make_tuner(
     timed = window is not None and not streaming
     callbacks: list[Any] = [] if progress is None else [_progress(progress, settings, spec, window)]
     if timed:
-        slack = window.backstop_s - window.seconds
-        hard_stop = HardStop(window.deadline + slack)
+        hard_stop = HardStop(HardStop.at_end_of(window))
         meter = ChoiceMeter(
             searcher,
             hard_stop,
             kept_s=end_seconds(settings.time_budget_s, data),
-            slack_s=slack,
+            slack_s=window.backstop_s - window.seconds,
             members=settings.ensemble_size,
         )
         callbacks += [hard_stop, meter]
@@ -283,7 +282,7 @@ def restore_tuner(
     ``window``'s deadline (the resumed fit's) when there is one."""
     from ray import tune
 
-    from app.search.deadline import DeadlineLimiter
+    from app.search.deadline import ChoiceMeter, DeadlineLimiter, HardStop
 
     path = os.path.join(storage_path, EXPERIMENT)
     if not tune.Tuner.can_restore(path):
@@ -295,11 +294,19 @@ def restore_tuner(
         resume_unfinished=True,
         resume_errored=True,
     )
-    # Tuner.restore takes no TuneConfig: the searcher comes back from the saved Tuner, with the
-    # interrupted fit's deadline, long past.
-    searcher = tuner._local_tuner._tune_config.search_alg
+    # Tuner.restore takes no TuneConfig or RunConfig: the searcher and the callbacks come back from the
+    # saved Tuner, with the interrupted fit's deadline, long past (the meter last: it starts from both).
+    local = tuner._local_tuner
+    searcher = local._tune_config.search_alg
     if isinstance(searcher, DeadlineLimiter):
         searcher.follow(window)
+    callbacks = local._run_config.callbacks or []
+    for callback in callbacks:
+        if isinstance(callback, HardStop):
+            callback.follow(window)
+    for callback in callbacks:
+        if isinstance(callback, ChoiceMeter):
+            callback.follow()
     return tuner
 
 

@@ -289,3 +289,36 @@ def _board_without_models(from_results):
         return from_results(results, **kwargs).assign(checkpoint=None)
 
     return board
+
+
+def test_a_resumed_search_ends_where_the_new_fit_says_not_where_the_interrupted_one_did(
+    ray_session, tmp_path
+):
+    """Tune pickles the searcher and the callbacks with the Tuner: restored, the hard stop and the
+    meter would carry the interrupted fit's end, long past, and kill every resumed trial at once."""
+    from app.search.budget import SearchWindow
+    from app.search.deadline import ChoiceMeter, HardStop
+    from app.search.tuner import make_tuner, restore_tuner, search_spec
+    from tests.search.test_cv import _data
+
+    data = _data(300, classes=2)
+    settings = RayTuneSettings(time_budget_s=60, families=["xgboost"], max_rounds=20)
+    spec = search_spec(settings, "binary")
+    old = SearchWindow(seconds=10.0, deadline=1_000.0, backstop_s=13.0)
+    make_tuner(
+        data,
+        settings,
+        spec,
+        storage_path=str(tmp_path),
+        n_rows=240,
+        n_features=3,
+        window=old,
+        max_concurrent=1,
+    )
+    new = SearchWindow(seconds=30.0, deadline=5_000.0, backstop_s=34.0)
+    tuner = restore_tuner(data, settings, spec, storage_path=str(tmp_path), window=new)
+    local = tuner._local_tuner
+    callbacks = {type(c): c for c in local._run_config.callbacks}
+    assert callbacks[HardStop].at == 5_004.0 and not callbacks[HardStop].cut
+    meter = callbacks[ChoiceMeter]
+    assert meter.limiter is local._tune_config.search_alg and meter.base == (5_000.0, 5_004.0)
