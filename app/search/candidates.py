@@ -142,21 +142,31 @@ class CandidateStore:
             pass
 
 
-def read(trial_path: str, fs: Any = None) -> tuple[dict[str, Any], str] | None:
+def read(
+    trial_path: str, fs: Any = None, *, reported: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], str] | None:
     """The persisted candidate of the trial whose folder is ``trial_path``: its pointer and the model's
-    location (a local path, or a ``scheme://`` URI), or None when it persisted nothing."""
+    location (a local path, or a ``scheme://`` URI), or None when it persisted nothing. ``reported``:
+    the trial's last report; a final one names the version it persisted (``candidate``), and its
+    metrics are the pointer's, so nothing is read (one object store request fewer per trial)."""
     local = fs is None or fs.type_name == "local"
     root = posixpath.join(trial_path, CANDIDATE_DIR)
-    target = posixpath.join(root, POINTER)
-    try:
-        if local:
-            with open(target) as f:
-                text = f.read()
-        else:
-            with fs.open_input_stream(target) as f:
-                text = f.read().decode()
-        pointer = json.loads(text)
-    except (OSError, ValueError):
-        return None
+    if reported and reported.get("candidate"):
+        pointer = {**reported, "version": reported["candidate"]}
+    else:
+        pointer = _pointer(posixpath.join(root, POINTER), fs if not local else None)
+        if pointer is None:
+            return None
     path = posixpath.join(root, pointer["version"])
     return pointer, (path if local else f"{fs.type_name}://{path}")
+
+
+def _pointer(target: str, fs: Any) -> dict[str, Any] | None:
+    try:
+        if fs is None:
+            with open(target) as f:
+                return json.loads(f.read())
+        with fs.open_input_stream(target) as f:
+            return json.loads(f.read().decode())
+    except (OSError, ValueError):
+        return None

@@ -67,7 +67,7 @@ def from_results(
         if len(reported):
             score = float(reported.max() if mode == "max" else reported.min())
         trial_id = metrics.get("trial_id") or Path(r.path).name
-        found = candidates.read(r.path, r.filesystem)
+        found = candidates.read(r.path, r.filesystem, reported=metrics if metrics.get("finished") else None)
         if found is not None:
             score = float(found[0]["score"])
         if trial_id in cut:

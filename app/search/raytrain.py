@@ -163,7 +163,7 @@ def report_final(
     }
     final["persist_s"] = store.persist(result, final=True, extra=extra)
     run_hook("report", done=result.num_rounds, trial_id=store.trial_id)
-    tune.report({**final, "done": True})
+    tune.report({**final, "candidate": store.version, "done": True})
 
 
 def ray_train_trial_fn(
