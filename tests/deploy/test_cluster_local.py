@@ -10,7 +10,7 @@ How it stays off everyone else's Ray on a shared machine: Debian's sshd runs per
 mode (`sshd -i`, the SSH ProxyCommand: no daemon, no port) inside a PID namespace of the test's own, so
 the `ray stop` that `ray up` and `ray down` run kills only this cluster; HOME and RAY_TMPDIR of the SSH
 session are temporary folders, so ~/.ray/auth_token, ~/ray_bootstrap_config.yaml and /tmp/ray of the
-machine are untouched. Needs root (the namespace) and openssh-server (`.ci/run` installs it).
+machine are untouched. Needs root (the namespace) and openssh-server (`scripts/test.sh` installs it).
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ def alert_queries() -> list[str]:
 @pytest.mark.parametrize("args", [["check", "config", "prometheus.yml"], ["check", "rules", "alerts.yml"]])
 def test_promtool_accepts_the_config_and_the_rules(args):
     promtool = shutil.which("promtool")
-    assert promtool, "promtool missing: apt-get install prometheus (.ci/run installs it)"
+    assert promtool, "promtool missing: apt-get install prometheus (scripts/test.sh installs it)"
     done = subprocess.run([promtool, *args], cwd=DEPLOY / "prometheus", capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
 
