@@ -34,7 +34,9 @@ export RAY_USAGE_STATS_ENABLED=0
 # hook gives every worker of a driver started by `uv run` a fresh environment without the extras.
 export RAY_ENABLE_UV_RUN_RUNTIME_ENV=0
 
-# The layers and acyclic-package contracts ([tool.importlinter] in pyproject.toml), then the tests.
+# The layers and acyclic-package contracts ([tool.importlinter] in pyproject.toml), the documentation site
+# (strict: a broken link, anchor or API reference fails), then the tests.
 uv sync --frozen --extra dev
 uv run --frozen lint-imports
+NO_MKDOCS_2_WARNING=1 uv run --frozen mkdocs build --strict --quiet --site-dir "$(mktemp -d)"
 uv run --frozen pytest "$@"
