@@ -55,7 +55,7 @@ class SearchRecord(TypedDict):
     """How far the search got: its trials by status (``completed``, ``deadline``: ended by the time
     budget with their model so far, ``stopped`` by ASHA, ``errored``), its seconds and its window's (None
     without a time budget), what ended it: ``time budget`` or ``num_samples``, and a ``note`` when the
-    model comes from the driver instead (``app.search.quick``: the start left no time for a search, or
+    model comes from the driver instead (``app.search.fallback``: the start left no time for a search, or
     no trial persisted a model; ``fallback`` then)."""
 
     trials: int

@@ -16,7 +16,7 @@ from typing import Any
 
 from app.config import SearchConfig
 from app.search.budget import SearchWindow
-from app.search.local import PAUSE, Round, TrialData, predict_encoded, train_local
+from app.search.inprocess import PAUSE, Round, TrialData, predict_encoded, train_local
 from app.search.raytrain import DRIVER_CPUS, StreamingData, ray_train_trial_fn, report_final
 from app.search.settings import RayTuneSettings
 from app.search.spaces import OptunaSpace, initial_points, split_config
@@ -238,7 +238,7 @@ def make_tuner(
             scheduler=scheduler,
             num_samples=settings.trials,
             max_concurrent_trials=max_concurrent,
-            # Ray Train trials have no driver-trained fallback (app.search.quick): none is stopped early.
+            # Ray Train trials have no driver-trained fallback (app.search.fallback): none is stopped early.
             # Only if HardStop's kills did not end the search: Tune then stops what is left itself.
             time_budget_s=window.backstop_s + TUNE_AFTER_HARD_STOP_S if timed else None,
             reuse_actors=reuse_actors and not streaming,

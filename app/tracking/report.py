@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from app import atomic
 from app.learners import learner
-from app.tracking import metrics as m
+from app.tracking import curves as m
 from app.train.load import load_model
 from app.train.metrics import get_metric
 
@@ -238,11 +239,9 @@ def _save_inputs(
     if leaderboard is not None:
         leaderboard.to_parquet(inputs / "leaderboard.parquet", index=False)
     if histories:
-        (inputs / "histories.json").write_text(
-            json.dumps({k: list(map(float, v)) for k, v in histories.items()})
-        )
+        atomic.write_json(inputs / "histories.json", {k: list(map(float, v)) for k, v in histories.items()})
     spec["model_dir"] = str(Path(model_dir).resolve())
-    (inputs / "report.json").write_text(json.dumps(spec, indent=2))
+    atomic.write_json(inputs / "report.json", spec)
 
 
 def _figure(width: float = 7.0, height: float = 4.5, cols: int = 1) -> tuple[Figure, Any]:
