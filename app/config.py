@@ -167,6 +167,12 @@ class SearchConfig(_Section):
     early_stopping_rounds: int = Field(30, ge=1, description="Rounds without gain that end a trial.")
     grace_period: int = Field(2, ge=1, description="ASHA: reports before a trial may be stopped.")
     reduction_factor: float = Field(3, gt=1, description="ASHA: keep 1/reduction_factor at each rung.")
+    family_fairness: bool = Field(
+        False,
+        description="ASHA judges a trial only against its own family's trials, and the searcher keeps a "
+        "share of trials for every family until its best finished trial is worse than the leader's third "
+        "best (app.search.fairness). Off until bench/quality.py shows it wins over seeds.",
+    )
     cpus_per_trial: float = Field(1.0, gt=0, description="CPUs reserved by a trial.")
     ensemble_size: int = Field(5, ge=0, description="Top models the ensemble may draw from (0: none).")
     seed: int = Field(0, ge=0, description="Seed of the searcher.")
