@@ -107,7 +107,7 @@ def quickstart(
     from app.quickstart import run_quickstart
 
     try:
-        cfg = AppConfig.from_yaml(config) if config else AppConfig.from_dict({})
+        cfg = AppConfig.load(config)
     except ConfigError as exc:
         _fail(str(exc))
     console.start(out / console.LOG_NAME)

@@ -167,6 +167,12 @@ class SearchConfig(_Section):
     early_stopping_rounds: int = Field(30, ge=1, description="Rounds without gain that end a trial.")
     grace_period: int = Field(2, ge=1, description="ASHA: reports before a trial may be stopped.")
     reduction_factor: float = Field(3, gt=1, description="ASHA: keep 1/reduction_factor at each rung.")
+    family_fairness: bool = Field(
+        False,
+        description="ASHA judges a trial only against its own family's trials, and the searcher keeps a "
+        "share of trials for every family until its best finished trial is worse than the leader's third "
+        "best (app.search.fairness). Off until bench/quality.py shows it wins over seeds.",
+    )
     cpus_per_trial: float = Field(1.0, gt=0, description="CPUs reserved by a trial.")
     ensemble_size: int = Field(5, ge=0, description="Top models the ensemble may draw from (0: none).")
     seed: int = Field(0, ge=0, description="Seed of the searcher.")
@@ -255,6 +261,19 @@ class AppConfig(_Section):
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
 
     @classmethod
+    def load(
+        cls, path: str | os.PathLike | None = None, *, env: Mapping[str, str] | None = None
+    ) -> AppConfig:
+        """What a command runs with: the file at ``path`` when one is given (``--config``), else the
+        defaults; the environment's endpoints override either.
+
+        Example:
+            >>> AppConfig.load(None, env={"RAY_ADDRESS": "head:6380"}).ray.address
+            'head:6380'
+        """
+        return cls.from_yaml(path, env=env) if path else cls.from_dict({}, env=env)
+
+    @classmethod
     def from_yaml(cls, path: str | os.PathLike, *, env: Mapping[str, str] | None = None) -> AppConfig:
         """Read and validate a YAML file, then apply env overrides (``os.environ`` unless given).
 
@@ -281,7 +300,7 @@ class AppConfig(_Section):
         try:
             cfg = cls.model_validate(raw)
         except ValidationError as exc:
-            raise ConfigError(_describe(exc, source)) from None
+            raise ConfigError(describe(exc, source)) from None
         return cfg.with_env_overrides(os.environ if env is None else env)
 
     def with_env_overrides(self, env: Mapping[str, str]) -> AppConfig:
@@ -309,13 +328,17 @@ def _check_families(families: list[str]) -> list[str]:
     return families
 
 
-def _describe(exc: ValidationError, source: str) -> str:
+def describe(exc: ValidationError, source: str) -> str:
+    """A validation error as the user reads it: ``source``, then one line per bad key with its value."""
     lines = [f"{source}: {exc.error_count()} invalid setting(s)"]
     for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "<root>"
+        where = ".".join(str(p) for p in err["loc"])
+        message = err["msg"].removeprefix("Value error, ")  # pydantic's prefix for our own checks
         if err["type"] == "extra_forbidden":
             lines.append(f"  {where}: unknown key")
+        elif not where:  # a check across settings: its message names them, the input is the whole section
+            lines.append(f"  {message}")
         else:
-            shown = redact(err.get("input"), key=str(err["loc"][-1]) if err["loc"] else None)
-            lines.append(f"  {where}: {err['msg']} (got {shown!r})")  # no password in the message
+            shown = redact(err.get("input"), key=str(err["loc"][-1]))
+            lines.append(f"  {where}: {message} (got {shown!r})")  # no password in the message
     return "\n".join(lines)

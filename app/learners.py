@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from app.data.encode import Preprocessor
-    from app.train.common import NativeMetric
+    from app.train.metrics import NativeMetric
 
 _LEARNERS: dict[str, str] = {
     "xgboost": "app.train.xgb",

@@ -15,7 +15,7 @@ from app.config import AppConfig
 from app.data import DatasetSpec, prepare
 from app.data.synthetic import make_frame, write_parquet
 from app.search import AutoMLEngine, RayTuneOptimizer, RayTuneSettings, leaderboard
-from app.serve.local import ServeCheck, serve_briefly
+from app.serve.deploy import ServeCheck, serve_briefly
 from app.train.api import train
 from app.train.model import save_model
 from app.train.predict import predict_to_parquet

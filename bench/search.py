@@ -72,7 +72,7 @@ def run(data, settings, spec, *, reuse: bool, max_concurrent: int):
 
 def sequential_work(data, configs, settings) -> float:
     """Seconds to train ``configs`` one after another in this process, without Tune."""
-    from app.search.local import train_local
+    from app.search.inprocess import train_local
     from app.search.spaces import split_config
 
     started = time.perf_counter()
@@ -94,7 +94,7 @@ def trial_data(rows: int):
     """Encoded in-memory splits of ``rows`` generated binary rows (the project's trial data)."""
     from app.data import DatasetSpec, prepare
     from app.data.synthetic import make_frame, write_parquet
-    from app.search.local import TrialData
+    from app.search.inprocess import TrialData
 
     work = Path(tempfile.mkdtemp(prefix="bench-search-data-"))
     write_parquet(make_frame(rows, task="binary", seed=3), work, files=2)

@@ -61,7 +61,7 @@ def preprocessor_for(table: pa.Table):
 def to_numpy(ds, pre) -> tuple[np.ndarray, np.ndarray]:
     """The exact rows of a Ray Dataset as a feature matrix and labels (outside any timing)."""
     from app.data import LABEL
-    from app.train.common import feature_matrix
+    from app.train.matrix import feature_matrix
 
     xs, ys = [], []
     for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):

@@ -21,7 +21,8 @@ import xgboost as xgb
 from app.data.encode import LABEL, Preprocessor
 from app.data.synthetic import make_frame
 from app.tracking import MLflowConfig, MLflowTracker
-from app.train.common import TrainResult, feature_matrix
+from app.train.matrix import feature_matrix
+from app.train.result import TrainResult
 
 
 def train_small_model(rows: int = 2000) -> tuple[TrainResult, dict[str, float]]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import math
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,11 +18,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from app import atomic
+
 if TYPE_CHECKING:
     import ray.data
 
 QUANTILES = (0.0, 0.01, 0.05, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.9, 0.95, 0.99, 1.0)
-_KLL_K = 400  # ~0.7% rank error, a few KB per column
+_KLL_K = 400  # KLL's accuracy parameter: rank error well under one percentile, small per column
 _TOPK_CAPACITY = 4096  # exact counts up to this many distinct levels, then the rarest are dropped
 
 
@@ -163,42 +164,11 @@ class DatasetProfile:
         return cls(num_rows=raw["num_rows"], columns=cols, target=raw.get("target"))
 
     def save(self, path: str | Path) -> Path:
-        return write_json(path, self.to_dict())
+        return atomic.write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | Path) -> DatasetProfile:
         return cls.from_dict(json.loads(Path(path).read_text()))
-
-
-def write_json(path: str | Path, data: Any) -> Path:
-    """Write ``data`` as indented JSON (numpy scalars and dates as plain values), creating folders.
-
-    A list of numbers stays on one line: a preprocessor's per-level statistics would otherwise take a
-    line per number.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(data, indent=2, default=_json_default)
-    path.write_text(_NUMBER_LIST.sub(lambda m: "[" + ", ".join(_numbers(m.group(1))) + "]", text))
-    return path
-
-
-# An innermost list of numbers as json.dumps(indent=...) spreads it, one number per line (the line
-# breaks: a JSON string holds none, so text inside a string never matches).
-_NUMBER = r"(?:-?[\d.eE+-]+|NaN|-?Infinity)"
-_NUMBER_LIST = re.compile(rf"\[\n\s*({_NUMBER}(?:,\n\s*{_NUMBER})*)\n\s*\]")
-
-
-def _numbers(items: str) -> list[str]:
-    return [v.strip() for v in items.split(",")]
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
 def _summarise(table: pa.Table, *, numeric: list[str], topk: list[str]) -> dict[str, list]:
@@ -219,7 +189,7 @@ def _summarise(table: pa.Table, *, numeric: list[str], topk: list[str]) -> dict[
             "truncated": acc.truncated,
             "counts": [[v, n] for v, n in acc.counts.items()],
         }
-    return {"rows": [table.num_rows], "state": [json.dumps(state, default=_json_default)]}
+    return {"rows": [table.num_rows], "state": [json.dumps(state, default=atomic.plain)]}
 
 
 def profile(

@@ -13,8 +13,7 @@ from collections import OrderedDict, deque
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-
+from app import atomic
 from app.monitor.drift import DriftDetector
 from app.monitor.metrics import MONITOR_GAUGES, RETRAIN_DECISIONS
 from app.monitor.performance import PerformanceMonitor
@@ -285,7 +284,7 @@ class MonitorActor:
 
         fs, root = filesystem_for(self.state_path)
         fs.create_dir(root, recursive=True)
-        data = json.dumps(self.monitor.state(), default=_plain).encode()
+        data = json.dumps(self.monitor.state(), default=atomic.plain).encode()
         tmp, final = f"{root}/.{STATE_FILE}.tmp", f"{root}/{STATE_FILE}"
         with fs.open_output_stream(tmp) as out:
             out.write(data)
@@ -305,9 +304,3 @@ class MonitorActor:
         with fs.open_input_stream(path) as src:
             self.monitor.restore(json.loads(src.read()))
         return True
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"cannot write {type(value).__name__} to JSON")

@@ -35,7 +35,7 @@ def retrain(
     from app.monitor.challenger import retrain as run_retrain
 
     try:
-        cfg = AppConfig.from_yaml(config) if config else AppConfig.from_dict({})
+        cfg = AppConfig.load(config)
         outcome = run_retrain(
             data,
             target=target,

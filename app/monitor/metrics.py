@@ -1,7 +1,7 @@
 """The project's metric names in one place, and the guide's ``MetricsCollector`` built on
 prometheus-client.
 
-Serve replicas export these names through Ray (``app.serve.metrics``), where Prometheus sees them with a
+Serve replicas export these names through Ray (``app.serve.telemetry``), where Prometheus sees them with a
 ``ray_`` prefix; ``MetricsCollector`` exports the same names, unprefixed, from any process.
 """
 

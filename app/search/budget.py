@@ -25,30 +25,29 @@ if TYPE_CHECKING:
 # recount with the real number.
 SEARCH_TRIALS_GUESS = 500
 TRIALS_PER_S = 4.0
-# MLflow's time per trial (its child run: three calls) after the search, on a local store: 0.017-0.030 s
-# on a quiet machine (bench/quality.py, 100-1,065 trials; 0.03 left 23% of a 120 s budget unused on breast
-# cancer); the quickstart under load measured ~0.039 (89 trials in 6.0 s, fixed part included). Each trial
-# past the count the window planned for brings the search's deadline this much earlier
-# (``app.search.deadline``); a slower store eats into the reserves for the end and CV.
+# MLflow's time per trial (its child run: three calls) after the search, on a local store: a first guess,
+# measured by bench/quality.py (docs/performance.md). Each trial past the count the window planned for
+# brings the search's deadline this much earlier (``app.search.deadline``); a slower store eats into the
+# reserves for the end and CV, and tracking itself logs trials only while its clock allows.
 TRACK_PER_TRIAL_S = 0.02
-# The refit of the chosen models on train + valid, when cross-validation does not run (more than 10,000
-# rows, Ray Train trials, or cv_folds=0): a share of the budget, at most a third of what the search would
-# have. bench/quality.py at 120 s: refits took up to 12 s on 200k rows; without this share 2 of 10 fits
-# skipped theirs and lost 0.1-2 %.
+# The refit of the chosen models on train + valid, when cross-validation does not run (more than
+# cv.AUTO_MAX_ROWS rows, Ray Train trials, or cv_folds=0): a share of the budget, at most a third of what the
+# search would have. Without a share of its own the refit only got what the end reserve left, and on
+# large data it was skipped, losing the rows of the validation split.
 REFIT_SHARE = 0.08
 # What follows the deadline and does not watch the clock: the trials' last rounds and final reports, Tune
 # winding down, the leaderboard, loading and predicting the best trial on the validation rows, the
 # ensemble, saving the model and fit.json. A share of the budget (they grow with the data, as the budget a
-# user gives does), at least END_S.
+# user gives does), at least END_S; the trials' reported persist and predict times move the deadline
+# earlier when they need more (``app.search.deadline.ChoiceMeter``).
 END_SHARE = 0.05
 END_S = 2.0
 # Plus, for predicting the validation rows there (the trials' last scores, the choice, the prediction
 # reference), seconds per row and model output (a class's probability, or the one value).
 END_PER_VALUE_S = 2e-5
-# Tune's own time budget, this much after the deadline, stops the trials that have not stopped themselves
-# (a trial process that started late, or a first round longer than the window): room for a trial's last
-# round and its final report (saving the model, scoring it on the validation rows). Trials stopped by it
-# lose their models, and when none is left the driver trains one (app.search.quick).
+# Trials still running this long after the deadline (a trial process that started late, or a first round
+# longer than the window) are killed (``app.search.deadline.HardStop``): room for a trial's last round and
+# its final report. A killed trial keeps the model it persisted last (``app.search.candidates``).
 BACKSTOP_SHARE = 0.05
 BACKSTOP_S = 3.0
 
@@ -73,7 +72,7 @@ class SearchWindow:
 def tracking_seconds(trials: int, *, track: bool) -> float:
     """Seconds MLflow takes after the search: a fixed part for the parent run, the model and the report
     (the store is opened during the search) and a part per trial's child run; estimates for a local
-    store, measured as the README's performance section says."""
+    store (docs/performance.md)."""
     return 2.5 + TRACK_PER_TRIAL_S * trials if track else 0.0
 
 

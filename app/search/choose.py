@@ -13,7 +13,7 @@ import pandas as pd
 
 from app.search import cv
 from app.search import ensemble as ens
-from app.search.local import TrialData, ValidRows, predict_encoded
+from app.search.inprocess import TrialData, ValidRows, predict_encoded
 from app.search.raytrain import StreamingData
 from app.search.records import CVRecord, FitResult
 from app.search.settings import RayTuneSettings

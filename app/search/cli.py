@@ -69,7 +69,7 @@ def fit(
     try:
         if task not in ("auto", "binary", "multiclass", "regression"):
             raise ValueError(f"--task must be auto, binary, multiclass or regression, not {task!r}")
-        cfg = AppConfig.from_yaml(config) if config else AppConfig.from_dict({})
+        cfg = AppConfig.load(config)
         result = run_fit(
             data,
             target=target,
@@ -146,7 +146,7 @@ def predict(
 
     console.start(out.parent / console.LOG_NAME)
     try:
-        cfg = AppConfig.from_yaml(config) if config else AppConfig.from_dict({})
+        cfg = AppConfig.load(config)
         rows = predict_to_parquet(model, data, out, tracking_uri=cfg.tracking.tracking_uri, s3=cfg.data.s3)
     except (ConfigError, DataError, ValueError, FileNotFoundError) as exc:
         fail(exc)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from app.search.local import TrialData, predict_encoded, train_local
+from app.search.inprocess import TrialData, predict_encoded, train_local
 from app.search.records import CVCandidate, CVRecord
 from app.train.metrics import get_metric
 

@@ -20,21 +20,26 @@ import pandas as pd
 from app.config import DataConfig, TrackingConfig
 from app.data import DatasetSpec, PreparedData, prepare
 from app.data.io import inspect
-from app.search import budget, interrupt, leaderboard, quick
+from app.search import budget, fallback, interrupt, leaderboard
 from app.search.choose import choose_model
+from app.search.inprocess import TrialData, ValidRows
 from app.search.inputs import dataset_spec
-from app.search.local import TrialData, ValidRows, encode_rows
-from app.search.raytrain import StreamingData, plan
+from app.search.raytrain import StreamingData, plan, streaming_data
 from app.search.records import CVRecord, FitResult, RefitRecord, SearchRecord, TrackingRecord, search_record
 from app.search.refit import refit_chosen
 from app.search.settings import RayTuneSettings
-from app.search.state import FIT_FILE, MODEL_DIR, VALIDATED_DIR, record_result, write_fit_file
+from app.search.state import (
+    FIT_FILE,
+    MODEL_DIR,
+    VALIDATED_DIR,
+    record_result,
+    save_prediction_reference,
+    write_fit_file,
+)
 from app.search.tuner import SearchSpec, ended_early, make_tuner, restore_tuner, search_spec, storage_for
 
 __all__ = ["FIT_FILE", "MODEL_DIR", "VALIDATED_DIR", "AutoMLEngine", "FitResult", "RayTuneOptimizer"]
 
-# Ray Train trials choose the ensemble on at most this many validation rows (or the memory limit's worth).
-ENSEMBLE_VALID_ROWS = 50_000
 INTERRUPTED = "interrupted (Ctrl-C)"
 
 
@@ -220,7 +225,7 @@ class AutoMLEngine:
                 cpus_per_trial=settings.cpus_per_trial,
                 max_concurrent=settings.max_concurrent_trials,
             )
-            data, valid = self._streaming(prepared, settings, worker_cpus=worker_cpus)
+            data, valid = streaming_data(prepared, settings, self.data_config, worker_cpus=worker_cpus)
             n_rows, n_features = data.n_train, data.n_features
         else:
             max_concurrent = settings.max_concurrent_trials or max(1, int(cpus // settings.cpus_per_trial))
@@ -262,8 +267,8 @@ class AutoMLEngine:
         """Run (or resume) the Tune search; the leaderboard of its trials, saved (with their checkpoints)."""
         storage = storage_for(self.out_dir, p.settings)
         window = budget.search_window(p.settings, p.data, started=started, track=self.track)
-        if quick.applies(window, p.data, resume=resume):
-            board, p.search, p.timings["search_s"] = quick.first_model(p, window, out_dir=self.out_dir)
+        if fallback.applies(window, p.data, resume=resume):
+            board, p.search, p.timings["search_s"] = fallback.first_model(p, window, out_dir=self.out_dir)
             return board
         if resume:
             tuner = restore_tuner(p.data, p.settings, p.sspec, storage_path=storage, window=window)
@@ -307,7 +312,7 @@ class AutoMLEngine:
             until = budget.after_search_deadline(
                 p.settings, started=started, trials=len(board), track=self.track
             )
-            board, p.search, seconds = quick.first_model(
+            board, p.search, seconds = fallback.first_model(
                 p, window, out_dir=self.out_dir, searched=board, until=until
             )
             p.timings["search_s"] += seconds
@@ -324,7 +329,7 @@ class AutoMLEngine:
         result.leaderboard = board.drop(columns=["checkpoint", "history"])
         leaderboard.save(board, self.out_dir)
         record_result(self.out_dir, result)
-        _save_prediction_reference(result, p.valid)
+        save_prediction_reference(result, p.valid)
         if interrupt.requested():
             raise interrupt.FitInterrupted(
                 f"the best model so far is saved in {result.model_dir} (not refit); resume the search with: "
@@ -342,27 +347,6 @@ class AutoMLEngine:
         result.timings = p.timings
         record_result(self.out_dir, result)  # with the wall time, which tracking is part of
         return result
-
-    def _streaming(
-        self, prepared: PreparedData, settings: RayTuneSettings, *, worker_cpus: float
-    ) -> tuple[StreamingData, ValidRows]:
-        """Ray Train trials' data, and the validation rows the ensemble is chosen on (a bounded head)."""
-        pre = prepared.preprocessor
-        row_bytes = 4 * (len(pre.columns) + 1)
-        cap = max(ENSEMBLE_VALID_ROWS, settings.in_memory_limit_bytes // row_bytes)
-        valid = encode_rows(prepared.splits.valid, pre, max_rows=cap)
-        n_train = prepared.profile.num_rows
-        data = StreamingData(
-            train=prepared.splits.train,
-            valid=prepared.splits.valid,
-            preprocessor=pre.to_dict(),
-            n_train=n_train,
-            n_valid=len(valid.y) if len(valid.y) < cap else budget.valid_rows(n_train, self.data_config),
-            n_features=len(pre.columns),
-            worker_cpus=worker_cpus,
-            threads=max(1, int(settings.cpus_per_trial)),
-        )
-        return data, valid
 
     def _log(self, result: FitResult, board: pd.DataFrame, p: _Plan, *, started: float) -> TrackingRecord:
         """Tracking never loses a fit: whatever fails here is reported, and the model stays on disk. The
@@ -394,15 +378,3 @@ class AutoMLEngine:
                 f"the fit finished and is saved in {self.out_dir}, but tracking failed: {exc}", stacklevel=3
             )
             return TrackingRecord(error=str(exc))
-
-
-def _save_prediction_reference(result: FitResult, valid: ValidRows) -> None:
-    """Prediction drift's reference, beside the model: the model as validated (a refit model has trained
-    on the validation rows, so its predictions there would look better than any served traffic's)."""
-    from app.train.load import load_model
-    from app.train.reference import reference, save_reference
-
-    if valid.raw is None or valid.raw.num_rows == 0:
-        return
-    model = load_model(result.validated_model_dir) if result.validated_model_dir else result.model
-    save_reference(reference(model, valid.raw), result.out_dir)

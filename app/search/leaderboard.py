@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -133,6 +134,22 @@ def table(frame: pd.DataFrame, *, limit: int = 15) -> str:
     return shown.to_string(index=False)
 
 
+def families(board: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Per model family: its trials, their statuses, its best rank on the leaderboard (1 = the best
+    trial) and best score; best-ranked family first. Whether the families competed on equal terms shows
+    here: a family whose trials were all stopped early has few trials and a low best rank."""
+    out: dict[str, dict[str, Any]] = {}
+    for family, rows in board.groupby("family", sort=False):
+        best = rows.sort_values("rank").iloc[0]
+        out[str(family)] = {
+            "trials": len(rows),
+            "statuses": {str(k): int(v) for k, v in rows["status"].value_counts().items()},
+            "best_rank": int(best["rank"]),
+            "best_score": None if pd.isna(best["score"]) else float(best["score"]),
+        }
+    return dict(sorted(out.items(), key=lambda kv: kv[1]["best_rank"]))
+
+
 def search_summary(search: dict) -> str:
     """One line on how far the search got, e.g. ``search: 14 trials (11 completed, 2 stopped by ASHA,
     1 ended by the deadline with its model) in 25.1 s; the time budget ended it``."""
@@ -148,6 +165,9 @@ def search_summary(search: dict) -> str:
         f"search: {search['trials']} trials ({', '.join(parts)}) in {search['seconds']:.1f} s; "
         f"{'the time budget' if search['ended_by'] == 'time budget' else 'num_samples'} ended it"
     )
+    if search.get("families"):
+        each = [f"{f} {v['trials']} (best #{v['best_rank']})" for f, v in search["families"].items()]
+        line += f"\nfamilies: {', '.join(each)}"
     return f"{line}\n{search['note']}" if search.get("note") else line
 
 

@@ -14,10 +14,18 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.config import SearchConfig
 from app.search.spaces import split_config
+
+if TYPE_CHECKING:
+    from app.config import DataConfig
+    from app.data import PreparedData
+    from app.search.inprocess import ValidRows
+
+# Ray Train trials choose the ensemble on at most this many validation rows (or the memory limit's worth).
+ENSEMBLE_VALID_ROWS = 50_000
 
 # The trial's own actor only waits on ``fit()``; Tune refuses 0 CPUs.
 DRIVER_CPUS = 0.01
@@ -212,3 +220,28 @@ def ray_train_trial_fn(
         metric=metric,
     )
     report_final(result, CandidateStore.for_trial(), family=family, trainer="ray_train")
+
+
+def streaming_data(
+    prepared: PreparedData, settings: SearchConfig, data_config: DataConfig, *, worker_cpus: float
+) -> tuple[StreamingData, ValidRows]:
+    """Ray Train trials' data, and the validation rows the ensemble is chosen on (a bounded head)."""
+    from app.search import budget
+    from app.search.inprocess import encode_rows
+
+    pre = prepared.preprocessor
+    row_bytes = 4 * (len(pre.columns) + 1)
+    cap = max(ENSEMBLE_VALID_ROWS, settings.in_memory_limit_bytes // row_bytes)
+    valid = encode_rows(prepared.splits.valid, pre, max_rows=cap)
+    n_train = prepared.profile.num_rows
+    data = StreamingData(
+        train=prepared.splits.train,
+        valid=prepared.splits.valid,
+        preprocessor=pre.to_dict(),
+        n_train=n_train,
+        n_valid=len(valid.y) if len(valid.y) < cap else budget.valid_rows(n_train, data_config),
+        n_features=len(pre.columns),
+        worker_cpus=worker_cpus,
+        threads=max(1, int(settings.cpus_per_trial)),
+    )
+    return data, valid

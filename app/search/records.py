@@ -9,6 +9,8 @@ from typing import Any, NotRequired, TypedDict
 
 import pandas as pd
 
+from app.search.leaderboard import families
+
 
 class RefitMember(TypedDict):
     """One refit model: its trial, the rows and rounds it was trained with, where and how long."""
@@ -54,8 +56,9 @@ class CVRecord(TypedDict):
 class SearchRecord(TypedDict):
     """How far the search got: its trials by status (``completed``, ``deadline``: ended by the time
     budget with their model so far, ``stopped`` by ASHA, ``errored``), its seconds and its window's (None
-    without a time budget), what ended it: ``time budget`` or ``num_samples``, and a ``note`` when the
-    model comes from the driver instead (``app.search.quick``: the start left no time for a search, or
+    without a time budget), what ended it: ``time budget`` or ``num_samples``, each model family's trials
+    and best rank (``families``, ``app.search.leaderboard.families``), and a ``note`` when the
+    model comes from the driver instead (``app.search.fallback``: the start left no time for a search, or
     no trial persisted a model; ``fallback`` then)."""
 
     trials: int
@@ -67,6 +70,7 @@ class SearchRecord(TypedDict):
     fallback: NotRequired[bool]
     best_reported: NotRequired[dict[str, Any]]
     persisted: NotRequired[list[dict[str, Any]]]
+    families: NotRequired[dict[str, dict[str, Any]]]
 
 
 def search_record(
@@ -84,6 +88,7 @@ def search_record(
         "seconds": round(seconds, 3),
         "window_s": None if window is None else round(window.seconds, 3),
         "ended_by": "time budget" if timed else "num_samples",
+        "families": families(board),
         "persisted": [
             {
                 "trial_id": str(r.trial_id),

@@ -18,12 +18,13 @@ from typing import Any
 
 import pandas as pd
 
-from app.search.local import TrialData, train_local
+from app import atomic
+from app.search.inprocess import TrialData, train_local
 from app.search.raytrain import StreamingData
 from app.search.records import FitResult, RefitMember, RefitRecord
 from app.search.settings import RayTuneSettings
 from app.search.state import VALIDATED_DIR
-from app.train.model import METADATA_FILE, save_model
+from app.train.model import METADATA_FILE, save_model, update_metadata
 
 # Ray Train's fixed cost per run on a small machine (start and teardown), for the time-budget check.
 RAY_TRAIN_START_S = 15.0
@@ -80,9 +81,7 @@ def refit_model(
     ]
     info_path = model_dir / ENSEMBLE_FILE
     if info_path.exists():
-        info = json.loads(info_path.read_text())
-        info["refit"] = True
-        info_path.write_text(json.dumps(info, indent=2))
+        atomic.write_json(info_path, {**json.loads(info_path.read_text()), "refit": True})
     return records
 
 
@@ -126,11 +125,7 @@ def refit_dir(
     }
     shutil.rmtree(model_dir)
     save_model(result, model_dir)
-    meta_path = model_dir / METADATA_FILE
-    meta = json.loads(meta_path.read_text())
-    meta.update({k: trial_meta[k] for k in _KEPT if k in trial_meta})
-    meta["refit"] = record
-    meta_path.write_text(json.dumps(meta, indent=2))
+    update_metadata(model_dir, {**{k: trial_meta[k] for k in _KEPT if k in trial_meta}, "refit": record})
     return record
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from app import learners as registry
-from app.config import SearchConfig
+from app.config import ConfigError, SearchConfig, describe
 from app.search.spaces import default_rounds
 
 if TYPE_CHECKING:
@@ -73,4 +73,9 @@ class RayTuneSettings(SearchConfig):
             "num_gpus": config.ray.num_gpus,
         }
         values.update({k: v for k, v in overrides.items() if v is not None and v != []})
-        return cls(**values)
+        try:
+            return cls(**values)
+        except ValidationError as exc:  # a bad option or file value: the setting's name, not pydantic's text
+            raise ConfigError(
+                describe(exc, "search settings (options over the config's search section)")
+            ) from None

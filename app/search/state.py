@@ -12,6 +12,7 @@ from app.search import interrupt
 
 if TYPE_CHECKING:
     from app.data import DatasetSpec
+    from app.search.inprocess import ValidRows
     from app.search.records import FitResult
     from app.search.settings import RayTuneSettings
 
@@ -27,7 +28,7 @@ def write_fit_file(
     written atomically."""
     out_dir.mkdir(parents=True, exist_ok=True)
     saved = {"spec": spec.model_dump(), "settings": settings.model_dump(), "task": task, "data": data}
-    atomic.write_text(out_dir / FIT_FILE, json.dumps(saved, indent=2))
+    atomic.write_json(out_dir / FIT_FILE, saved)
 
 
 def record_result(out_dir: Path, result: FitResult) -> None:
@@ -45,6 +46,20 @@ def record_result(out_dir: Path, result: FitResult) -> None:
         "validated_model_dir": str(result.validated_model_dir or result.model_dir),
         "interrupted": interrupt.requested(),
         "search": result.search,
+        # The MLflow run, and what the clock cut from tracking (trial child runs, the run report) and why.
+        "tracking": dict(result.tracking) or None,
         "wall_time_s": round(result.wall_time_s, 3) if result.wall_time_s else None,
     }
-    atomic.write_text(path, json.dumps(saved, indent=2))
+    atomic.write_json(path, saved)
+
+
+def save_prediction_reference(result: FitResult, valid: ValidRows) -> None:
+    """Prediction drift's reference, beside the model: the model as validated (a refit model has trained
+    on the validation rows, so its predictions there would look better than any served traffic's)."""
+    from app.train.load import load_model
+    from app.train.reference import reference, save_reference
+
+    if valid.raw is None or valid.raw.num_rows == 0:
+        return
+    model = load_model(result.validated_model_dir) if result.validated_model_dir else result.model
+    save_reference(reference(model, valid.raw), result.out_dir)

@@ -152,6 +152,7 @@ def log_search(
             mode=result.mode,
             tracker=tracker,
             by=report_by,
+            families=(result.search or {}).get("families"),
         )
     tracker.end_run("FINISHED")
     record = TrackingRecord(

@@ -16,7 +16,7 @@ from typing import Any
 
 from app.config import SearchConfig
 from app.search.budget import SearchWindow
-from app.search.local import PAUSE, Round, TrialData, predict_encoded, train_local
+from app.search.inprocess import PAUSE, Round, TrialData, predict_encoded, train_local
 from app.search.raytrain import DRIVER_CPUS, StreamingData, ray_train_trial_fn, report_final
 from app.search.settings import RayTuneSettings
 from app.search.spaces import OptunaSpace, initial_points, split_config
@@ -186,26 +186,26 @@ def make_tuner(
 
     from app.search.budget import end_seconds
     from app.search.deadline import ChoiceMeter, DeadlineLimiter, HardStop, RecordingASHA
+    from app.search.fairness import FamilyASHA, FamilyShareSearch
 
     families = settings.families
+    points = initial_points(families, n_rows, n_features, spec.task)
     if settings.search_algorithm == "optuna":
-        how: dict[str, Any] = {
-            "points_to_evaluate": initial_points(families, n_rows, n_features, spec.task),
-            "seed": settings.seed,
-        }
+        how: dict[str, Any] = {"points_to_evaluate": points, "seed": settings.seed}
     else:  # the same conditional space, sampled at random
         import optuna
 
         how = {"sampler": optuna.samplers.RandomSampler(seed=settings.seed)}
-    searcher = DeadlineLimiter(
-        OptunaSearch(
-            space=OptunaSpace(families, n_rows, n_features, spec.task), metric="score", mode=spec.mode, **how
-        ),
-        max_concurrent=max_concurrent,
-    )
+    space = OptunaSpace(families, n_rows, n_features, spec.task)
+    if settings.family_fairness:
+        fair = {"families": families, "initial": len(how.get("points_to_evaluate", []))}
+        optuna_search = FamilyShareSearch(space=space, metric="score", mode=spec.mode, **how, **fair)
+    else:
+        optuna_search = OptunaSearch(space=space, metric="score", mode=spec.mode, **how)
+    searcher = DeadlineLimiter(optuna_search, max_concurrent=max_concurrent)
     searcher.follow(window)
     if settings.scheduler == "asha":
-        scheduler = RecordingASHA(
+        scheduler = (FamilyASHA if settings.family_fairness else RecordingASHA)(
             time_attr="rounds",
             # One past the last round: ASHA stops a trial whose result reaches max_t, and a trial
             # that boosts all max_rounds reports rounds == max_rounds before its final, checkpointed
@@ -238,7 +238,7 @@ def make_tuner(
             scheduler=scheduler,
             num_samples=settings.trials,
             max_concurrent_trials=max_concurrent,
-            # Ray Train trials have no driver-trained fallback (app.search.quick): none is stopped early.
+            # Ray Train trials have no driver-trained fallback (app.search.fallback): none is stopped early.
             # Only if HardStop's kills did not end the search: Tune then stops what is left itself.
             time_budget_s=window.backstop_s + TUNE_AFTER_HARD_STOP_S if timed else None,
             reuse_actors=reuse_actors and not streaming,

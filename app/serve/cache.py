@@ -12,7 +12,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
@@ -20,7 +20,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from app.data.encode import number_matrix
-from app.serve.schema import Rows
+from app.serve.rows import Rows
+
+if TYPE_CHECKING:
+    from app.serve_config import ServeConfig
 
 logger = logging.getLogger(__name__)
 
@@ -171,12 +174,24 @@ class PredictionCache:
     """
 
     backend: Any = field(default_factory=LRUCache)
-    ttl_s: int | None = None  # None: the backend's default_ttl (RedisCache), else 300 s
+    ttl_s: int | None = None  # None: the backend's default_ttl (RedisCache), else RedisCache's default
     timeout_s: float = 0.02
     retry_s: float = 1.0
     stats: CacheStats = field(default_factory=CacheStats)
     _down_until: float = 0.0
     _pending: set[asyncio.Task] = field(default_factory=set)
+
+    @classmethod
+    def from_config(cls, config: ServeConfig) -> PredictionCache:
+        """The cache ``serve_config.yaml`` asks for: Redis at ``redis_url``, else an in-process LRU."""
+        backend: Any = (
+            RedisCache(config.redis_url, timeout_s=config.redis_timeout_s, default_ttl=config.cache_ttl_s)
+            if config.redis_url
+            else LRUCache(config.lru_size)
+        )
+        return cls(
+            backend, ttl_s=config.cache_ttl_s, timeout_s=config.redis_timeout_s, retry_s=config.redis_retry_s
+        )
 
     @property
     def ttl(self) -> int:

@@ -35,7 +35,7 @@ def serve(
         raise typer.Exit(2)
 
     try:
-        from app.serve.local import load_serve_config
+        from app.serve.deploy import load_serve_config
 
         deploy_config = load_serve_config(config, model=model, redis_url=redis, port=port, host=host)
     except (ConfigError, ValueError) as exc:
@@ -46,7 +46,7 @@ def serve(
 
     from app import _console as console
     from app.cluster import ClusterUnreachableError, connect
-    from app.serve.local import deploy
+    from app.serve.deploy import deploy
 
     console.start(console.scratch_dir() / "serve" / console.LOG_NAME)  # Ray's and Serve's own logs
     try:  # RAY_ADDRESS, else a private local Ray on loopback

@@ -42,7 +42,7 @@ def run_server(
     import ray
     from ray import serve
 
-    from app.serve.local import deploy, load_serve_config
+    from app.serve.deploy import deploy, load_serve_config
 
     config = load_serve_config(
         None,

@@ -7,7 +7,7 @@ categorical levels are not problems (they take the unknown bucket, as in trainin
 
 from __future__ import annotations
 
-import io
+import contextlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -19,22 +19,12 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from app.serve.binary import ARROW_TYPES, PARQUET_TYPES, check_binary, read_binary
+from app.serve.errors import MAX_LISTED, RequestError
+from app.serve.rows import Rows
+
 JSON_TYPES = ("application/json",)
-ARROW_TYPES = ("application/vnd.apache.arrow.stream", "application/vnd.apache.arrow.file")
-PARQUET_TYPES = ("application/vnd.apache.parquet", "application/x-parquet", "application/parquet")
 DATA_KEYS = ("dataframe_split", "dataframe_records", "inputs", "instances")
-MAX_LISTED = 20
-
-
-class RequestError(Exception):
-    """A request the service refuses: HTTP ``status``, a one-line ``message`` and each bad field/row."""
-
-    def __init__(self, status: int, message: str, problems: list[dict[str, Any]] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.problems = status, message, problems or []
-
-    def body(self) -> dict[str, Any]:
-        return {"error": self.message, "detail": self.problems[:MAX_LISTED]}
 
 
 @dataclass(frozen=True)
@@ -58,67 +48,20 @@ class FeatureSchema:
         return [{"name": f, "type": self.kind(f)} for f in self.features]
 
 
-class Rows:
-    """A request's validated rows, exactly ``features``: an Arrow table, or — JSON rows of a model whose
-    features are all numbers — one float64 matrix (features in order, NaN for missing), from which a
-    small request's cache keys and prediction come without Arrow's per-column costs. Either form gives
-    the other when asked."""
-
-    __slots__ = ("features", "matrix", "_table")
-
-    def __init__(
-        self, features: tuple[str, ...], *, table: pa.Table | None = None, matrix: np.ndarray | None = None
-    ) -> None:
-        self.features, self.matrix, self._table = features, matrix, table
-
-    @property
-    def num_rows(self) -> int:
-        return len(self.matrix) if self.matrix is not None else self.table.num_rows
-
-    @property
-    def table(self) -> pa.Table:
-        if self._table is None:  # NaN back to null: what the same rows parsed as Arrow hold
-            columns = self.matrix.T  # type: ignore[union-attr]
-            arrays = [pa.array(values, from_pandas=True) for values in columns]
-            self._table = pa.Table.from_arrays(arrays, names=list(self.features))
-        return self._table
-
-    def model_input(self) -> pa.Table | np.ndarray:
-        """What the predictor takes: the matrix when there is one, else the table."""
-        return self.matrix if self.matrix is not None else self.table
-
-    def take(self, indices: list[int]) -> Rows:
-        if self.matrix is not None:
-            return Rows(self.features, matrix=self.matrix[indices])
-        return Rows(self.features, table=self.table.take(indices))
-
-    @classmethod
-    def concat(cls, parts: list[Rows]) -> Rows:
-        """One ``Rows`` of ``parts`` in order (Arrow's ``ArrowInvalid``/``ArrowTypeError`` when their
-        tables' types cannot be unified)."""
-        if len(parts) == 1:
-            return parts[0]
-        if all(p.matrix is not None for p in parts):
-            return cls(parts[0].features, matrix=np.concatenate([p.matrix for p in parts]))  # type: ignore[misc]
-        tables = [p.table for p in parts]
-        return cls(parts[0].features, table=pa.concat_tables(tables, promote_options="permissive"))
-
-
 def parse_rows(body: bytes, content_type: str | None, schema: FeatureSchema, *, max_rows: int) -> Rows:
     """The request's rows, exactly ``schema.features``, or a ``RequestError``."""
     media = (content_type or "application/json").split(";")[0].strip().lower()
     if media in JSON_TYPES:
-        doc = _json_doc(body)
-        matrix = _number_matrix(doc, body, schema, max_rows)
+        layout = _JsonRows.read(_json_doc(body), schema)
+        _check_shape(layout.num_rows, set(layout.names), schema, max_rows)
+        matrix = _number_matrix(layout, body, schema)
         if matrix is not None:
             return Rows(schema.features, matrix=matrix)
-        columns, n = _json_columns(doc, schema)
-        _check_shape(n, set(columns), schema, max_rows)
-        return Rows(schema.features, table=_typed_table(columns, schema))
+        return Rows(schema.features, table=_typed_table(layout.columns(), schema))
     if media in ARROW_TYPES or media in PARQUET_TYPES:
-        table = _binary_table(body, media)
+        table = read_binary(body, media)
         _check_shape(table.num_rows, set(table.column_names), schema, max_rows)
-        return Rows(schema.features, table=_check_binary(table.select(list(schema.features)), schema))
+        return Rows(schema.features, table=check_binary(table.select(list(schema.features)), schema))
     raise RequestError(
         415,
         f"unsupported content type {media!r}: send application/json (MLflow scoring protocol), "
@@ -139,63 +82,42 @@ def _json_doc(body: bytes) -> dict[str, Any]:
     return doc
 
 
-# Rows up to which a request's numbers are checked and converted by numpy: one row 2 us, against 27 us
-# for Arrow's inference and cast; 1,000 rows 1.3 ms against 0.5 ms.
+# Rows up to which a request's numbers are checked and converted by numpy: for a few rows numpy is many
+# times faster than Arrow's type inference and cast; for a thousand rows Arrow is faster.
 FEW_ROWS = 64
 EXACT_INT = 2**53  # beyond it an integer is not exact as a float64 (Arrow refuses it; so does the service)
 _PLAIN_NUMBERS = frozenset({int, float, type(None)})
 _NUMBER_TYPES = frozenset(t.id for t in (pa.float64(), pa.int64(), pa.null()))
 
 
-def _number_matrix(
-    doc: dict[str, Any], body: bytes, schema: FeatureSchema, max_rows: int
-) -> np.ndarray | None:
-    """The rows as one float64 matrix when the model's features are all numbers and the request is
-    well formed: every row complete, every value a finite number or null. None otherwise, and the
-    column-by-column parse that names each problem takes over (this one only has to be right when it
-    answers)."""
-    key, _ = _data_key(doc)
-    if schema.categorical or schema.datetime or key is None:
+def _number_matrix(layout: _JsonRows, body: bytes, schema: FeatureSchema) -> np.ndarray | None:
+    """The rows as one float64 matrix when the model's features are all numbers and every value is a
+    finite number or null; None otherwise, and the column-by-column conversion that names each problem
+    takes over (this one only has to be right when it answers)."""
+    if schema.categorical or schema.datetime:
         return None
-    data, names = doc[key], list(schema.features)
-    layout = _layout(key, data)
+    names = list(schema.features)
     try:
-        if layout == "split":
-            columns = data["columns"]
-            rows = data["data"]
-            if columns != names:
-                if sorted(columns) != sorted(names) or len(set(columns)) != len(columns):
-                    return None
-                order = [columns.index(name) for name in names]
-                rows = [[row[j] for j in order] for row in rows]
-        elif layout == "columns":
-            if len(data) != len(names):
-                return None
-            rows = list(zip(*[data[name] for name in names], strict=True))
-        elif layout == "records":
-            if any(len(r) != len(names) for r in data):
-                return None
-            rows = [[r[name] for name in names] for r in data]
-        elif layout == "rows":
-            rows = data
+        if layout.by_column is not None:
+            rows = list(zip(*[layout.by_column[name] for name in names], strict=True))
+        elif layout.names != names:
+            order = [layout.names.index(name) for name in names]
+            rows = [[row[j] for j in order] for row in layout.rows]
         else:
-            return None
+            rows = layout.rows
         n, k = len(rows), len(names)
-        if not 0 < n <= max_rows:
-            return None
         if n <= FEW_ROWS:
             # numpy would take True and "1.5" as numbers: the values' types are checked first.
             types = set(map(type, chain.from_iterable(rows)))
             if not types <= _PLAIN_NUMBERS:
                 return None
-            matrix = np.array(rows, dtype=np.float64)  # ragged rows: ValueError
+            matrix = np.array(rows, dtype=np.float64)
             if int in types and np.nanmax(np.abs(matrix), initial=0) >= EXACT_INT:
                 return None
         else:
             # JSON writes a bool only as true/false, and Arrow's inference takes one after a float as a
             # number: a body with either word anywhere goes the column-by-column way. Inference refuses
-            # text and lists among numbers, and the cast to rows of exactly k numbers checks each row's
-            # length and that large integers stay exact.
+            # text and lists among numbers, and the cast checks that large integers stay exact.
             if b"true" in body or b"false" in body:
                 return None
             inferred = pa.array(rows)
@@ -205,7 +127,7 @@ def _number_matrix(
             if fixed.null_count:
                 return None
             matrix = fixed.values.to_numpy(zero_copy_only=False).reshape(n, k)
-    except (KeyError, TypeError, ValueError, OverflowError, IndexError, AttributeError, pa.ArrowException):
+    except (TypeError, ValueError, OverflowError, pa.ArrowException):
         return None
     if matrix.shape != (n, k) or np.isinf(matrix).any():
         return None
@@ -232,46 +154,73 @@ def _layout(key: str, data: Any) -> str | None:
     return "rows" if isinstance(data, list) else None
 
 
-def _json_columns(doc: dict[str, Any], schema: FeatureSchema) -> tuple[dict[str, list], int]:
-    key, unknown = _data_key(doc)
-    if key is None:
-        problems = [{"field": k, "message": "unknown key"} for k in unknown]
-        raise RequestError(400, f"the body needs exactly one of {', '.join(DATA_KEYS)}", problems)
-    data = doc[key]
-    layout = _layout(key, data)
-    if layout == "split":
-        return _split_columns(data)
-    if layout == "records":
-        return _record_columns(data, key)
-    if layout == "columns":
-        return _columnar(data, key)
-    if layout == "rows":
-        return _split_columns({"columns": list(schema.features), "data": data}, key=key)
-    raise RequestError(400, f"{key}: expected a list of rows or an object of columns")
+@dataclass
+class _JsonRows:
+    """A JSON body's rows, read once from whichever of MLflow's layouts it uses, its shape checked: by row
+    (``rows``, values in the order of ``names``: split, records, lists of rows) or by column
+    (``by_column``: an object of lists)."""
+
+    names: list[str]
+    rows: list[list] = field(default_factory=list)
+    by_column: dict[str, list] | None = None
+
+    @property
+    def num_rows(self) -> int:
+        if self.by_column is not None:
+            return len(next(iter(self.by_column.values()), []))
+        return len(self.rows)
+
+    def columns(self) -> dict[str, list]:
+        if self.by_column is not None:
+            return self.by_column
+        return {name: [row[j] for row in self.rows] for j, name in enumerate(self.names)}
+
+    @classmethod
+    def read(cls, doc: dict[str, Any], schema: FeatureSchema) -> _JsonRows:
+        key, unknown = _data_key(doc)
+        if key is None:
+            problems = [{"field": k, "message": "unknown key"} for k in unknown]
+            raise RequestError(400, f"the body needs exactly one of {', '.join(DATA_KEYS)}", problems)
+        data = doc[key]
+        layout = _layout(key, data)
+        if layout == "split":
+            if not isinstance(data, dict) or not isinstance(data.get("columns"), list):
+                raise RequestError(400, f"{key}: expected an object with 'columns' and 'data'")
+            names = [str(name) for name in data["columns"]]
+            if len(set(names)) != len(names):
+                raise RequestError(422, f"{key}.columns: a column name is repeated")
+            return cls(names, _rows(data.get("data"), len(names), f"{key}.data"))
+        if layout == "rows":
+            return cls(list(schema.features), _rows(data, len(schema.features), f"{key}.data"))
+        if layout == "records":
+            return cls(*_records(data, key))
+        if layout == "columns":
+            return cls(list(data), by_column=_by_column(data, key))
+        raise RequestError(400, f"{key}: expected a list of rows or an object of columns")
 
 
-def _split_columns(data: Any, key: str = "dataframe_split") -> tuple[dict[str, list], int]:
-    if not isinstance(data, dict) or not isinstance(data.get("columns"), list):
-        raise RequestError(400, f"{key}: expected an object with 'columns' and 'data'")
-    names, rows = data["columns"], data.get("data")
+def _rows(rows: Any, width: int, where: str) -> list[list]:
     if not isinstance(rows, list):
-        raise RequestError(400, f"{key}.data: expected a list of rows")
+        raise RequestError(400, f"{where}: expected a list of rows")
     problems = [
-        {"field": f"{key}.data", "row": i, "message": f"expected a list of {len(names)} values"}
+        {"field": where, "row": i, "message": f"expected a list of {width} values"}
         for i, row in enumerate(rows)
-        if not isinstance(row, list) or len(row) != len(names)
+        if not isinstance(row, list) or len(row) != width
     ]
     if problems:
-        raise RequestError(422, f"{len(problems)} row(s) do not have {len(names)} values", problems)
-    if len(set(map(str, names))) != len(names):
-        raise RequestError(422, f"{key}.columns: a column name is repeated")
-    columns = {str(name): [row[j] for row in rows] for j, name in enumerate(names)}
-    return columns, len(rows)
+        raise RequestError(422, f"{len(problems)} row(s) do not have {width} values", problems)
+    return rows
 
 
-def _record_columns(records: Any, key: str) -> tuple[dict[str, list], int]:
+def _records(records: Any, key: str) -> tuple[list[str], list[list]]:
     if not isinstance(records, list):
         raise RequestError(400, f"{key}: expected a list of objects")
+    if records and isinstance(records[0], dict):
+        names = list(records[0])
+        with contextlib.suppress(KeyError, TypeError):  # a record unlike the first: the checks below
+            rows = [[r[name] for name in names] for r in records if len(r) == len(names)]
+            if len(rows) == len(records):
+                return names, rows
     bad = [{"field": key, "row": i, "message": "expected an object"} for i, r in enumerate(records)]
     bad = [p for p, r in zip(bad, records, strict=True) if not isinstance(r, dict)]
     if bad:
@@ -289,10 +238,10 @@ def _record_columns(records: Any, key: str) -> tuple[dict[str, list], int]:
         raise RequestError(
             422, f"{len(gaps)} missing field(s); first: {first['field']} row {first['row']}", gaps
         )
-    return {name: [r.get(name) for r in records] for name in names}, len(records)
+    return names, [[r[name] for name in names] for r in records]
 
 
-def _columnar(data: dict, key: str) -> tuple[dict[str, list], int]:
+def _by_column(data: dict, key: str) -> dict[str, list]:
     bad = [name for name, values in data.items() if not isinstance(values, list)]
     if bad:
         problems = [{"field": name, "message": "expected a list of values"} for name in bad]
@@ -300,7 +249,7 @@ def _columnar(data: dict, key: str) -> tuple[dict[str, list], int]:
     lengths = {len(v) for v in data.values()}
     if len(lengths) > 1:
         raise RequestError(422, f"{key}: columns have different lengths {sorted(lengths)}")
-    return dict(data), lengths.pop() if lengths else 0
+    return dict(data)
 
 
 def _check_shape(n: int, present: set[str], schema: FeatureSchema, max_rows: int) -> None:
@@ -413,74 +362,6 @@ def _datetimes(values: list) -> tuple[pa.Array | None, list[tuple[int, str]]]:
 
 
 _NUMBER, _CATEGORY, _DATETIME = _numbers, _categories, _datetimes
-
-
-def _binary_table(body: bytes, media: str) -> pa.Table:
-    try:
-        if media in PARQUET_TYPES:
-            import pyarrow.parquet as pq
-
-            return pq.read_table(io.BytesIO(body))
-        import pyarrow.ipc as ipc
-
-        reader = ipc.open_stream if media.endswith("stream") else ipc.open_file
-        return reader(pa.BufferReader(body)).read_all()
-    except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
-        raise RequestError(400, f"unreadable {media} body: {exc}") from None
-
-
-def _check_binary(table: pa.Table, schema: FeatureSchema) -> pa.Table:
-    problems = []
-    for name in schema.features:
-        column, kind = table.column(name), schema.kind(name)
-        t = column.type
-        if kind == "number" and not (
-            pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_null(t)
-        ):
-            problems.append({"field": name, "message": f"expected a numeric column, got {t}"})
-        elif kind == "number" and pa.types.is_floating(t) and column.null_count < len(column):
-            inf = pc.is_inf(column)
-            if pc.any(inf).as_py():
-                row = pc.index(inf, True).as_py()
-                problems.append({"field": name, "row": row, "message": "not a finite number"})
-        elif kind == "datetime" and not (
-            pa.types.is_timestamp(t) or pa.types.is_date(t) or pa.types.is_string(t) or pa.types.is_null(t)
-        ):
-            problems.append({"field": name, "message": f"expected a date/time column, got {t}"})
-        elif kind == "category" and (pa.types.is_nested(t) or pa.types.is_binary(t)):
-            problems.append({"field": name, "message": f"expected a category column, got {t}"})
-    if problems:
-        raise RequestError(422, f"{len(problems)} column(s) of the wrong type", problems)
-    return table
-
-
-def parse_feedback(body: bytes) -> list[dict[str, Any]]:
-    """``{"feedback": [{"prediction_id": ..., "label": ...} | {"row": {...}, "label": ...}]}``."""
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise RequestError(400, f"malformed JSON: {exc}") from None
-    items = doc.get("feedback") if isinstance(doc, dict) else None
-    if not isinstance(items, list) or not items:
-        raise RequestError(400, 'the body must be {"feedback": [{"prediction_id": ..., "label": ...}, ...]}')
-    problems = []
-    for i, item in enumerate(items):
-        if not isinstance(item, dict) or "label" not in item or item.get("label") is None:
-            problems.append({"field": "label", "row": i, "message": "each item needs a label"})
-        elif ("prediction_id" in item) == ("row" in item):
-            problems.append(
-                {"field": "prediction_id", "row": i, "message": "give prediction_id or row (one)"}
-            )
-        elif "row" in item and not isinstance(item["row"], dict):
-            problems.append({"field": "row", "row": i, "message": "row must be an object of feature values"})
-        elif "prediction_id" in item and not isinstance(item["prediction_id"], str):
-            problems.append({"field": "prediction_id", "row": i, "message": "prediction_id must be a string"})
-    if problems:
-        first = problems[0]
-        raise RequestError(
-            422, f"{len(problems)} bad feedback item(s); first: {first['field']} row {first['row']}", problems
-        )
-    return items
 
 
 def _is_inf(v: Any) -> bool:

@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from app.serve.schema import FeatureSchema, Rows
+from app.serve.rows import Rows
+from app.serve.schema import FeatureSchema
 from app.train.ensemble import ENSEMBLE_FILE
 from app.train.model import METADATA_FILE
 

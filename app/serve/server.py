@@ -29,11 +29,13 @@ from app.monitor.client import (
     monitor_spec,
     monitored_features,
 )
-from app.serve.cache import LRUCache, PredictionCache, RedisCache, row_keys
-from app.serve.metrics import ServeMetrics
+from app.serve.cache import PredictionCache, row_keys
+from app.serve.feedback import parse_feedback
 from app.serve.openapi import FEEDBACK_DOC, PREDICT_DOC
-from app.serve.schema import RequestError, Rows, parse_feedback, parse_rows
+from app.serve.rows import Rows
+from app.serve.schema import RequestError, parse_rows
 from app.serve.served import ServedModel, alias_version, load_served
+from app.serve.telemetry import ServeMetrics
 from app.serve_config import ServeConfig
 
 logger = logging.getLogger(__name__)
@@ -125,19 +127,6 @@ def _has_gpu() -> bool:
     return ray.is_initialized() and bool(ray.get_gpu_ids())
 
 
-def _make_cache(config: ServeConfig) -> PredictionCache:
-    backend: Any
-    if config.redis_url:
-        backend = RedisCache(
-            config.redis_url, timeout_s=config.redis_timeout_s, default_ttl=config.cache_ttl_s
-        )
-    else:
-        backend = LRUCache(config.lru_size)
-    return PredictionCache(
-        backend, ttl_s=config.cache_ttl_s, timeout_s=config.redis_timeout_s, retry_s=config.redis_retry_s
-    )
-
-
 def _api_key(config: ServeConfig) -> str | None:
     if not config.api_key_env:
         return None
@@ -161,7 +150,7 @@ class ModelServer:
         self.loader = loader
         self.model: ServedModel | None = None
         self.metrics = ServeMetrics()
-        self.cache = _make_cache(self.config)
+        self.cache = PredictionCache.from_config(self.config)
         self._api_key = _api_key(self.config)
         self.monitor: MonitorClient | None = None
         self._tasks: list[asyncio.Task] = []

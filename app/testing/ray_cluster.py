@@ -17,7 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.testing.services import _bin, _stop, _wait_for, free_port
+from app.testing.services import _bin, _stop, free_port
+from app.testing.wait import wait_until
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ def ray_head(
     version = urllib.request.Request(f"{head.dashboard_url}/api/version", headers=head.headers())
     try:
         if dashboard:
-            _wait_for(
+            wait_until(
                 lambda: urllib.request.urlopen(version, timeout=2).status == 200,
                 timeout_s=90,
                 what="Ray dashboard",
@@ -166,9 +167,9 @@ class RayNode:
 
 
 def _wait_ray(check, *, what: str, proc: subprocess.Popen, temp_dir: str) -> None:
-    """``_wait_for`` a node started by ``_ray_start``; a failure quotes what ``ray start`` said."""
+    """``wait_until`` for a node started by ``_ray_start``; a failure quotes what ``ray start`` said."""
     try:
-        _wait_for(check, timeout_s=90, what=what, proc=proc)
+        wait_until(check, timeout_s=90, what=what, proc=proc)
     except (RuntimeError, TimeoutError) as exc:
         tail = Path(temp_dir, "ray-start.log").read_text(errors="replace")[-2000:]
         raise RuntimeError(f"{exc}; ray start said:\n{tail}") from None

@@ -14,11 +14,12 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from app.testing.wait import wait_until
 
 
 def free_port() -> int:
@@ -26,21 +27,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _wait_for(check, *, timeout_s: float, what: str, proc: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout_s
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with code {proc.returncode} before it was ready")
-        try:
-            if check():
-                return
-        except Exception as exc:  # noqa: BLE001 - any failure means "not ready yet"
-            last_error = exc
-        time.sleep(0.2)
-    raise TimeoutError(f"{what} not ready after {timeout_s:.0f} s (last error: {last_error})")
 
 
 def _stop(proc: subprocess.Popen, *, timeout_s: float = 15) -> None:
@@ -101,7 +87,7 @@ def moto_s3() -> Iterator[S3Endpoint]:
     server.start()
     endpoint = S3Endpoint(endpoint_url=f"http://127.0.0.1:{port}")
     try:
-        _wait_for(
+        wait_until(
             lambda: urllib.request.urlopen(endpoint.endpoint_url, timeout=2).status < 500,
             timeout_s=20,
             what="moto S3 server",
@@ -141,7 +127,7 @@ def redis_server(
     )
     started = f"redis://{f':{password}@' if password else ''}127.0.0.1:{port}/0"
     try:
-        _wait_for(lambda: redis.Redis.from_url(started).ping(), timeout_s=20, what="redis-server", proc=proc)
+        wait_until(lambda: redis.Redis.from_url(started).ping(), timeout_s=20, what="redis-server", proc=proc)
         yield started
     finally:
         _stop(proc)
@@ -181,7 +167,7 @@ def mlflow_server(
         )
         url = f"http://127.0.0.1:{port}"
         try:
-            _wait_for(
+            wait_until(
                 lambda: urllib.request.urlopen(f"{url}/health", timeout=2).status == 200,
                 timeout_s=180,  # imports and the SQLite migrations: slow on a loaded 2-core machine
                 what="mlflow server",
@@ -235,7 +221,7 @@ def prometheus(
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_for(
+        wait_until(
             lambda: urllib.request.urlopen(f"{url}/-/ready", timeout=2).status == 200,
             timeout_s=60,
             what="prometheus",

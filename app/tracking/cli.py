@@ -35,7 +35,7 @@ def _tracking(
     console.start((run_dir or console.scratch_dir()) / console.LOG_NAME, uses_ray=False)
 
     try:
-        cfg = AppConfig.from_yaml(config) if config else AppConfig.from_dict({})
+        cfg = AppConfig.load(config)
     except ConfigError as exc:
         _fail(str(exc))
     tracking = cfg.tracking

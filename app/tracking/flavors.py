@@ -87,8 +87,7 @@ def expand_models(model: Any, scratch: Path) -> tuple[list[Path], list[float] | 
 
 def as_model_dir(model: Any, scratch: Path) -> Path:
     """The model directory of a path, a ``TrainResult`` or a ``Predictor`` (written under ``scratch``)."""
-    from app.train.integrity import CHECKSUMS_KEY, checksums
-    from app.train.model import FORMAT_VERSION, METADATA_FILE, PREPROCESSOR_FILE, save_model
+    from app.train.model import save_model, write_model_dir
 
     if isinstance(model, str | os.PathLike):
         read_metadata(model)
@@ -98,14 +97,7 @@ def as_model_dir(model: Any, scratch: Path) -> Path:
             return Path(model.model_dir)
         return save_model(model, scratch)
     if hasattr(model, "predict_scores") and hasattr(model, "preprocessor"):  # a Predictor
-        scratch.mkdir(parents=True, exist_ok=True)
-        model_file = learner(model.family).save(model.model, scratch)
-        model.preprocessor.save(scratch / PREPROCESSOR_FILE)
-        meta = {**model.metadata, "format_version": FORMAT_VERSION, "model_file": model_file.name}
-        meta[CHECKSUMS_KEY] = checksums(scratch, [model_file.name, PREPROCESSOR_FILE])
-        meta.setdefault("family", model.family)
-        (scratch / METADATA_FILE).write_text(json.dumps(meta, indent=2, default=str))
-        return scratch
+        return write_model_dir(scratch, model.family, model.model, model.preprocessor, dict(model.metadata))
     raise TypeError(
         f"cannot log {type(model).__name__} as a model: pass a model directory, a TrainResult or a Predictor"
     )

@@ -5,13 +5,14 @@ JSON and files while the tracking server is unreachable, and ``sync_pending`` th
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from app import atomic
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -145,9 +146,7 @@ class PendingRun:
         )
 
     def save(self) -> None:
-        tmp = self.path / (RUN_FILE + ".tmp")
-        tmp.write_text(json.dumps(self.data, indent=1, default=str))
-        os.replace(tmp, self.path / RUN_FILE)
+        atomic.write_json(self.path / RUN_FILE, self.data, indent=1, default=str)
 
 
 def list_pending(run_dir: str | Path, *, include_synced: bool = False) -> list[PendingRun]:

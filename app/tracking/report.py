@@ -5,7 +5,6 @@ gathered in one static ``report.html`` under ``RUN_DIR/report/``; ``regenerate_r
 
 from __future__ import annotations
 
-import html
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -16,8 +15,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from app import atomic
 from app.learners import learner
-from app.tracking import metrics as m
+from app.tracking import curves as m
+from app.tracking.report_page import write_page
 from app.train.load import load_model
 from app.train.metrics import get_metric
 
@@ -80,6 +81,7 @@ def build_report(
     tracker: MLflowTracker | None = None,
     tracking_uri: str | None = None,
     by: float | None = None,
+    families: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> RunReport:
     """Write ``RUN_DIR/report/*.png`` and ``report.html`` for the model in ``model_dir`` (a single model or
     an ``ensemble.json`` directory) on ``valid`` (raw columns with the target), plus the inputs that
@@ -91,7 +93,8 @@ def build_report(
     ``model_dir`` may be a ``models:/`` URI resolved on ``tracking_uri``. With ``by``
     (``time.monotonic()``) the report fits before it: TreeSHAP runs on as many rows as its rate, timed
     on a few rows first, allows in part of the time left, and a figure that would end past ``by`` is
-    left out (``cut`` says which).
+    left out (``cut`` says which). ``families`` (``fit.json``'s ``search.families``) is shown as a table:
+    each model family's trials and best rank.
 
     Example:
         >>> rep = build_report("runs/r1", model_dir="runs/r1/model", valid=valid_frame)  # doctest: +SKIP
@@ -111,7 +114,15 @@ def build_report(
     if len(rows) > max_rows:
         rows = rows.sample(max_rows, random_state=0)
     _save_inputs(
-        out / INPUTS_DIR, model_dir, rows, leaderboard, histories, metric=metric, mode=mode, top_k=top_k
+        out / INPUTS_DIR,
+        model_dir,
+        rows,
+        leaderboard,
+        histories,
+        metric=metric,
+        mode=mode,
+        top_k=top_k,
+        families=dict(families or {}),
     )
 
     clock = _Clock(by)
@@ -143,7 +154,9 @@ def build_report(
             images["roc_pr"] = _save(_roc_pr_figure(y, scores, classes), out / "roc_pr.png")
             cm = m.confusion(y, np.argmax(scores, axis=1), len(classes))
             images["confusion"] = _save(_confusion_figure(cm, classes), out / "confusion_matrix.png")
-    page = _write_html(out / "report.html", predictor, images, importance, found, leaderboard, metric, mode)
+    page = write_page(
+        out / "report.html", predictor, images, importance, found, leaderboard, metric, mode, families or {}
+    )
     report = RunReport(html=page, images=images, importance=importance, metrics=found, cut=clock.cut)
     if tracker is not None:
         for path in [*images.values(), page]:
@@ -181,6 +194,7 @@ def regenerate_report(
         top_k=spec["top_k"],
         tracker=tracker,
         tracking_uri=tracking_uri,
+        families=spec.get("families"),
     )
 
 
@@ -238,11 +252,9 @@ def _save_inputs(
     if leaderboard is not None:
         leaderboard.to_parquet(inputs / "leaderboard.parquet", index=False)
     if histories:
-        (inputs / "histories.json").write_text(
-            json.dumps({k: list(map(float, v)) for k, v in histories.items()})
-        )
+        atomic.write_json(inputs / "histories.json", {k: list(map(float, v)) for k, v in histories.items()})
     spec["model_dir"] = str(Path(model_dir).resolve())
-    (inputs / "report.json").write_text(json.dumps(spec, indent=2))
+    atomic.write_json(inputs / "report.json", spec)
 
 
 def _figure(width: float = 7.0, height: float = 4.5, cols: int = 1) -> tuple[Figure, Any]:
@@ -333,46 +345,3 @@ def _residuals_figure(y: np.ndarray, predicted: np.ndarray) -> Figure:
     hist_ax.hist(residual, bins=40)
     hist_ax.set(xlabel="residual", ylabel="rows", title="Residual distribution")
     return fig
-
-
-def _write_html(
-    path: Path,
-    predictor: Any,
-    images: dict[str, Path],
-    importance: dict[str, float],
-    found: dict[str, float],
-    leaderboard: pd.DataFrame | None,
-    metric: str,
-    mode: str,
-) -> Path:
-    meta, esc = predictor.metadata, html.escape
-    facts = {
-        "family": predictor.family,
-        "task": predictor.task,
-        "target": predictor.preprocessor.target,
-        f"best validation {metric}": meta.get("best_score", meta.get("score")),
-        "rounds": meta.get("num_rounds"),
-        **{f"{k} (report rows)": round(v, 5) for k, v in found.items()},
-    }
-    if hasattr(predictor, "members"):
-        weights = zip(predictor.members, predictor.weights, strict=True)
-        facts["members"] = ", ".join(f"{m.family} ×{w:.3g}" for m, w in weights)
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>AutoML run report</title>",
-        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
-        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px}</style></head><body>",
-        "<h1>AutoML run report</h1><table>",
-        *(f"<tr><th>{esc(str(k))}</th><td>{esc(str(v))}</td></tr>" for k, v in facts.items()),
-        "</table>",
-    ]
-    for key, image in images.items():
-        parts.append(f"<h2>{esc(key.replace('_', ' '))}</h2><img src='{esc(image.name)}' alt='{esc(key)}'>")
-    parts.append("<h2>feature importance (mean |SHAP|)</h2><table><tr><th>feature</th><th>value</th></tr>")
-    parts += [f"<tr><td>{esc(k)}</td><td>{v:.5g}</td></tr>" for k, v in list(importance.items())[:30]]
-    parts.append("</table>")
-    if leaderboard is not None and metric in leaderboard.columns:
-        top = leaderboard.sort_values(metric, ascending=mode == "min").head(20)
-        parts += [f"<h2>leaderboard (top {len(top)} by {esc(metric)})</h2>", top.to_html(index=False)]
-    parts.append("</body></html>")
-    path.write_text("\n".join(parts), encoding="utf-8")
-    return path

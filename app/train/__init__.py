@@ -12,8 +12,8 @@ import importlib
 _EXPORTS = {
     "train": "app.train.api",
     "run_training": "app.train.api",
-    "TrainResult": "app.train.common",
-    "GPUUnavailableError": "app.train.common",
+    "TrainResult": "app.train.result",
+    "GPUUnavailableError": "app.train.resources",
     "save_model": "app.train.model",
     "load_model": "app.train.load",
     "EnsemblePredictor": "app.train.ensemble",

@@ -14,15 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.learners import Learner, learner
-from app.train.common import (
-    TrainResult,
-    WorkerSpec,
-    check_gpus,
-    resolve_metrics,
-    worker_cpus,
-    worker_threads,
-)
 from app.train.ingest import estimate_shard_bytes
+from app.train.metrics import resolve_metrics
+from app.train.resources import check_gpus, worker_cpus, worker_threads
+from app.train.result import TrainResult, WorkerSpec
 
 if TYPE_CHECKING:
     import pyarrow.fs as pafs

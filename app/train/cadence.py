@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.train.common import NativeMetric, WorkerSpec
+from app import atomic
+from app.train.metrics import NativeMetric
+from app.train.result import WorkerSpec
 
 STATE_FILE = "state.json"
 
@@ -175,7 +177,7 @@ class Reporter:
         if self.rank == 0:
             local = Path(tempfile.mkdtemp(prefix="automl-ckpt-"))
             self.save_model(model, local)
-            (local / STATE_FILE).write_text(json.dumps(self.state(done, final=final)))
+            atomic.write_json(local / STATE_FILE, self.state(done, final=final), indent=None)
             checkpoint = ray.train.Checkpoint.from_directory(str(local))
         ray.train.report(
             metrics, checkpoint=checkpoint, checkpoint_upload_mode=ray.train.CheckpointUploadMode.ASYNC
@@ -197,3 +199,51 @@ class Reporter:
             "reports": self.reports + 1,
             **self.info,
         }
+
+
+class WorkerRun:
+    """What every family's Ray Train worker does around its own ingestion and boosting: read the spec,
+    the preprocessor and the checkpoint to resume from; make the reporter once the data is in; time the
+    stages and send the final report."""
+
+    def __init__(self, config: dict, model_file: str, load: Callable[[Path], Any]) -> None:
+        import ray.train
+
+        from app.data.encode import Preprocessor
+
+        self.started = time.time()
+        self.spec: WorkerSpec = config["spec"]
+        ctx = ray.train.get_context()
+        self.rank, self.world_size = ctx.get_world_rank(), ctx.get_world_size()
+        self.preprocessor = Preprocessor.from_dict(self.spec.preprocessor)
+        self.resume = load_resume(model_file)
+        self.init = load(self.resume.model_path) if self.resume else None
+        self._ingest_from = time.perf_counter()
+
+    def reporter(
+        self, *, ingest: dict[str, Any], start_round: int, save_model: Callable[[Any, Path], None]
+    ) -> Reporter:
+        """The run's reporter, made once the data is in (which ends the ingestion's timing)."""
+        self.ingest, self._train_from = ingest, time.perf_counter()
+        self._reporter = Reporter(
+            spec=self.spec,
+            rank=self.rank,
+            world_size=self.world_size,
+            save_model=save_model,
+            start_round=start_round,
+            resume=self.resume,
+        )
+        return self._reporter
+
+    def finish(self, model: Any, rounds: int) -> None:
+        """The final report: the model after ``rounds`` rounds, with the ingestion and the timings."""
+        now = time.perf_counter()
+        self._reporter.info = {
+            "ingest": self.ingest,
+            "timings": {
+                "worker_start_unix": self.started,
+                "ingest_s": self._train_from - self._ingest_from,
+                "train_s": now - self._train_from,
+            },
+        }
+        self._reporter.report(model, rounds, final=True)

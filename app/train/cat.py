@@ -8,7 +8,6 @@ high-cardinality columns too: CatBoost gets their raw levels and ignores the pre
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +17,10 @@ from catboost import CatBoost, Pool
 
 from app.data.encode import LABEL, WEIGHT, Preprocessor
 from app.learners import InMemoryData, Param, RoundObserver
-from app.train.cadence import Reporter, load_resume
-from app.train.common import NativeMetric, WorkerSpec
+from app.train.cadence import WorkerRun
 from app.train.ingest import concat_columns, iter_columns
+from app.train.metrics import NativeMetric
+from app.train.result import WorkerSpec
 
 MODEL_FILE = "model.cbm"
 OBJECTIVES = {"binary": "Logloss", "multiclass": "MultiClass", "regression": "RMSE"}
@@ -135,24 +135,15 @@ def train_fn_per_worker(config: dict) -> None:
     """Ray Train worker: build the pools, resume from the last checkpoint if any, boost in chunks."""
     import ray.train
 
-    started = time.time()
-    spec: WorkerSpec = config["spec"]
-    pre = Preprocessor.from_dict(spec.preprocessor)
-    resume = load_resume(MODEL_FILE)
-    model = load(resume.model_path) if resume else None
-    t0 = time.perf_counter()
+    run = WorkerRun(config, MODEL_FILE, load)
+    spec, pre, model = run.spec, run.preprocessor, run.init
     train_pool = _pool(ray.train.get_dataset_shard("train"), pre, spec)
     valid_pool = _pool(ray.train.get_dataset_shard("valid"), pre, spec)
-    ingest = {"mode": "in_memory", "rows": train_pool.num_row(), "valid_rows": valid_pool.num_row()}
-    t1 = time.perf_counter()
     done = model.tree_count_ if model is not None else 0
-    reporter = Reporter(
-        spec=spec,
-        rank=0,
-        world_size=1,
-        save_model=lambda m, d: m.save_model(str(d / MODEL_FILE), format="cbm"),
+    reporter = run.reporter(
+        ingest={"mode": "in_memory", "rows": train_pool.num_row(), "valid_rows": valid_pool.num_row()},
         start_round=done,
-        resume=resume,
+        save_model=lambda m, d: m.save_model(str(d / MODEL_FILE), format="cbm"),
     )
     while done < spec.num_boost_round and not reporter.stopper.stopped:
         chunk = max(1, min(reporter.cadence.next_round, spec.num_boost_round) - done)
@@ -164,12 +155,7 @@ def train_fn_per_worker(config: dict) -> None:
             done += 1
             if reporter.after_round(model, done, {k: v[i] for k, v in evals.items()}):
                 break
-    t2 = time.perf_counter()
-    reporter.info = {
-        "ingest": ingest,
-        "timings": {"worker_start_unix": started, "ingest_s": t1 - t0, "train_s": t2 - t1},
-    }
-    reporter.report(model, model.tree_count_, final=True)
+    run.finish(model, model.tree_count_)
 
 
 def fit_local(

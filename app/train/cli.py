@@ -35,9 +35,15 @@ def parse_params(pairs: list[str]) -> dict[str, float | int | str | bool]:
 def train(
     data: str = typer.Argument(..., help="Parquet/CSV path, directory, glob or s3:// URI."),
     target: str = typer.Option(..., "--target", help="Column to predict."),
-    family: str = typer.Option("xgboost", "--family", help="xgboost | lightgbm | catboost."),
-    num_workers: int = typer.Option(1, "--num-workers", min=1, help="Data-parallel Ray Train workers."),
-    gpu: bool = typer.Option(False, "--gpu", help="One GPU per worker."),
+    family: str | None = typer.Option(
+        None, "--family", help="xgboost | lightgbm | catboost (default: the config's train.family, xgboost)."
+    ),
+    num_workers: int | None = typer.Option(
+        None, "--num-workers", min=1, help="Data-parallel Ray Train workers (default: train.num_workers, 1)."
+    ),
+    gpu: bool | None = typer.Option(
+        None, "--gpu/--no-gpu", help="One GPU per worker (default: train.use_gpu)."
+    ),
     params: list[str] = typer.Option(
         [], "--params", help="Library hyperparameters as key=value (repeatable)."
     ),
@@ -46,18 +52,25 @@ def train(
     config: Path | None = typer.Option(None, "--config", help="AppConfig YAML."),
 ) -> Any:
     """Train one model family on Ray Train and save it in its native format."""
-    from app.config import AppConfig, ConfigError
+    from pydantic import ValidationError
+
+    from app.config import AppConfig, ConfigError, describe
     from app.data.errors import DataError
     from app.train.api import run_training
 
     console.start(out / console.LOG_NAME)
     try:
-        cfg = AppConfig.from_yaml(config) if config else AppConfig.from_dict({})
-        overrides = {"family": family, "num_workers": num_workers, "use_gpu": gpu}
-        if rounds is not None:
-            overrides["num_boost_round"] = rounds
+        cfg = AppConfig.load(config)
+        # An option given on the command line overrides the config file; one left out keeps the file's.
+        given = {"family": family, "num_workers": num_workers, "use_gpu": gpu, "num_boost_round": rounds}
+        overrides = {k: v for k, v in given.items() if v is not None}
         merged = {**cfg.train.params, **parse_params(params)}
-        cfg.train = cfg.train.model_validate({**cfg.train.model_dump(), **overrides, "params": merged})
+        try:
+            cfg.train = cfg.train.model_validate({**cfg.train.model_dump(), **overrides, "params": merged})
+        except ValidationError as exc:
+            raise ConfigError(
+                describe(exc, "train settings (options over the config's train section)")
+            ) from None
         result = run_training(data, target=target, config=cfg, out_dir=out, progress=console.Stages())
     except (ConfigError, DataError, ValueError, RuntimeError) as exc:
         fail(exc)

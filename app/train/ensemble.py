@@ -3,12 +3,12 @@ weights). The search stage chooses the weights; this module only writes, reads a
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from app import atomic
 from app.train.integrity import ModelFileError, read_json
 from app.train.model import ScoringModel
 
@@ -60,7 +60,5 @@ def save_ensemble(member_dirs: list[Path], weights: np.ndarray, out_dir: Path, *
         for d, w in zip(member_dirs, weights, strict=True)
         if w > 0
     ]
-    (out_dir / ENSEMBLE_FILE).write_text(
-        json.dumps({"format_version": 1, "members": members, **info}, indent=2)
-    )
+    atomic.write_json(out_dir / ENSEMBLE_FILE, {"format_version": 1, "members": members, **info})
     return out_dir

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from app.data.encode import LABEL, WEIGHT, Preprocessor
-from app.train.common import fill_rows
+from app.train.matrix import fill_rows
 
 
 @dataclass

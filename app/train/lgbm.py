@@ -7,7 +7,6 @@ gets the whole validation set, so every worker computes the same metrics and sto
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +15,12 @@ import numpy as np
 
 from app.data.encode import Preprocessor
 from app.learners import InMemoryData, Param, RoundObserver
-from app.train.cadence import Reporter, load_resume
-from app.train.common import GPUUnavailableError, NativeMetric, WorkerSpec, feature_matrix, matrix_frame
+from app.train.cadence import WorkerRun
 from app.train.ingest import iter_columns, stack_columns
+from app.train.matrix import feature_matrix, matrix_frame
+from app.train.metrics import NativeMetric
+from app.train.resources import GPUUnavailableError
+from app.train.result import WorkerSpec
 
 MODEL_FILE = "model.txt"
 OBJECTIVES = {"binary": "binary", "multiclass": "multiclass", "regression": "regression"}
@@ -149,29 +151,19 @@ def train_fn_per_worker(config: dict) -> None:
     import ray.train
     from ray.train.lightgbm import get_network_params
 
-    started = time.time()
-    spec: WorkerSpec = config["spec"]
-    ctx = ray.train.get_context()
-    pre = Preprocessor.from_dict(spec.preprocessor)
+    run = WorkerRun(config, MODEL_FILE, load)
+    spec, pre, init = run.spec, run.preprocessor, run.init
     params = dict(spec.params)
-    if ctx.get_world_size() > 1:
+    if run.world_size > 1:
         params.update(get_network_params())
         params.update(tree_learner="data_parallel", pre_partition=True)
-    resume = load_resume(MODEL_FILE)
-    init = lgb.Booster(model_file=str(resume.model_path)) if resume else None
-    t0 = time.perf_counter()
     dtrain, rows = _dataset(ray.train.get_dataset_shard("train"), pre, spec)
     dvalid, valid_rows = _dataset(ray.train.get_dataset_shard("valid"), pre, spec, reference=dtrain)
-    ingest = {"mode": "in_memory", "rows": rows, "valid_rows": valid_rows}
-    t1 = time.perf_counter()
     start_round = init.current_iteration() if init is not None else 0
-    reporter = Reporter(
-        spec=spec,
-        rank=ctx.get_world_rank(),
-        world_size=ctx.get_world_size(),
-        save_model=lambda model, d: model.save_model(str(d / MODEL_FILE)),
+    reporter = run.reporter(
+        ingest={"mode": "in_memory", "rows": rows, "valid_rows": valid_rows},
         start_round=start_round,
-        resume=resume,
+        save_model=lambda model, d: model.save_model(str(d / MODEL_FILE)),
     )
 
     def on_round(env: lgb.callback.CallbackEnv) -> None:
@@ -191,12 +183,7 @@ def train_fn_per_worker(config: dict) -> None:
             init_model=init,
             callbacks=[on_round],
         )
-    t2 = time.perf_counter()
-    reporter.info = {
-        "ingest": ingest,
-        "timings": {"worker_start_unix": started, "ingest_s": t1 - t0, "train_s": t2 - t1},
-    }
-    reporter.report(booster, booster.current_iteration(), final=True)
+    run.finish(booster, booster.current_iteration())
 
 
 def fit_local(

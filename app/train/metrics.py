@@ -15,6 +15,8 @@ from typing import Literal
 
 import numpy as np
 
+from app.learners import learner
+
 Scorer = Callable[[np.ndarray, np.ndarray, np.ndarray], float]
 
 _EPS = 1e-15
@@ -151,3 +153,33 @@ def get_metric(name: str) -> Metric:
 def default_metric(task: str) -> Metric:
     """The metric a task is searched and early-stopped on when none is named."""
     return METRICS[DEFAULT_METRICS[task][0]]
+
+
+@dataclass(frozen=True)
+class NativeMetric:
+    """A ``Metric`` as one library reports it: the library's name, and whether it reports ``1 - value``."""
+
+    metric: Metric
+    native: str
+    complement: bool = False  # the library reports an error rate; the metric is 1 - rate
+
+    @property
+    def name(self) -> str:
+        return self.metric.name
+
+    @property
+    def maximize(self) -> bool:
+        return self.metric.maximize
+
+    def value(self, native_value: float) -> float:
+        return 1.0 - float(native_value) if self.complement else float(native_value)
+
+
+def resolve_metrics(family: str, task: str, names: list[str] | None) -> list[NativeMetric]:
+    """The validation metrics of a run: the task's defaults, or ``names`` mapped to the family's names."""
+    mod = learner(family)
+    out = []
+    for name in names or DEFAULT_METRICS[task]:
+        native, complement = mod.native_metric(name, task)
+        out.append(NativeMetric(metric=get_metric(name), native=native, complement=complement))
+    return out

@@ -17,12 +17,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from app import atomic
 from app.data.encode import Preprocessor
 from app.learners import learner
 from app.train.integrity import CHECKSUMS_KEY, ModelFileError, checksums, read_json, verify
 
 if TYPE_CHECKING:
-    from app.train.common import TrainResult
+    from app.train.result import TrainResult
 
 METADATA_FILE = "metadata.json"
 PREPROCESSOR_FILE = "preprocessor.json"
@@ -44,21 +45,40 @@ def _versions(packages: tuple[str, ...]) -> dict[str, str]:
 
 def save_model(result: TrainResult, out_dir: str | Path) -> Path:
     """Write the model in its native format with ``preprocessor.json`` and ``metadata.json``."""
+    return write_model_dir(out_dir, result.family, result.model, result.preprocessor, result.metadata())
+
+
+def write_model_dir(
+    out_dir: str | Path, family: str, model: Any, preprocessor: Preprocessor, metadata: dict[str, Any]
+) -> Path:
+    """The one writer of a model directory: the native model file, ``preprocessor.json``, then
+    ``metadata.json`` (``metadata`` plus the format, the libraries' versions and the two files' checksums),
+    written last and atomically, so a directory with metadata is complete."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    mod = learner(result.family)
-    model_path = mod.save(result.model, out_dir)
-    result.preprocessor.save(out_dir / PREPROCESSOR_FILE)
+    mod = learner(family)
+    model_path = mod.save(model, out_dir)
+    preprocessor.save(out_dir / PREPROCESSOR_FILE)
     meta = {
-        "format_version": FORMAT_VERSION,
-        "model_file": model_path.name,
         "created_unix": time.time(),
         "versions": _versions(mod.PACKAGES),
-        **result.metadata(),
+        "family": family,
+        **metadata,
+        "format_version": FORMAT_VERSION,
+        "model_file": model_path.name,
         CHECKSUMS_KEY: checksums(out_dir, [model_path.name, PREPROCESSOR_FILE]),
     }
-    (out_dir / METADATA_FILE).write_text(json.dumps(meta, indent=2, default=_plain))
+    atomic.write_json(out_dir / METADATA_FILE, meta)
     return out_dir
+
+
+def update_metadata(model_dir: str | Path, changes: dict[str, Any]) -> dict[str, Any]:
+    """``metadata.json`` of a model directory with ``changes`` merged in (the checksums cover the model
+    and preprocessor files, which stay as they are)."""
+    path = Path(model_dir) / METADATA_FILE
+    meta = {**json.loads(path.read_text()), **changes}
+    atomic.write_json(path, meta)
+    return meta
 
 
 def load_single(path: str | Path) -> Predictor:
@@ -181,11 +201,3 @@ class Predictor(ScoringModel):
         """Class probabilities ``(n, classes)`` for classification, values ``(n,)`` for regression."""
         columns = self.preprocessor.transform(self.model_input(data), with_target=False)
         return np.asarray(self._mod.predict(self.model, columns, self.preprocessor))
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"cannot write {type(value).__name__} to JSON")

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from app import atomic
+
 REFERENCE_FILE = "prediction_reference.json"
 MAX_VALUES = 2000  # a sample this size pins PSI's deciles well; the file stays a few tens of kB
 
@@ -37,9 +39,7 @@ def reference(model: Any, rows: Any, *, seed: int = 0) -> dict[str, Any]:
 
 
 def save_reference(data: dict[str, Any], out_dir: str | Path) -> Path:
-    path = Path(out_dir) / REFERENCE_FILE
-    path.write_text(json.dumps(data))
-    return path
+    return atomic.write_json(Path(out_dir) / REFERENCE_FILE, data, indent=None)
 
 
 def load_reference(path: str | Path) -> list[float]:

@@ -19,9 +19,11 @@ import xgboost as xgb
 
 from app.data.encode import Preprocessor
 from app.learners import InMemoryData, Param, RoundObserver
-from app.train.cadence import Reporter, load_resume
-from app.train.common import NativeMetric, WorkerSpec, feature_matrix, matrix_frame
+from app.train.cadence import Reporter, WorkerRun
 from app.train.ingest import Batch, Spill, iter_batches, make_data_iter
+from app.train.matrix import feature_matrix, matrix_frame
+from app.train.metrics import NativeMetric
+from app.train.result import WorkerSpec
 
 MODEL_FILE = "model.ubj"
 OBJECTIVES = {"binary": "binary:logistic", "multiclass": "multi:softprob", "regression": "reg:squarederror"}
@@ -204,26 +206,15 @@ def device_copier(device: str) -> Callable[[Batch], Batch] | None:
 
 def train_fn_per_worker(config: dict) -> None:
     """Ray Train worker: ingest the shards, resume from the last checkpoint if any, boost, report."""
-    import ray.train
-
-    started = time.time()
-    spec: WorkerSpec = config["spec"]
-    ctx = ray.train.get_context()
-    pre = Preprocessor.from_dict(spec.preprocessor)
-    resume = load_resume(MODEL_FILE)
-    init = load(resume.model_path) if resume else None
+    run = WorkerRun(config, MODEL_FILE, load)
+    spec, init = run.spec, run.init
     with tempfile.TemporaryDirectory(prefix="automl-xgb-cache-") as cache_dir:
-        t0 = time.perf_counter()
-        dtrain, dvalid, ingest = _matrices(spec, pre, cache_dir)
-        t1 = time.perf_counter()
+        dtrain, dvalid, ingest = _matrices(spec, run.preprocessor, cache_dir)
         start_round = init.num_boosted_rounds() if init is not None else 0
-        reporter = Reporter(
-            spec=spec,
-            rank=ctx.get_world_rank(),
-            world_size=ctx.get_world_size(),
-            save_model=lambda model, d: model.save_model(str(d / MODEL_FILE)),
+        reporter = run.reporter(
+            ingest=ingest,
             start_round=start_round,
-            resume=resume,
+            save_model=lambda model, d: model.save_model(str(d / MODEL_FILE)),
         )
         booster = init
         remaining = spec.num_boost_round - start_round
@@ -237,12 +228,7 @@ def train_fn_per_worker(config: dict) -> None:
                 callbacks=[_RoundCallback(reporter)],
                 verbose_eval=False,
             )
-        t2 = time.perf_counter()
-        reporter.info = {
-            "ingest": ingest,
-            "timings": {"worker_start_unix": started, "ingest_s": t1 - t0, "train_s": t2 - t1},
-        }
-        reporter.report(booster, booster.num_boosted_rounds(), final=True)
+        run.finish(booster, booster.num_boosted_rounds())
 
 
 def fit_local(

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from app.cli import app
 from app.data.encode import Preprocessor
-from app.search.local import TrialData, train_local
+from app.search.inprocess import TrialData, train_local
 from app.train import save_model
 from app.train.ensemble import save_ensemble
 

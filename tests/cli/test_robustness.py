@@ -26,6 +26,7 @@ from app.data import DatasetSpec
 from app.data.io import inspect
 from app.data.synthetic import make_frame
 from app.testing.services import free_port
+from app.testing.wait import wait_until
 
 from .conftest import automl, features_frame, snapshot
 
@@ -53,13 +54,11 @@ class Fit:
         )
 
     def wait_for(self, condition, timeout_s: float = 300) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not condition():
-            assert self.proc.poll() is None, (
-                f"fit ended early ({self.proc.returncode}): {self.stderr[-3000:]}"
-            )
-            assert time.monotonic() < deadline, f"timed out; stderr: {self.stderr[-3000:]}"
-            time.sleep(0.2)
+        """Until ``condition()`` holds; fails with the fit's stderr when the fit ends first or time is up."""
+        try:
+            wait_until(condition, timeout_s=timeout_s, what="the fit to get this far", proc=self.proc)
+        except (RuntimeError, TimeoutError) as exc:
+            pytest.fail(f"{exc}; stderr: {self.stderr[-3000:]}")
 
     def wait(self, timeout_s: float) -> int:
         return self.proc.wait(timeout=timeout_s)

@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ import yaml
 from app.cluster import storage_problem
 from app.data.synthetic import make_frame, write_parquet
 from app.testing import ray_cluster
+from app.testing.wait import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 # The GCS declares a lost node dead after 3 missed 1-second health checks instead of 5 missed 3-second ones.
@@ -86,18 +86,6 @@ def _actor_names(node: ray_cluster.RayNode) -> set[str]:
             if ":actor_name:" in line
         )
     return names
-
-
-def _wait(check, *, proc: subprocess.Popen, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if proc.poll() is not None:
-            out, err = proc.communicate()
-            pytest.fail(f"finished before {what}: {proc.returncode}\n{out[-2000:]}\n{err[-4000:]}")
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"no {what} after {timeout_s:.0f} s")
-        time.sleep(0.3)
 
 
 def _keys(s3_endpoint, bucket: str) -> list[str]:
@@ -192,12 +180,17 @@ def test_training_on_both_nodes_resumes_from_s3_after_the_second_node_is_lost(
         stderr=subprocess.PIPE,
         text=True,
     )
-    _wait(
-        lambda: any("/checkpoint_" in k for k in _keys(s3_endpoint, s3_bucket)),
-        proc=proc,
-        timeout_s=600,
-        what="checkpoint on S3",
-    )
+    try:
+        wait_until(
+            lambda: any("/checkpoint_" in k for k in _keys(s3_endpoint, s3_bucket)),
+            timeout_s=600,
+            interval_s=0.3,
+            what="a checkpoint on S3",
+            proc=proc,  # its exit fails the wait with its output
+        )
+    except (RuntimeError, TimeoutError) as exc:
+        proc.kill()
+        pytest.fail(str(exc))
     assert "RayTrainWorker" in _actor_names(second_node)  # one worker ran there
     second_node.kill()
     out, err = proc.communicate(timeout=240)

@@ -23,7 +23,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -33,6 +32,7 @@ import pytest
 import yaml
 
 from app.testing.services import free_port
+from app.testing.wait import wait_until
 from tests.deploy.conftest import ROOT
 
 SSHD = "/usr/sbin/sshd"
@@ -74,15 +74,16 @@ def ssh_to_loopback(work: Path):
     )
     Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation directory
     holder = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", "sleep", "infinity"])
+    init_pid = None
     try:
-        init_pid = None
-        for _ in range(50):
-            children = Path(f"/proc/{holder.pid}/task/{holder.pid}/children").read_text().split()
-            if children:
-                init_pid = int(children[0])
-                break
-            time.sleep(0.1)
-        assert init_pid, "the PID namespace did not start"
+        children = wait_until(
+            lambda: Path(f"/proc/{holder.pid}/task/{holder.pid}/children").read_text().split(),
+            timeout_s=5,
+            interval_s=0.1,
+            what="the PID namespace's init process",
+            proc=holder,
+        )
+        init_pid = int(children[0])
         proxy = f"nsenter --target {init_pid} --pid --mount {SSHD} -i -f {work / 'sshd_config'}"
         yield work / "id", proxy, home, init_pid
     finally:
@@ -198,14 +199,15 @@ def test_ray_up_and_down_with_the_local_provider_over_ssh():
                 [*ray, "down", "-y", str(config)], env=env, capture_output=True, text=True, timeout=120
             )
             assert down.returncode == 0, down.stdout[-4000:] + down.stderr[-4000:]
-            deadline = time.monotonic() + 30  # `ray stop` waits for its processes to exit
-            while (
-                _listening(ports["port"]) or _listening(ports["dashboard-port"])
-            ) and time.monotonic() < deadline:
-                time.sleep(0.5)
-            assert not _listening(ports["port"]) and not _listening(ports["dashboard-port"]), down.stdout[
-                -2000:
-            ]
+            try:  # `ray stop` waits for its processes to exit
+                wait_until(
+                    lambda: not _listening(ports["port"]) and not _listening(ports["dashboard-port"]),
+                    timeout_s=30,
+                    interval_s=0.5,
+                    what="the head's ports closed after `ray down`",
+                )
+            except TimeoutError as exc:
+                pytest.fail(f"{exc}; ray down said: {down.stdout[-2000:]}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
         # The launcher's SSH control sockets: /tmp/ray_ssh_<user hash>/<cluster name hash> (Ray's layout).

@@ -15,7 +15,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -26,6 +25,7 @@ import yaml
 
 from app.data.synthetic import make_frame
 from app.testing import ray_cluster, services
+from app.testing.wait import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -108,12 +108,18 @@ def client_env(head) -> dict[str, str]:
 
 
 def run_cli(cmd: list[str], *, cwd: Path, env: dict, timeout: float) -> subprocess.CompletedProcess:
-    for _ in range(10):  # a busy head answers "No available agent" until its job agent has registered
+    """``cmd`` run to its end, and again every 5 s while a busy head answers "No available agent" (its job
+    agent has not registered yet); any other outcome, failures included, is returned."""
+
+    def past_the_agent() -> subprocess.CompletedProcess:
         proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-        if proc.returncode == 0 or "No available agent" not in proc.stdout + proc.stderr:
-            return proc
-        time.sleep(5)
-    return proc
+        if proc.returncode != 0 and "No available agent" in proc.stdout + proc.stderr:
+            raise RuntimeError(f"no job agent yet: {(proc.stdout + proc.stderr)[-2000:]}")
+        return proc
+
+    return wait_until(
+        past_the_agent, timeout_s=120, interval_s=5, what=f"`ray {' '.join(cmd[1:3])}` with a job agent"
+    )
 
 
 def state(head, kind: str) -> list[dict]:
@@ -248,19 +254,21 @@ def test_jobs_are_listed_with_their_stage_and_metadata(head, prepped, trained, s
 def test_the_dashboard_names_every_actor_the_stages_started(head, trained, searched, deployed):
     """Tune trials, the Train run (its controller and workers, and its name on the Train page), Serve's
     replica and the model's monitor."""
-    deadline = time.monotonic() + 30  # the monitor actor starts with the replica's first sample batch
-    while True:
-        actors = state(head, "actors")
-        classes = {a["class_name"] for a in actors}
-        names = {a.get("name") or "" for a in actors}
-        if any(n.startswith("automl-monitor:") for n in names) or time.monotonic() > deadline:
-            break
-        time.sleep(1)
+    actors: list[dict] = []
+
+    def monitor_listed() -> bool:  # the monitor actor starts with the replica's first sample batch
+        actors[:] = state(head, "actors")
+        return any((a.get("name") or "").startswith("automl-monitor:") for a in actors)
+
+    try:
+        wait_until(monitor_listed, timeout_s=30, interval_s=1, what="the model's automl-monitor: actor")
+    except TimeoutError as exc:
+        pytest.fail(f"{exc}; actors named {sorted(a.get('name') or '' for a in actors)}")
+    classes = {a["class_name"] for a in actors}
     assert "ImplicitFunc" not in classes, "Tune trials still show as ImplicitFunc"
     assert "AutoMLTrial" in classes
     assert {"TrainController", "RayTrainWorker"} <= classes
     assert "ServeReplica:automl:ModelServer" in classes
-    assert any(n.startswith("automl-monitor:") for n in names), sorted(names)
     req = urllib.request.Request(f"{head.dashboard_url}/api/train/v2/runs/v1", headers=head.headers())
     with urllib.request.urlopen(req, timeout=60) as resp:
         runs = [r["name"] for r in json.loads(resp.read())["train_runs"]]

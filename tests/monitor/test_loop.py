@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from app.testing import services
+from app.testing.wait import wait_until
 from tests.serve.conftest import Traffic
 
 pytestmark = pytest.mark.slow
@@ -116,7 +117,12 @@ def test_drift_retrains_promotes_and_serves_the_challenger_without_a_failed_requ
     records = json.loads(fresh_rows.drop(columns=["y"]).head(500).to_json(orient="records"))
     try:
         subprocess.run([serve_bin, "deploy", str(path)], env=env, check=True, timeout=120, cwd=ROOT)
-        _wait_ready(url, timeout_s=180)
+        wait_until(
+            lambda: urllib.request.urlopen(f"{url}/readyz", timeout=2).status == 200,
+            timeout_s=180,
+            interval_s=1,
+            what=f"{url}/readyz",
+        )
         with Traffic(lambda body: _post(f"{url}/predict", body), records, rows=5, pause_s=0.05) as client:
             # 3. Moved traffic, and its labels as a client reports them.
             labelled = fresh_rows.head(600)
@@ -133,12 +139,15 @@ def test_drift_retrains_promotes_and_serves_the_challenger_without_a_failed_requ
                 status, _, body = _post(f"{url}/feedback", {"feedback": items})
                 assert status == 200, body
             # 4. The monitor submits one retraining job, which promotes the challenger.
-            job = _wait(lambda: _retrain_jobs(jobs, f"{name}@1"), timeout_s=120, what="a retraining job")[0]
+            job = wait_until(
+                lambda: _retrain_jobs(jobs, f"{name}@1"), timeout_s=120, interval_s=1, what="a retraining job"
+            )[0]
             assert job.metadata["stage"] == "retrain" and "drifted" in job.metadata["reason"]
             assert job.submission_id.startswith(f"retrain-{name}-1-")
-            info = _wait(
+            info = wait_until(
                 lambda: (i := jobs.get_job_info(job.submission_id)).status.is_terminal() and i,
                 timeout_s=420,
+                interval_s=1,
                 what="the retraining job to end",
             )
             logs = jobs.get_job_logs(job.submission_id)
@@ -148,9 +157,10 @@ def test_drift_retrains_promotes_and_serves_the_challenger_without_a_failed_requ
             gain = get_metric(outcome["metric"]).gain(outcome["challenger_value"], outcome["champion_value"])
             assert gain > 0, outcome  # on the same held-out fresh rows
             # 5. Serve follows the alias: version 2 answers.
-            _wait(
+            wait_until(
                 lambda: sum(v == "2" for _, v in client.results) >= 20,
                 timeout_s=120,
+                interval_s=1,
                 what="the new champion to answer",
             )
         statuses = [s for s, _ in client.results]
@@ -171,26 +181,6 @@ def test_drift_retrains_promotes_and_serves_the_challenger_without_a_failed_requ
 
 def _retrain_jobs(jobs, model: str) -> list:
     return [j for j in jobs.list_jobs() if (j.metadata or {}).get("model") == model]
-
-
-def _wait(fn, *, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = fn()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(1)
-
-
-def _wait_ready(url: str, *, timeout_s: float) -> None:
-    def ready() -> bool:
-        try:
-            return urllib.request.urlopen(f"{url}/readyz", timeout=2).status == 200
-        except OSError:
-            return False
-
-    _wait(ready, timeout_s=timeout_s, what=f"{url}/readyz")
 
 
 def _post(url: str, body: dict) -> tuple[int, dict, object]:

@@ -56,7 +56,7 @@ def _model_trial(model_dir: Path) -> dict:
 def test_a_half_written_version_is_never_read(tmp_path):
     """The pointer is written last: a model directory written after it, with no pointer naming it
     (a save cut short), leaves the previous version the candidate."""
-    from app.search.local import train_local
+    from app.search.inprocess import train_local
     from tests.search.test_cv import _data
 
     data = _data(600, classes=2)
@@ -236,7 +236,7 @@ def test_the_cli_warns_when_the_model_is_a_fallback_or_much_weaker_than_a_trial_
 
 def test_catboost_paused_for_its_model_boosts_on_to_the_same_rounds():
     """A round hook asking for CatBoost's model mid-way gets it, and training goes on from it."""
-    from app.search.local import PAUSE, train_local
+    from app.search.inprocess import PAUSE, train_local
     from tests.search.test_cv import _data
 
     data = _data(800, classes=2)
@@ -267,7 +267,7 @@ def test_the_fallback_trains_a_real_model_until_the_stages_after_the_search_woul
     """No trial persisted anything (every trial errored before its first report, say): the driver's
     model boosts with early stopping for the time the stages after the search were given, not one
     round, and the search record says so."""
-    from app.search import engine, quick
+    from app.search import engine, fallback
 
     monkeypatch.setattr(
         engine.leaderboard, "from_results", _board_without_models(engine.leaderboard.from_results)
@@ -280,7 +280,7 @@ def test_the_fallback_trains_a_real_model_until_the_stages_after_the_search_woul
         frame.drop(columns=["y"]), frame["y"]
     )
     assert result.search["fallback"] and "the driver trained xgboost's defaults" in result.search["note"]
-    assert (tmp_path / quick.MODEL_DIR).is_dir()
+    assert (tmp_path / fallback.MODEL_DIR).is_dir()
     assert _model_trial(result.model_dir)["num_rounds"] > 10
 
 

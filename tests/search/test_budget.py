@@ -19,9 +19,9 @@ from app.search.budget import (
     end_seconds,
     search_window,
 )
-from app.search.local import TrialData, train_local
-from app.train.common import NativeMetric, WorkerSpec
-from app.train.metrics import get_metric
+from app.search.inprocess import TrialData, train_local
+from app.train.metrics import NativeMetric, get_metric
+from app.train.result import WorkerSpec
 from tests.cli.conftest import automl
 
 FAMILIES = ["xgboost", "lightgbm", "catboost"]
@@ -234,6 +234,10 @@ def test_a_short_budget_on_100k_rows_gives_a_model_within_the_budget(ray_session
     fit = json.loads((out / "fit.json").read_text())["result"]
     assert fit["search"]["ended_by"] == "time budget" and fit["search"]["trials"] >= 1
     assert fit["wall_time_s"] <= 33
+    # Tracking ran inside the budget, and fit.json says where it went and what the clock cut from it.
+    assert fit["tracking"]["run_id"] and "error" not in fit["tracking"]
+    known = {"run_id", "tracking_uri", "registered", "report", "trials_logged", "trials_cut"}
+    assert set(fit["tracking"]) <= known
     assert "search:" in run.output and "of a 30 s budget" in run.output
     board = pd.read_csv(out / "leaderboard.csv")
     assert {"accuracy", "f1_macro"} <= set(board.columns)  # beside the search metric, mlogloss

@@ -14,7 +14,7 @@ from app.data.encode import Preprocessor
 from app.data.synthetic import make_frame
 from app.search import AutoMLEngine, RayTuneOptimizer, RayTuneSettings, cv
 from app.search.cv import Candidate
-from app.search.local import TrialData
+from app.search.inprocess import TrialData
 from app.search.raytrain import StreamingData
 from app.train import load_model
 from app.train.metrics import get_metric
@@ -264,7 +264,7 @@ def test_a_budget_too_short_for_the_best_trial_keeps_the_validation_choice(ray_s
     result = AutoMLEngine(RayTuneOptimizer(settings), out_dir=tmp_path, track=False).fit(frame, target="y")
     assert result.cv["done"] is False and result.cv["reason"].startswith("time budget")
     assert result.leaderboard["cv_score"].isna().all()
-    best = result.leaderboard.iloc[0]  # the model the driver trained (app.search.quick) or the best trial
+    best = result.leaderboard.iloc[0]  # the model the driver trained (app.search.fallback) or the best trial
     assert result.best_trial == best.trial_id
     assert result.best_score == pytest.approx(best.score, rel=1e-4)  # its validation score
     assert load_model(result.model_dir).predict_proba(make_frame(50, seed=26)).shape == (50, 2)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from app.data.encode import Preprocessor
-from app.search.local import _encode
+from app.search.inprocess import _encode
 
 
 def _slow_first_blocks(batch):

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from app.data import DatasetSpec, prepare
 from app.data.synthetic import make_frame, write_parquet
 from app.search import AutoMLEngine, RayTuneOptimizer, RayTuneSettings
-from app.search.local import TrialData
+from app.search.inprocess import TrialData
 from app.search.refit import refit_model
 from app.train import load_model
 from app.train.ensemble import ENSEMBLE_FILE, save_ensemble

@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ from pydantic import ValidationError
 from app.data.synthetic import make_frame, write_parquet
 from app.search import AutoMLEngine, RayTuneOptimizer, RayTuneSettings
 from app.search.ensemble import select
+from app.testing.wait import wait_until
 from app.train import load_model
 from app.train.metrics import get_metric
 
@@ -200,7 +200,13 @@ def test_resume_after_the_driver_is_killed_keeps_finished_trials(ray_head, tmp_p
     driver = subprocess.Popen(
         args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
-    finished_before = _wait_for_finished(out, at_least=2, proc=driver, timeout_s=240)
+    finished_before = wait_until(
+        lambda: len(finished := _finished_trials(out)) >= 2 and finished,
+        timeout_s=240,
+        interval_s=0.5,
+        what="2 finished trials before the driver is killed",
+        proc=driver,  # a fit that ended first cannot be interrupted
+    )
     os.killpg(driver.pid, signal.SIGKILL)
     driver.wait(timeout=30)
     resumed = subprocess.run(
@@ -220,20 +226,15 @@ def test_resume_after_the_driver_is_killed_keeps_finished_trials(ray_head, tmp_p
         assert kept.loc[trial_id, "score"] == pytest.approx(trial_score)
 
 
-def _wait_for_finished(out: Path, *, at_least: int, proc, timeout_s: float) -> dict[str, float]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        finished = {}
-        for result in (out / "tune" / "search").glob("*/result.json"):
-            for line in result.read_text().splitlines():
-                row = json.loads(line)
-                if row.get("finished"):
-                    finished[row["trial_id"]] = row["score"]
-        if len(finished) >= at_least:
-            return finished
-        assert proc.poll() is None, "the fit ended before it could be interrupted"
-        time.sleep(0.5)
-    raise TimeoutError(f"fewer than {at_least} trials finished in {timeout_s} s")
+def _finished_trials(out: Path) -> dict[str, float]:
+    """Trial id -> score of the trials whose ``result.json`` says they finished."""
+    finished = {}
+    for result in (out / "tune" / "search").glob("*/result.json"):
+        for line in result.read_text().splitlines():
+            row = json.loads(line)
+            if row.get("finished"):
+                finished[row["trial_id"]] = row["score"]
+    return finished
 
 
 def test_guide_example_1_runs(ray_session, tmp_path):

@@ -3,7 +3,6 @@ serve_config.yaml deployed on the session's Ray with a Redis of its own (so a te
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
 import subprocess
@@ -18,6 +17,7 @@ import pytest
 
 from app.data.synthetic import make_frame
 from app.testing import services
+from app.testing.wait import wait_until
 from tests.tracking.conftest import train_model_dir
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,10 +57,13 @@ class Traffic:
         self._thread.join(60)
 
     def wait_for(self, predicate, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not predicate(self.results):
-            assert time.monotonic() < deadline, f"timed out; last results {self.results[-5:]}"
-            time.sleep(0.2)
+        """Until ``predicate(results)`` holds; the error quotes the last results."""
+        try:
+            wait_until(
+                lambda: predicate(self.results), timeout_s=timeout_s, what="the client loop's condition"
+            )
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}; last results {self.results[-5:]}") from None
 
 
 @pytest.fixture(scope="session")
@@ -117,14 +120,13 @@ class OwnRedis:
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        deadline = time.monotonic() + 20
-        while True:
-            with contextlib.suppress(redis.RedisError):
-                if redis.Redis.from_url(self.url, socket_timeout=0.5).ping():
-                    return
-            if time.monotonic() > deadline:
-                raise RuntimeError("redis-server did not start")
-            time.sleep(0.1)
+        wait_until(
+            lambda: redis.Redis.from_url(self.url, socket_timeout=0.5).ping(),
+            timeout_s=20,
+            interval_s=0.1,
+            what="redis-server",
+            proc=self.proc,
+        )
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -149,7 +151,7 @@ class Service:
         self.url = f"http://127.0.0.1:{port}"
 
     def deploy(self, model: Path | str, *, deployment: dict | None = None, **args) -> None:
-        from app.serve.local import deploy, load_serve_config
+        from app.serve.deploy import deploy, load_serve_config
 
         config = load_serve_config(
             ROOT / "serve_config.yaml",

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from app.serve.cache import LRUCache, PredictionCache, RedisCache, row_keys
-from app.serve.schema import Rows
+from app.serve.rows import Rows
 from app.testing import services
 
 FEATURES = ["a", "b", "city"]

@@ -5,11 +5,11 @@ and comes back with its windows."""
 from __future__ import annotations
 
 import shutil
-import time
 
 import pytest
 
 from app.data.synthetic import make_frame
+from app.testing.wait import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -39,19 +39,6 @@ def monitor_status(name: str) -> dict:
     return ray.get(ray.get_actor(actor_name(name), namespace=NAMESPACE).status.remote(), timeout=30)
 
 
-def wait_until(check, timeout_s: float = 90):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            value = check()
-            if value:
-                return value
-        except Exception:  # noqa: BLE001 - the actor may be starting or restarting
-            pass
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.5)
-
-
 def test_shifted_traffic_and_flipped_labels_are_flagged_and_a_killed_monitor_comes_back(service, run_model):
     import ray
 
@@ -66,7 +53,13 @@ def test_shifted_traffic_and_flipped_labels_are_flagged_and_a_killed_monitor_com
     status, headers, body = service.post({"dataframe_records": records})
     assert status == 200
     name = f"{body['model']['name']}@{body['model']['version']}"
-    wait_until(lambda: monitor_status(name)["predictions"] >= 60)
+    # The monitor actor may be starting or restarting: its status call failing means "not yet".
+    wait_until(
+        lambda: monitor_status(name)["predictions"] >= 60,
+        timeout_s=90,
+        interval_s=0.5,
+        what="the 60 sampled rows at the monitor",
+    )
 
     flipped = [
         {"prediction_id": p["prediction_id"], "label": 1 - p["prediction"]} for p in body["predictions"]
@@ -77,7 +70,10 @@ def test_shifted_traffic_and_flipped_labels_are_flagged_and_a_killed_monitor_com
         lambda: (
             monitor_status(name)["last_check"].get("performance", {}).get("labels") == 60
             and monitor_status(name)["last_check"]
-        )
+        ),
+        timeout_s=90,
+        interval_s=0.5,
+        what="a check over the 60 labels",
     )
     assert check["features"]["x0"]["drifted"] and not check["features"]["x3"]["drifted"]
     assert (
@@ -87,7 +83,12 @@ def test_shifted_traffic_and_flipped_labels_are_flagged_and_a_killed_monitor_com
     ray.kill(ray.get_actor(actor_name(name), namespace=NAMESPACE), no_restart=False)
     more = [service.post({"dataframe_records": records[i : i + 1]})[0] for i in range(20)]
     assert more == [200] * 20
-    restored = wait_until(lambda: (s := monitor_status(name))["restored"] and s)
+    restored = wait_until(
+        lambda: (s := monitor_status(name))["restored"] and s,
+        timeout_s=90,
+        interval_s=0.5,
+        what="the killed monitor back with its windows",
+    )
     assert restored["predictions"] >= 60 and restored["labels"] == 60
 
 
@@ -127,24 +128,26 @@ def test_a_real_prometheus_scrapes_every_metric_the_dashboard_uses(service, run_
         pending.intersection_update(result["unknown"])
         return not pending
 
-    wait_until(label_pending, 60)
+    wait_until(label_pending, timeout_s=60, interval_s=0.5, what="a label joined to every prediction")
     wanted = sorted({n for q in dashboard_queries() for n in re.findall(r"\bray_automl_[a-z_]+", q)})
     # Ray's head writes this file from its dashboard; the session's Ray has none, so list its nodes here.
     discovery = tmp_path / "prom_metrics_service_discovery.json"
     targets = [f"{n['NodeManagerAddress']}:{n['MetricsExportPort']}" for n in ray.nodes() if n["Alive"]]
     discovery.write_text(json.dumps([{"labels": {"job": "ray"}, "targets": targets}]))
     with services.prometheus(service_discovery=discovery) as prom:
+        left = list(wanted)
 
-        def missing() -> list[str]:
-            out = []
+        def all_scraped() -> bool:
+            missing = []
             for name in wanted:
                 url = f"{prom}/api/v1/query?query={urllib.parse.quote(name)}"
                 result = json.loads(urllib.request.urlopen(url, timeout=10).read())["data"]["result"]
                 if not result:
-                    out.append(name)
-            return out
+                    missing.append(name)
+            left[:] = missing
+            return not left
 
-        deadline = time.monotonic() + 120
-        while (left := missing()) and time.monotonic() < deadline:
-            time.sleep(3)
-        assert not left, f"not scraped: {left}"
+        try:
+            wait_until(all_scraped, timeout_s=120, interval_s=3, what="every dashboard metric in Prometheus")
+        except TimeoutError as exc:
+            pytest.fail(f"{exc}; not scraped: {left}")

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from app.testing import ray_cluster, services
+from app.testing.wait import wait_until
 from tests.serve.conftest import ROOT, Traffic
 
 pytestmark = pytest.mark.slow
@@ -98,7 +99,13 @@ def test_guide_example_5_runs_as_a_script(family_dirs, rows, redis_url, tmp_path
         cmd, env=env, stdout=subprocess.PIPE, text=True, start_new_session=True, cwd=tmp_path
     )
     try:
-        _wait_http(f"http://127.0.0.1:{port}/readyz", proc)
+        wait_until(
+            lambda: _answers(f"http://127.0.0.1:{port}/readyz"),
+            timeout_s=120,
+            interval_s=0.5,
+            what="the example's /readyz",
+            proc=proc,
+        )
         body = _post(f"http://127.0.0.1:{port}/predict", {"dataframe_records": records[:2]})
         assert body["model"]["version"] == "v1.2.3" and len(body["predictions"]) == 2
         proc.send_signal(signal.SIGINT)
@@ -128,7 +135,7 @@ def test_serve_deploy_and_serve_build_against_a_ray_head_with_metrics_and_an_api
     try:
         subprocess.run([serve_bin, "deploy", str(path)], env=env, check=True, timeout=120, cwd=ROOT)
         url = f"http://127.0.0.1:{port}"
-        _wait_http(f"{url}/readyz", None, timeout_s=180)
+        wait_until(lambda: _answers(f"{url}/readyz"), timeout_s=180, interval_s=0.5, what=f"{url}/readyz")
         with pytest.raises(urllib.error.HTTPError) as denied:
             _post(f"{url}/predict", {"dataframe_records": records[:1]})
         assert denied.value.code == 401
@@ -150,7 +157,7 @@ def test_serve_deploy_and_serve_build_against_a_ray_head_with_metrics_and_an_api
             [serve_bin, "build", "app.serve:service", "-o", str(built)],
             env=env, check=True, timeout=120, cwd=ROOT,
         )  # fmt: skip
-        from app.serve.local import load_serve_config
+        from app.serve.deploy import load_serve_config
 
         schema = load_serve_config(built, model=str(family_dirs["lightgbm"]))
         assert schema.applications[0].args["model"] == str(family_dirs["lightgbm"])
@@ -186,7 +193,7 @@ def test_direct_ingress_answers_on_the_replica_port_clients_are_told_to_use(fami
         try:
             subprocess.run([serve_bin, "deploy", str(path)], env=run_env, check=True, timeout=120, cwd=ROOT)
             url = f"http://127.0.0.1:{direct}"
-            _wait_http(f"{url}/readyz", None, timeout_s=180)
+            wait_until(lambda: _answers(f"{url}/readyz"), timeout_s=180, interval_s=0.5, what=f"{url}/readyz")
             for _ in range(2):
                 body = _post(f"{url}/invocations", {"dataframe_records": records[:3]})
                 assert len(body["predictions"]) == 3 and "proba_1" in body["predictions"][0]
@@ -204,23 +211,28 @@ def test_direct_ingress_answers_on_the_replica_port_clients_are_told_to_use(fami
 def _metric_names(head, wanted, timeout_s: float = 90) -> set[str]:
     """Metric names on the head's Prometheus endpoint(s), once every one of ``wanted`` shows."""
     discovery = Path(head.temp_dir, "session_latest", "prom_metrics_service_discovery.json")
-    deadline = time.monotonic() + timeout_s
     names: set[str] = set()
-    while time.monotonic() < deadline:
+
+    def all_shown() -> bool:
         targets = [t for group in json.loads(discovery.read_text()) for t in group["targets"]]
         for target in targets:
             try:
                 text = urllib.request.urlopen(f"http://{target}/metrics", timeout=5).read().decode()
             except OSError:
                 continue
-            names |= {
+            names.update(
                 line.split("{")[0].split(" ")[0]
                 for line in text.splitlines()
                 if line.startswith("ray_automl")
-            }
-        if set(wanted) <= names:
-            break
-        time.sleep(2)
+            )
+        return set(wanted) <= names
+
+    try:
+        wait_until(
+            all_shown, timeout_s=timeout_s, interval_s=2, what=f"{sorted(wanted)} on the head's /metrics"
+        )
+    except TimeoutError as exc:
+        pytest.fail(f"{exc}; shown: {sorted(names)}")
     return names
 
 
@@ -232,14 +244,7 @@ def _post(url, body, headers=None):
         return json.loads(resp.read())
 
 
-def _wait_http(url, proc, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return
-        except OSError:
-            if proc is not None:
-                assert proc.poll() is None, "the server exited"
-            assert time.monotonic() < deadline, f"{url} not up after {timeout_s} s"
-            time.sleep(0.5)
+def _answers(url: str) -> bool:
+    """True once ``url`` answers a GET without an HTTP error (``urlopen`` raises until then)."""
+    with urllib.request.urlopen(url, timeout=2):
+        return True

@@ -13,8 +13,9 @@ import pytest
 from app.config import TrackingConfig
 from app.data.encode import LABEL, Preprocessor
 from app.data.synthetic import make_frame
-from app.train.common import TrainResult, feature_matrix
+from app.train.matrix import feature_matrix
 from app.train.model import save_model
+from app.train.result import TrainResult
 
 CITIES = ["paris", "lyon", "nice", "lille"]
 OBJECTIVES = {

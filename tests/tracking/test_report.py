@@ -36,6 +36,9 @@ def test_treeshap_importance_ranks_the_planted_feature_first(family, tmp_path):
         valid=make_frame(600, seed=1),
         leaderboard=_leaderboard(),
         histories=curves,
+        families={
+            "lightgbm": {"trials": 2, "statuses": {"completed": 2}, "best_rank": 1, "best_score": 0.22}
+        },
     )
 
     assert next(iter(report.importance)) == "x0"  # make_frame's strongest signal
@@ -47,6 +50,7 @@ def test_treeshap_importance_ranks_the_planted_feature_first(family, tmp_path):
     page = report.html.read_text()
     assert report.html == tmp_path / "report" / "report.html"
     assert all(f"src='{p.name}'" in page for p in report.images.values())
+    assert "<h2>model families</h2>" in page and "<td>lightgbm</td><td>2</td><td>1</td>" in page
     assert report.metrics["auc"] > 0.9
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from app.learners import Param
-from app.train.common import matrix_frame
+from app.train.matrix import matrix_frame
 
 MODEL_FILE = "model.json"
 OBJECTIVES = {"binary": "prior", "multiclass": "prior", "regression": "mean"}

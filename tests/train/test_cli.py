@@ -55,3 +55,18 @@ def test_automl_train_writes_a_model_directory(ray_head, data_dir, tmp_path):
     assert {"model.txt", "preprocessor.json", "metadata.json"} <= {p.name for p in out.iterdir()}
     assert json.loads((out / "metadata.json").read_text())["params"]["num_leaves"] == 15
     assert f"model: {out}" in proc.stdout
+
+
+@pytest.mark.slow
+def test_the_config_files_train_section_holds_where_no_option_is_given(ray_head, data_dir, tmp_path):
+    # The options' defaults used to override the file: train.family in automl.yaml was never used.
+    config = tmp_path / "automl.yaml"
+    config.write_text("train: {family: catboost, num_boost_round: 7}\n")
+    out = tmp_path / "model"
+    proc = automl(
+        str(data_dir), "--target", "y", "--config", str(config), "--out", str(out), env=ray_head.env()
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["family"] == "catboost" and meta["num_rounds"] <= 7
+    assert (out / "model.cbm").exists()

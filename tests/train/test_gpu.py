@@ -33,7 +33,7 @@ def test_lightgbm_without_a_cuda_build_says_so():
 
 def test_gpu_parameters_per_family():
     from app.train import cat, xgb
-    from app.train.common import resolve_metrics
+    from app.train.metrics import resolve_metrics
 
     metrics = resolve_metrics("xgboost", "binary", None)
     common = dict(task="binary", num_classes=2, metrics=metrics, threads=1, use_gpu=True, params={})

@@ -9,12 +9,12 @@ import pytest
 from app import learners as families
 from app.data.encode import LABEL
 from app.data.synthetic import make_frame
-from app.search.local import TrialData, train_local
+from app.search.inprocess import TrialData, train_local
 from app.search.settings import RayTuneSettings
 from app.search.spaces import OptunaSpace, initial_points, split_config
 from app.tracking.report import shap_importance
 from app.train import load_model, save_model
-from app.train.common import feature_matrix
+from app.train.matrix import feature_matrix
 
 from ..tracking.conftest import preprocessor
 

@@ -5,8 +5,7 @@ import pytest
 
 from app.search.settings import RayTuneSettings
 from app.search.tuner import search_spec
-from app.train.common import resolve_metrics
-from app.train.metrics import METRICS, default_metric, get_metric
+from app.train.metrics import METRICS, default_metric, get_metric, resolve_metrics
 
 
 def test_the_search_training_and_registry_take_one_direction_per_metric():

@@ -6,7 +6,8 @@ import pytest
 
 from app.train.cadence import Cadence, Stopper
 from app.train.cli import parse_params
-from app.train.common import GPUUnavailableError, check_gpus, resolve_metrics, worker_cpus, worker_threads
+from app.train.metrics import resolve_metrics
+from app.train.resources import GPUUnavailableError, check_gpus, worker_cpus, worker_threads
 
 
 class Clock:
@@ -107,7 +108,7 @@ def test_params_are_parsed_into_numbers_bools_and_strings():
 def test_fill_rows_writes_columns_into_rows_in_blocks():
     import numpy as np
 
-    from app.train.common import feature_matrix, fill_rows
+    from app.train.matrix import feature_matrix, fill_rows
 
     rng = np.random.default_rng(0)
     columns = [rng.standard_normal(1003).astype(np.float32) for _ in range(5)]

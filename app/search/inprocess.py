@@ -18,8 +18,9 @@ import pyarrow as pa
 
 from app.data.encode import LABEL, Preprocessor
 from app.learners import learner
-from app.train.common import NativeMetric, TrainResult, resolve_metrics
 from app.train.ingest import stack_columns
+from app.train.metrics import NativeMetric, resolve_metrics
+from app.train.result import TrainResult
 
 
 @dataclass

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from app.search import leaderboard
-from app.search.local import TrialData, train_local
+from app.search.inprocess import TrialData, train_local
 from app.search.records import SearchRecord, search_record
 from app.search.spaces import initial_points, split_config
 

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 
 from app.monitor.metrics import LATENCY_BUCKETS, SPEC, SPECS, TAG_KEYS
 
-# Each latency is one Ray ``observe`` call (~13 us in a py-spy profile): at 1,200 requests/s a flush once a
-# second holds the replica's event loop ~16 ms at a time, ten flushes a second ~1.6 ms each.
+# Each latency is one Ray ``observe`` call, which is not free: one flush a second under load held the
+# replica's event loop long enough to show in the tail latency, several small flushes a second do not
+# (profiled with py-spy; docs/performance.md).
 FLUSH_EVERY_S = 0.1
 
 
