@@ -70,7 +70,9 @@ def default_text(info: FieldInfo) -> str:
     value = info.default
     if isinstance(value, enum.Enum):
         value = value.value
-    return "`null`" if value is None else f"`{value!r}`" if not isinstance(value, bool) else f"`{str(value).lower()}`"
+    if value is None or isinstance(value, bool):
+        return f"`{str(value).lower() if value is not None else 'null'}`"
+    return f"`{value!r}`"
 
 
 def _cell(text: str) -> str:

@@ -169,7 +169,10 @@ def serve_briefly(model: str | Path, records: list[dict[str, Any]], *, port: int
                 hits += int(resp.headers["x-cache-hits"])
                 version = body["model"]["version"]
     finally:
-        serve.shutdown()
+        # Only this application goes: on a shared cluster other Serve applications keep running, and
+        # serve.shutdown() would also fail the controller's graceful_shutdown task, which Ray reports
+        # on the driver's stdout as a raw "(raylet) Task ... failed" line.
+        serve.delete(APP_NAME)
     return ServeCheck(url, f"{url}/docs", version, len(records) + 1, rows, hits)
 
 

@@ -202,6 +202,8 @@ class _JsonRows:
 def _rows(rows: Any, width: int, where: str) -> list[list]:
     if not isinstance(rows, list):
         raise RequestError(400, f"{where}: expected a list of rows")
+    if all(type(row) is list for row in rows) and {len(row) for row in rows} <= {width}:
+        return rows  # the common case, checked in two passes; the problems are listed only when there are any
     problems = [
         {"field": where, "row": i, "message": f"expected a list of {width} values"}
         for i, row in enumerate(rows)

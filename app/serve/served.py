@@ -37,15 +37,15 @@ class ServedModel:
 
     def predict_rows(self, rows: Rows) -> list[dict[str, Any]]:
         """One JSON-ready answer per row: ``{"prediction": ...}`` plus ``proba_<class>`` for classifiers."""
-        scores = np.asarray(self.predictor.predict_scores(rows.model_input()))
+        scores = np.asarray(self.predictor.predict_scores(rows.model_input()), dtype=np.float64)
         if self.task == "regression":
-            return [{"prediction": float(v)} for v in scores]
+            return [{"prediction": v} for v in scores.tolist()]
         labels = self.predictor.preprocessor.decode_labels(scores.argmax(axis=1)).tolist()
-        names = [f"proba_{c}" for c in self.classes]
-        return [
-            {"prediction": label, **dict(zip(names, row, strict=True))}
-            for label, row in zip(labels, scores.tolist(), strict=True)
-        ]
+        keys = ("prediction", *(f"proba_{c}" for c in self.classes))
+        # Column by column: one list per class, zipped into each row's answer (a dict per row from
+        # zip(keys, ...) is the cheapest way Python builds many small dicts).
+        columns = zip(labels, *scores.T.tolist(), strict=True)
+        return [dict(zip(keys, values, strict=True)) for values in columns]
 
     def describe(self) -> dict[str, Any]:
         meta = self.predictor.metadata
