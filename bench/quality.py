@@ -4,6 +4,9 @@
         -r bench/quality-requirements.txt
     .venv/bin/python bench/quality.py [--time-budgets 120,30] [--seeds 0,1,2] [--cpus 2] \
         [--systems project,flaml,autogluon] [--datasets breast_cancer,merchant_fraud,...] [--reuse]
+    # a project variant beside the default runs, the peers' runs reused:
+    .venv/bin/python bench/quality.py --reuse --project-label fair \\
+        --project-config search.family_fairness=true
     # default: every dataset but wine; at the first budget the project runs each seed and the peers the
     # first seed; at every other budget each system runs the first seed; over two hours at 120,30
 
@@ -90,9 +93,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -152,10 +157,7 @@ def run_project(
 
     metric, _ = PRIMARY[ds["task"]]
     run_dir, config, log = work / "run", work / "config.yaml", work / "log.txt"
-    lines = ["search:", f"  seed: {seed}"]
-    if args.cpus < _machine_cpus():  # same cores as the peers: how a user caps automl fit's local Ray
-        lines += ["ray:", f"  num_cpus: {args.cpus}"]
-    config.write_text("\n".join(lines) + "\n")
+    config.write_text(project_config(seed, args.cpus, _machine_cpus(), args.project_config))
     cmd = [
         *automl_command(),
         "fit",
@@ -221,6 +223,31 @@ def run_project(
         "refit": bool(refit.get("done")),
         "timings": {k: round(v, 2) for k, v in timings.items() if v is not None},
     }
+
+
+def project_config(seed: int, cpus: int, machine_cpus: int, extra: dict[str, dict[str, Any]]) -> str:
+    """The project's ``--config`` YAML: the searcher's seed, the peers' cores (how a user caps ``automl
+    fit``'s local Ray) when below the machine's, and ``extra`` sections (``--project-config``) on top."""
+    sections: dict[str, dict[str, Any]] = {"search": {"seed": seed}}
+    if cpus < machine_cpus:
+        sections["ray"] = {"num_cpus": cpus}
+    for section, values in extra.items():
+        sections.setdefault(section, {}).update(values)
+    return yaml.safe_dump(sections, sort_keys=False)
+
+
+def parse_settings(items: list[str], parser: argparse.ArgumentParser) -> dict[str, dict[str, Any]]:
+    """``["search.family_fairness=true", ...]`` -> ``{"search": {"family_fairness": True}}`` (YAML values)."""
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        section, dot, name = key.partition(".")
+        if not (sep and dot and section and name):
+            parser.error(
+                f"--project-config {item!r}: expected SECTION.KEY=VALUE, e.g. search.family_fairness=true"
+            )
+        out.setdefault(section, {})[name] = yaml.safe_load(value)
+    return out
 
 
 def run_baseline(system: str, ds: dict, args, labels: list, *, budget: float, seed: int, work: Path) -> dict:
@@ -308,6 +335,20 @@ def main() -> None:
         default=None,
         help="Project: `automl fit --max-concurrent` (default: the CLI's, one trial per core).",
     )
+    parser.add_argument(
+        "--project-config",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="A setting of the project's config file for its runs (repeatable), e.g. "
+        "search.family_fairness=true; with --project-label the variant's runs sit beside the default's.",
+    )
+    parser.add_argument(
+        "--project-label",
+        default="",
+        help="Keep the project's runs under --out/project-LABEL (a variant beside the default runs, the "
+        "peers' runs reused with --reuse).",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "quality")
     parser.add_argument(
         "--reuse",
@@ -315,6 +356,7 @@ def main() -> None:
         help="Keep the scored runs already under --out (same budget, cores, seed, data seed); run the rest.",
     )
     args = parser.parse_args()
+    args.project_config = parse_settings(args.project_config, parser)
 
     budgets = _numbers(args.time_budgets, float, "--time-budgets", parser)
     seeds = _numbers(args.seeds, int, "--seeds", parser)
@@ -357,12 +399,15 @@ def main() -> None:
     ]
 
     def work_dir(budget: float, ds: dict, system: str, seed: int) -> Path:
-        return args.out / system / ds["name"] / f"b{budget:g}-seed{seed}"
+        folder = f"project-{args.project_label}" if system == "project" and args.project_label else system
+        return args.out / folder / ds["name"] / f"b{budget:g}-seed{seed}"
 
     def conditions(budget: float, system: str, seed: int) -> dict:
         cond = {"time_budget_s": budget, "cpus": args.cpus, "seed": seed, "data_seed": args.data_seed}
         if system == "project":
             cond |= {"num_samples": args.num_samples, "max_concurrent": args.max_concurrent}
+            if args.project_config:  # only then: runs scored before this option existed stay reusable
+                cond["project_config"] = args.project_config
         return cond
 
     def reused(budget: float, ds: dict, system: str, seed: int) -> bool:

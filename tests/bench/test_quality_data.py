@@ -145,3 +145,32 @@ def test_summary_takes_the_median_over_seeds_and_the_worst_ratio_to_the_best_pee
     assert figures["over_budget"] and figures["failed"] == ["b120:project:b:seed1", "b120:autogluon:b:seed0"]
     assert details["b120"]["a"]["project"]["median"] == pytest.approx(0.85)
     assert details["b120"]["a"]["project"]["seeds"]["1"]["scores"] == {"auc": 0.7}
+
+
+def test_a_project_variant_writes_its_settings_over_the_seed_and_cores():
+    import argparse
+
+    import yaml
+    from quality import parse_settings, project_config
+
+    parser = argparse.ArgumentParser()
+    extra = parse_settings(["search.family_fairness=true", "search.reduction_factor=4"], parser)
+    assert extra == {"search": {"family_fairness": True, "reduction_factor": 4}}
+    config = yaml.safe_load(project_config(2, 2, 8, extra))
+    assert config == {
+        "search": {"seed": 2, "family_fairness": True, "reduction_factor": 4},
+        "ray": {"num_cpus": 2},
+    }
+    assert yaml.safe_load(project_config(0, 2, 2, {})) == {"search": {"seed": 0}}  # all the machine's cores
+    with pytest.raises(SystemExit):
+        parse_settings(["family_fairness=true"], parser)
+
+
+def test_the_variants_config_is_a_valid_app_config(tmp_path):
+    from quality import project_config
+
+    from app.config import AppConfig
+
+    path = tmp_path / "config.yaml"
+    path.write_text(project_config(1, 2, 2, {"search": {"family_fairness": True}}))
+    assert AppConfig.from_yaml(path, env={}).search.family_fairness is True
