@@ -169,7 +169,7 @@ class MonitorClient:
         picked = [i for i in range(len(answers)) if self.rng.random() < self.sample_rate]
         if not picked:
             return
-        rows = _records(rows.take(picked), self.features)
+        rows = rows.take(picked).records(self.features)
         for i, row in zip(picked, rows, strict=True):
             answer = answers[i]
             self.buffer.append((answer["prediction_id"], row, answer_score(answer, classes)))
@@ -214,13 +214,3 @@ class MonitorClient:
             self._retry_at = time.monotonic() + 5
             return False
         return True
-
-
-def _records(rows: Any, features: list[str]) -> list[dict[str, Any]]:
-    """``rows``' ``features`` as one dict per row, missing values None: from the float matrix of an
-    all-numeric request directly (NaN is its missing value), else through the Arrow table."""
-    if rows.matrix is not None:
-        index = [rows.features.index(f) for f in features]
-        values = rows.matrix[:, index].tolist()
-        return [{f: None if v != v else v for f, v in zip(features, row, strict=True)} for row in values]
-    return rows.table.select(features).to_pylist()

@@ -35,6 +35,14 @@ class Rows:
         """What the predictor takes: the matrix when there is one, else the table."""
         return self.matrix if self.matrix is not None else self.table
 
+    def records(self, features: list[str]) -> list[dict]:
+        """``features`` as one dict per row, missing values None (what the table's ``to_pylist`` gives),
+        read from the matrix directly when there is one (NaN is its missing value)."""
+        if self.matrix is None:
+            return self.table.select(features).to_pylist()
+        values = self.matrix[:, [self.features.index(f) for f in features]].tolist()
+        return [{f: None if v != v else v for f, v in zip(features, row, strict=True)} for row in values]
+
     def take(self, indices: list[int]) -> Rows:
         if self.matrix is not None:
             return Rows(self.features, matrix=self.matrix[indices])
