@@ -30,12 +30,22 @@ _LEARNERS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Param:
-    """One searched hyperparameter: ``kind`` is float / int / logfloat / logint."""
+    """One searched hyperparameter: ``kind`` float / int / logfloat / logint between ``low`` and
+    ``high``, or choice among ``choices``."""
 
     name: str
     kind: str
-    low: float
-    high: float
+    low: float = 0.0
+    high: float = 0.0
+    choices: tuple = ()
+
+    def clip(self, value: Any) -> Any:
+        """``value`` moved into this parameter's range (rounded for integers); None for a choice it does
+        not offer."""
+        if self.kind == "choice":
+            return value if value in self.choices else None
+        value = min(self.high, max(self.low, value))
+        return int(round(value)) if self.kind in ("int", "logint") else float(value)
 
 
 class InMemoryData(Protocol):

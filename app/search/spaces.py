@@ -43,22 +43,39 @@ class OptunaSpace:
         family = trial.suggest_categorical("family", self.families)
         for p in self.spaces[family]:
             name = f"{family}{SEP}{p.name}"
-            if p.kind in ("int", "logint"):
+            if p.kind == "choice":
+                trial.suggest_categorical(name, list(p.choices))
+            elif p.kind in ("int", "logint"):
                 trial.suggest_int(name, int(p.low), int(p.high), log=p.kind == "logint")
             else:
                 trial.suggest_float(name, p.low, p.high, log=p.kind == "logfloat")
 
 
-def initial_points(families: list[str], n_rows: int, n_features: int, task: str) -> list[dict[str, Any]]:
-    """Each family's initial points as flat configs, evaluated first by Optuna: every family's defaults,
-    then every family's slower configuration."""
-    per_family = {f: learner(f).search_space(n_rows, n_features, task)[1] for f in families}
-    return [
-        {"family": f, **{f"{f}{SEP}{k}": v for k, v in points[i].items()}}
-        for i in range(max(len(p) for p in per_family.values()))
-        for f, points in per_family.items()
-        if i < len(points)
+def initial_points(
+    families: list[str], n_rows: int, n_features: int, task: str, portfolio: int = 0
+) -> list[dict[str, Any]]:
+    """The flat configs Optuna evaluates first: every family's defaults, then every family's slower
+    configuration, then the first ``portfolio`` points of the portfolio (``app.search.portfolio``)
+    of the searched families, each moved into its family's space for this data; a point equal to
+    one before it is tried once."""
+    from app.search.portfolio import portfolio_points
+
+    sized = {f: learner(f).search_space(n_rows, n_features, task) for f in families}
+    points = [
+        (f, sized[f][1][i])
+        for i in range(max(len(s[1]) for s in sized.values()))
+        for f in families
+        if i < len(sized[f][1])
     ]
+    for family, params in portfolio_points(families)[:portfolio]:
+        space, (defaults, *_) = sized[family]
+        point = dict(defaults)
+        for p in space:
+            if p.name in params and (value := p.clip(params[p.name])) is not None:
+                point[p.name] = value
+        points.append((family, point))
+    unique = list(dict.fromkeys((f, tuple(sorted(p.items()))) for f, p in points))
+    return [{"family": f, **{f"{f}{SEP}{k}": v for k, v in p}} for f, p in unique]
 
 
 def default_rounds(n_rows: int) -> int:

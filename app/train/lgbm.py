@@ -59,6 +59,8 @@ def search_space(n_rows: int, n_features: int, task: str) -> tuple[list[Param], 
         Param("feature_fraction", "float", 0.4 if n_features > 4 else 0.8, 1.0),
         Param("bagging_fraction", "float", 0.5, 1.0),
         Param("lambda_l2", "logfloat", 1e-3, 10.0),
+        # Random split thresholds: half of AutoGluon's learned LightGBM portfolio uses them.
+        Param("extra_trees", "choice", choices=(False, True)),
     ]
     initial = {
         "learning_rate": 0.1,
@@ -67,6 +69,7 @@ def search_space(n_rows: int, n_features: int, task: str) -> tuple[list[Param], 
         "feature_fraction": 1.0,
         "bagging_fraction": 1.0,
         "lambda_l2": 1e-3,
+        "extra_trees": False,
     }
     slow = {
         **initial,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.learners import learner, names
+from app.learners import Param, learner, names
 from app.search.spaces import SEP, initial_points
 
 
@@ -17,7 +17,7 @@ def test_initial_points_lie_inside_their_space(family: str, n_rows: int) -> None
     for point in points:
         assert set(point) == set(bounds)
         for name, value in point.items():
-            assert bounds[name].low <= value <= bounds[name].high, (name, value)
+            assert bounds[name].clip(value) == value, (name, value)
 
 
 def test_initial_points_give_every_family_its_defaults_first() -> None:
@@ -30,3 +30,11 @@ def test_initial_points_give_every_family_its_defaults_first() -> None:
         key = f"{family}{SEP}{rates[family]}"
         assert second[key] < first[key]
         assert all(k == "family" or k.startswith(family + SEP) for k in first)
+
+
+def test_a_value_is_moved_into_its_parameter_range():
+    assert Param("n", "logint", 4, 64).clip(252.4) == 64
+    assert Param("n", "int", 4, 64).clip(9.6) == 10
+    assert Param("r", "logfloat", 0.01, 0.3).clip(0.005) == 0.01
+    assert Param("g", "choice", choices=("a", "b")).clip("b") == "b"
+    assert Param("g", "choice", choices=("a", "b")).clip("c") is None
