@@ -173,12 +173,12 @@ class SearchConfig(_Section):
         "share of trials for every family until its best finished trial is worse than the leader's third "
         "best (app.search.fairness). Off until bench/quality.py shows it wins over seeds.",
     )
-    portfolio: int = Field(
-        0,
+    portfolio: int | None = Field(
+        None,
         ge=0,
         description="Points of the learned portfolio (app.search.portfolio: AutoGluon's zeroshot "
         "configurations, best first) that Optuna evaluates after every family's defaults, before it "
-        "samples on its own; 0: none.",
+        "samples on its own; None: all of them; 0: none.",
     )
     cpus_per_trial: float = Field(1.0, gt=0, description="CPUs reserved by a trial.")
     ensemble_size: int = Field(5, ge=0, description="Top models the ensemble may draw from (0: none).")

@@ -52,12 +52,12 @@ class OptunaSpace:
 
 
 def initial_points(
-    families: list[str], n_rows: int, n_features: int, task: str, portfolio: int = 0
+    families: list[str], n_rows: int, n_features: int, task: str, portfolio: int | None = 0
 ) -> list[dict[str, Any]]:
     """The flat configs Optuna evaluates first: every family's defaults, then every family's slower
-    configuration, then the first ``portfolio`` points of the portfolio (``app.search.portfolio``)
-    of the searched families, each moved into its family's space for this data; a point equal to
-    one before it is tried once."""
+    configuration, then the first ``portfolio`` points (None: all) of the portfolio
+    (``app.search.portfolio``) of the searched families, each moved into its family's space for this
+    data; a point equal to one before it is tried once."""
     from app.search.portfolio import portfolio_points
 
     sized = {f: learner(f).search_space(n_rows, n_features, task) for f in families}

@@ -112,3 +112,11 @@ def test_a_search_trains_the_portfolio_points_after_the_defaults(ray_session, tm
     assert any(p.get("extra_trees") is True for p in params)
     assert any(p.get("grow_policy") == "Depthwise" for p in params)
     assert result.model_dir.exists()
+
+
+def test_by_default_every_point_of_the_searched_families_is_added():
+    from app.config import SearchConfig
+
+    assert SearchConfig().portfolio is None
+    points = initial_points(["xgboost"], 2_000_000, 10, "binary", portfolio=None)
+    assert len(points) == 2 + len(portfolio_points(["xgboost"]))
