@@ -45,7 +45,6 @@ RENAME = {
         "learning_rate": "learning_rate",
         "depth": "depth",
         "l2_leaf_reg": "l2_leaf_reg",
-        "grow_policy": "grow_policy",
     },
     "xgboost": {
         "learning_rate": "eta",
@@ -57,6 +56,8 @@ RENAME = {
 # Why a parameter is not carried over (a parameter neither here nor in RENAME is an error).
 DROPPED = {
     "catboost": {
+        "grow_policy": "symmetric trees only: a trial keeps its best round by truncating its model, which "
+        "CatBoost does only for symmetric trees (Depthwise: 'Truncate support only symmetric trees')",
         "max_ctr_complexity": "not searched here: CatBoost's default for its categorical features is kept",
         "one_hot_max_size": "not searched here: CatBoost's default for its categorical features is kept",
     },

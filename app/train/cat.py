@@ -53,22 +53,13 @@ def search_space(n_rows: int, n_features: int, task: str) -> tuple[list[Param], 
         Param("depth", "int", 4, 8 if n_rows < 1_000_000 else 10),
         Param("l2_leaf_reg", "logfloat", 1.0, 10.0),
         Param("random_strength", "logfloat", 0.1, 10.0),
-        # Level-wise trees with a split per node: a third of AutoGluon's learned CatBoost portfolio.
-        Param("grow_policy", "choice", choices=("SymmetricTree", "Depthwise")),
     ]
-    initial = {
-        "learning_rate": 0.1,
-        "depth": 6,
-        "l2_leaf_reg": 3.0,
-        "random_strength": 1.0,
-        "grow_policy": "SymmetricTree",
-    }
+    initial = {"learning_rate": 0.1, "depth": 6, "l2_leaf_reg": 3.0, "random_strength": 1.0}
     slow = {
         "learning_rate": 0.05,
         "depth": 8 if n_rows > 10_000 else 4,
         "l2_leaf_reg": 5.0,
         "random_strength": 1.0,
-        "grow_policy": "SymmetricTree",
     }
     return space, [initial, slow]
 

@@ -92,7 +92,7 @@ def test_optuna_evaluates_the_portfolio_first_then_samples_on_its_own():
 
 def test_a_search_trains_the_portfolio_points_after_the_defaults(ray_session, tmp_path):
     """Through Ray Tune: the defaults, then the portfolio's first points (LightGBM with random
-    thresholds, CatBoost with level-wise trees among them), each trained and on the leaderboard."""
+    thresholds, CatBoost's first learned configuration among them), each trained and on the leaderboard."""
     from app.data.synthetic import make_frame
     from app.search import AutoMLEngine, RayTuneOptimizer, RayTuneSettings
 
@@ -110,7 +110,8 @@ def test_a_search_trains_the_portfolio_points_after_the_defaults(ray_session, tm
     assert "errored" not in set(board.status)
     params = [json.loads(p) for p in board.params]
     assert any(p.get("extra_trees") is True for p in params)
-    assert any(p.get("grow_policy") == "Depthwise" for p in params)
+    (cat,) = [p for f, p in portfolio_points(families)[:5] if f == "catboost"][:1]
+    assert any(p.get("depth") == cat["depth"] and p.get("l2_leaf_reg") == cat["l2_leaf_reg"] for p in params)
     assert result.model_dir.exists()
 
 

@@ -38,3 +38,26 @@ def test_a_value_is_moved_into_its_parameter_range():
     assert Param("r", "logfloat", 0.01, 0.3).clip(0.005) == 0.01
     assert Param("g", "choice", choices=("a", "b")).clip("b") == "b"
     assert Param("g", "choice", choices=("a", "b")).clip("c") is None
+
+
+@pytest.mark.parametrize(
+    ("family", "name", "value"),
+    [
+        (family, p.name, value)
+        for family in sorted(names())
+        for p in learner(family).search_space(1_000, 10, "binary")[0]
+        if p.kind == "choice"
+        for value in p.choices
+    ],
+)
+def test_every_choice_of_a_space_trains_and_keeps_its_best_round(family, name, value):
+    """A trial keeps its best round by truncating its model: each searched choice must allow it
+    (CatBoost truncates symmetric trees only, so its grow_policy is not searched)."""
+    from app.search.inprocess import train_local
+    from tests.search.test_cv import _data
+
+    defaults = learner(family).search_space(1_000, 10, "binary")[1][0]
+    # A high learning rate on noisy rows: the validation score peaks early and early stopping cuts.
+    params = {**defaults, name: value, "learning_rate" if family != "xgboost" else "eta": 0.5}
+    result = train_local(family, params, _data(600, classes=2), num_boost_round=200, early_stopping_rounds=5)
+    assert 1 <= result.num_rounds < 200
