@@ -19,12 +19,13 @@ PORTFOLIO = Path(__file__).with_name("portfolio.json")
 
 
 @cache
-def _points() -> tuple[tuple[str, str], ...]:
-    return tuple((p["family"], json.dumps(p["params"])) for p in json.loads(PORTFOLIO.read_text())["points"])
+def _points() -> tuple[tuple[str, dict[str, Any]], ...]:
+    return tuple((p["family"], p["params"]) for p in json.loads(PORTFOLIO.read_text())["points"])
 
 
 def portfolio_points(families: list[str]) -> list[tuple[str, dict[str, Any]]]:
     """``(family, params)`` of the portfolio's points for ``families``, best first; params use the
-    family's own searched names, unclipped (``app.search.spaces.initial_points`` sizes them)."""
+    family's own searched names, unclipped (``app.search.spaces.initial_points`` sizes them). Each
+    params dict is a copy (its values are plain scalars): the cached file stays as read."""
     keep = set(families)
-    return [(family, json.loads(params)) for family, params in _points() if family in keep]
+    return [(family, dict(params)) for family, params in _points() if family in keep]
