@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import NoReturn
 
 import typer
@@ -21,9 +22,8 @@ def process_started() -> float:
     interpreter start and imports included (Linux's ``/proc``). Otherwise (the CLI called inside another
     program, a test runner say) and elsewhere: now."""
     import time
-    from pathlib import Path
 
-    if Path(sys.argv[0]).stem not in ("automl", "cli"):
+    if not _is_command():
         return time.monotonic()
     try:
         with open("/proc/self/stat") as f:
@@ -34,6 +34,27 @@ def process_started() -> float:
     except (OSError, ValueError, IndexError, StopIteration):
         age = 0.0
     return time.monotonic() - max(0.0, min(age, 3600.0))
+
+
+def _is_command() -> bool:
+    """Whether this process was started for an ``automl`` command, not a program that calls the CLI."""
+    return Path(sys.argv[0]).stem in ("automl", "cli")
+
+
+def end_now(code: int = 0) -> None:
+    """End a command whose files are all saved and whose output is printed, at once, when it started a
+    local Ray of its own: Ray's graceful shutdown and the interpreter's teardown of everything the command
+    imported take seconds that come after the work and that a user's time budget would pay for.
+    ``app._reaper`` stops the local Ray's processes, as it does when the command is killed. Returns
+    (the process ends as usual) inside another program, a test runner say, or with someone else's Ray."""
+    from app import cluster
+
+    if not (_is_command() and cluster.started_local()):
+        return
+    logging.shutdown()  # the run's log file
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def one_line(message: object) -> str:

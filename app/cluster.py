@@ -22,6 +22,7 @@ from app.config import RayConfig
 # Ray decides its node IP at call time from this flag: off, every process of a local Ray binds
 # 127.0.0.1 (the dashboard agent otherwise listens on all interfaces).
 _LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+_started_local = False
 CONNECT_TIMEOUT_S = 5.0
 
 
@@ -68,6 +69,13 @@ def start_local(*, num_cpus: int | None = None, num_gpus: int | None = None) -> 
         log_to_driver=False,
     )
     _start_reaper()
+    global _started_local
+    _started_local = True
+
+
+def started_local() -> bool:
+    """Whether this process started a local Ray of its own (``start_local``), which the reaper stops."""
+    return _started_local
 
 
 def _start_reaper() -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from app import _console as console
-from app._cli import INTERRUPTED, fail, process_started
+from app._cli import INTERRUPTED, end_now, fail, process_started
 
 
 def fit(
@@ -122,6 +123,8 @@ def fit(
     budget_s = time_budget_s or cfg.search.time_budget_s
     of_budget = f" of a {budget_s:g} s budget" if budget_s else ""
     typer.echo(f"wall time: {result.wall_time_s:.1f} s{of_budget}")
+    logging.getLogger("app.cli").info("fit done: %s in %.1f s", result.chosen, result.wall_time_s)
+    end_now()
     return result  # jobs/automl.py summarises it; the command line ignores it
 
 

@@ -364,6 +364,33 @@ def test_7_after_kill_9_no_process_is_left_and_none_listened_beyond_loopback(tmp
     assert not names, f"left running after kill -9: {names}"
 
 
+@pytest.mark.slow
+def test_7_a_finished_fit_ends_without_ray_s_shutdown_and_leaves_nothing_running_or_unsaved(tmp_path):
+    """The command ends as soon as its output is printed (its time budget does not pay for Ray's shutdown
+    and the interpreter's teardown); the reaper stops the local Ray, the log and fit.json are whole."""
+    run = tmp_path / "run"
+    fit = Fit(tmp_path, str(_data(tmp_path)), "--target", "y", "--out", str(run), "--num-samples", "3")
+    try:
+        fit.wait_for(_trial_checkpoint(run))
+        started = descendants(fit.proc.pid)
+        code = fit.wait(timeout_s=300)
+        deadline = time.monotonic() + 15
+        while (alive := _alive(started)) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        names = {pid: _name(pid) for pid in alive}
+        for pid in alive:  # clean up what this test started, whatever the outcome
+            os.kill(pid, signal.SIGKILL)
+        stdout = Path(fit.out.name).read_text()
+    finally:
+        fit.close()
+    assert code == 0, fit.stderr[-3000:]
+    assert not names, f"left running after the fit ended: {names}"
+    assert _last_line(stdout).startswith("wall time: ")  # every line printed, through a file
+    record = json.loads((run / "fit.json").read_text())
+    assert record["result"]["chosen"] and any((run / "model").iterdir())
+    assert "fit done: " in (run / "automl.log").read_text()  # the log file flushed and closed
+
+
 LOOPBACK = ("127.0.0.1", "[::ffff:127.0.0.1]", "[::1]")
 
 
