@@ -178,7 +178,8 @@ class SearchConfig(_Section):
         ge=0,
         description="Points of the learned portfolio (app.search.portfolio: AutoGluon's zeroshot "
         "configurations, best first) that Optuna evaluates after every family's defaults, before it "
-        "samples on its own; None: all of them; 0: none.",
+        "samples on its own; None: all of them; 0: none. A search bounded by num_samples gives the defaults "
+        "and these points at most half of its trials.",
     )
     cpus_per_trial: float = Field(1.0, gt=0, description="CPUs reserved by a trial.")
     ensemble_size: int = Field(5, ge=0, description="Top models the ensemble may draw from (0: none).")

@@ -52,12 +52,22 @@ class OptunaSpace:
 
 
 def initial_points(
-    families: list[str], n_rows: int, n_features: int, task: str, portfolio: int | None = 0
+    families: list[str],
+    n_rows: int,
+    n_features: int,
+    task: str,
+    portfolio: int | None = 0,
+    *,
+    trials: int | None = None,
 ) -> list[dict[str, Any]]:
     """The flat configs Optuna evaluates first: every family's defaults, then every family's slower
     configuration, then the first ``portfolio`` points (None: all) of the portfolio
     (``app.search.portfolio``) of the searched families, each moved into its family's space for this
-    data; a point equal to one before it is tried once."""
+    data; a point equal to one before it is tried once.
+
+    A search bounded to ``trials`` trials gives the points at most half of them (the defaults always
+    run): the portfolio is a prior learned on other data, and the searcher needs trials of its own to
+    adapt to this data. A search ended by its time budget keeps every point."""
     from app.search.portfolio import portfolio_points
 
     sized = {f: learner(f).search_space(n_rows, n_features, task) for f in families}
@@ -67,6 +77,9 @@ def initial_points(
         for f in families
         if i < len(sized[f][1])
     ]
+    if trials is not None:
+        room = max(0, trials // 2 - len(points))
+        portfolio = room if portfolio is None else min(portfolio, room)
     for family, params in portfolio_points(families)[:portfolio]:
         space, (defaults, *_) = sized[family]
         point = dict(defaults)

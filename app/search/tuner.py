@@ -189,7 +189,9 @@ def make_tuner(
     from app.search.fairness import FamilyASHA, FamilyShareSearch
 
     families = settings.families
-    points = initial_points(families, n_rows, n_features, spec.task, settings.portfolio)
+    points = initial_points(
+        families, n_rows, n_features, spec.task, settings.portfolio, trials=settings.num_samples
+    )
     if settings.search_algorithm == "optuna":
         how: dict[str, Any] = {"points_to_evaluate": points, "seed": settings.seed}
     else:  # the same conditional space, sampled at random

@@ -98,19 +98,24 @@ def test_a_search_trains_the_portfolio_points_after_the_defaults(ray_session, tm
 
     families = ["lightgbm", "catboost"]
     frame = make_frame(1_000, task="binary", seed=3)
-    points = initial_points(families, 600, frame.shape[1] - 1, "binary", portfolio=5)
-    settings = RayTuneSettings(
-        families=families, portfolio=5, num_samples=len(points), max_rounds=40, cv_folds=0, ensemble_size=3
+    points = initial_points(families, 600, frame.shape[1] - 1, "binary", portfolio=3)
+    settings = RayTuneSettings(  # the points take at most half of a bounded search
+        families=families,
+        portfolio=3,
+        num_samples=2 * len(points),
+        max_rounds=40,
+        cv_folds=0,
+        ensemble_size=3,
     )
     result = AutoMLEngine(RayTuneOptimizer(settings), out_dir=tmp_path).fit(
         frame.drop(columns=["y"]), frame["y"]
     )
     board = result.leaderboard
-    assert len(board) == len(points)
+    assert len(board) == 2 * len(points)
     assert "errored" not in set(board.status)
     params = [json.loads(p) for p in board.params]
     assert any(p.get("extra_trees") is True for p in params)
-    (cat,) = [p for f, p in portfolio_points(families)[:5] if f == "catboost"][:1]
+    (cat,) = [p for f, p in portfolio_points(families)[:3] if f == "catboost"][:1]
     assert any(p.get("depth") == cat["depth"] and p.get("l2_leaf_reg") == cat["l2_leaf_reg"] for p in params)
     assert result.model_dir.exists()
 
@@ -121,3 +126,13 @@ def test_by_default_every_point_of_the_searched_families_is_added():
     assert SearchConfig().portfolio is None
     points = initial_points(["xgboost"], 2_000_000, 10, "binary", portfolio=None)
     assert len(points) == 2 + len(portfolio_points(["xgboost"]))
+
+
+def test_a_search_bounded_by_a_trial_count_gives_the_points_at_most_half_of_it():
+    base = initial_points(FAMILIES, 5_000, 10, "binary")  # defaults and slower points: 6
+    assert len(initial_points(FAMILIES, 5_000, 10, "binary", portfolio=None, trials=30)) == 15
+    assert len(initial_points(FAMILIES, 5_000, 10, "binary", portfolio=4, trials=30)) == 10
+    # Fewer trials than the defaults: the defaults all the same, no portfolio point.
+    assert initial_points(FAMILIES, 5_000, 10, "binary", portfolio=None, trials=8) == base
+    unbounded = initial_points(FAMILIES, 5_000, 10, "binary", portfolio=None, trials=None)
+    assert len(unbounded) > 40  # a search ended by its time budget keeps every point
