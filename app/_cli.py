@@ -23,7 +23,7 @@ def process_started() -> float:
     program, a test runner say) and elsewhere: now."""
     import time
 
-    if not _is_command():
+    if Path(sys.argv[0]).stem not in ("automl", "cli"):
         return time.monotonic()
     try:
         with open("/proc/self/stat") as f:
@@ -36,20 +36,16 @@ def process_started() -> float:
     return time.monotonic() - max(0.0, min(age, 3600.0))
 
 
-def _is_command() -> bool:
-    """Whether this process was started for an ``automl`` command, not a program that calls the CLI."""
-    return Path(sys.argv[0]).stem in ("automl", "cli")
-
-
 def end_now(code: int = 0) -> None:
     """End a command whose files are all saved and whose output is printed, at once, when it started a
     local Ray of its own: Ray's graceful shutdown and the interpreter's teardown of everything the command
     imported take seconds that come after the work and that a user's time budget would pay for.
     ``app._reaper`` stops the local Ray's processes, as it does when the command is killed. Returns
-    (the process ends as usual) inside another program, a test runner say, or with someone else's Ray."""
+    (the process ends as usual) inside another program (a test runner; a ``jobs/`` entry, which prints
+    its summary after the command), or with someone else's Ray."""
     from app import cluster
 
-    if not (_is_command() and cluster.started_local()):
+    if Path(sys.argv[0]).name not in ("automl", "cli.py") or not cluster.started_local():
         return
     logging.shutdown()  # the run's log file
     sys.stdout.flush()

@@ -67,6 +67,7 @@ def csv_to_parquet_cmd(
     ),
 ) -> list:
     """Stream a CSV of any size into Parquet files at constant memory."""
+    from app.cluster import ClusterUnreachableError
     from app.data import prep
     from app.data.errors import DataError
 
@@ -86,7 +87,7 @@ def csv_to_parquet_cmd(
             results = [prep.csv_to_parquet(inputs[0], outdir, progress=True, **kwargs)]
         else:
             results = prep.csv_to_parquet_many(inputs, outdir, **kwargs)
-    except (DataError, FileNotFoundError) as exc:
+    except (DataError, OSError, ClusterUnreachableError) as exc:  # a path or a Ray address the user gave
         _fail(str(exc))
     for r in results:
         typer.echo(f"{r.input_path}: {r.rows:,} rows in {r.chunks} chunk(s) -> {r.out_dir}")

@@ -203,6 +203,13 @@ class SearchConfig(_Section):
     cv_top_k: int = Field(
         8, ge=1, description="Finished trials with distinct configurations, best first, to cross-validate."
     )
+    bagging: bool = Field(
+        False,
+        description="When cross-validation ran, the chosen model (each ensemble member) is its folds' "
+        "models averaged, a bag, instead of a refit on train + valid: every row trained all but one of "
+        "them, and the out-of-fold scores that chose the model describe the bag itself. Serving predicts "
+        "with every fold's model.",
+    )
     in_memory_limit_bytes: int = Field(
         2 * 1024**3,
         gt=0,

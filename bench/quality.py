@@ -80,7 +80,11 @@ system and seed (scores, wall and fit seconds, trials, choice).
 Each run lives in ``--out``/SYSTEM/DATASET/b<budget>-seed<seed>/ (its log, its run directory), its scores
 in ``scored.json`` there; ``--reuse`` keeps those scored under the same conditions (budget, cores, seed,
 data seed; for the project also ``--num-samples`` and ``--max-concurrent``), so a stopped comparison
-resumes where it stopped, and the peers' runs serve every later comparison of the project.
+resumes where it stopped, and the peers' runs serve every later comparison of the project. The peers'
+``scored.json`` files are also kept in the repository under bench/results/quality/ (same layout;
+``--keep`` writes them there), which ``--reuse`` reads when ``--out`` has none: a fresh checkout
+compares the project with the peers without running them again (their pins are in
+bench/quality-requirements.txt; the files say when and on which machine they ran).
 """
 
 from __future__ import annotations
@@ -116,9 +120,25 @@ CREATE_VENV = (
 )
 RUNNER = ROOT / "bench" / "_quality_baselines.py"
 SYSTEMS = ("project", "flaml", "autogluon")
+KEPT = ROOT / "bench" / "results" / "quality"
+# Where and when a run was scored, written beside its scores (kept runs are read on other machines).
+MACHINE = {
+    "date": time.strftime("%Y-%m-%d"),
+    "cores": os.cpu_count(),
+    "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30),
+}
 
 
 # --- processes -----------------------------------------------------------------------------------
+
+
+def scored_file(work: Path, out: Path, kept: Path = KEPT) -> Path | None:
+    """A run's ``scored.json``: in its directory under ``out``, else the one kept in the repository at the
+    same place under ``kept``; None when neither exists."""
+    for path in (work / "scored.json", kept / work.relative_to(out) / "scored.json"):
+        if path.is_file():
+            return path
+    return None
 
 
 def _run_logged(cmd: list[str], *, env: dict, cwd: Path, log: Path, timeout: float) -> tuple[int, float]:
@@ -353,7 +373,13 @@ def main() -> None:
     parser.add_argument(
         "--reuse",
         action="store_true",
-        help="Keep the scored runs already under --out (same budget, cores, seed, data seed); run the rest.",
+        help="Keep the scored runs already under --out, else under bench/results/quality (same budget, "
+        "cores, seed, data seed); run the rest.",
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="Also write each peer run's scored.json to bench/results/quality, to commit for later sessions.",
     )
     args = parser.parse_args()
     args.project_config = parse_settings(args.project_config, parser)
@@ -413,8 +439,8 @@ def main() -> None:
     def reused(budget: float, ds: dict, system: str, seed: int) -> bool:
         # A run is kept only when it was scored under the same conditions: a comparison of hours can then
         # be stopped and resumed, or run one system at a time, without mixing budgets or seeds.
-        path = work_dir(budget, ds, system, seed) / "scored.json"
-        if not args.reuse or not path.is_file():
+        path = scored_file(work_dir(budget, ds, system, seed), args.out)
+        if not args.reuse or path is None:
             return False
         saved = json.loads(path.read_text())
         if saved.get("conditions") != conditions(budget, system, seed):
@@ -442,11 +468,12 @@ def main() -> None:
             return
         out["scores"] = score(ds["task"], tests[name][TARGET].to_numpy(), labels[name], out.pop("pred"))
         runs[budget][name][system][seed] = out
-        (work / "scored.json").write_text(
-            json.dumps(
-                {"conditions": conditions(budget, system, seed), "result": out}, indent=2, default=float
-            )
-        )
+        scored = {"conditions": conditions(budget, system, seed), "result": out, "machine": MACHINE}
+        (work / "scored.json").write_text(json.dumps(scored, indent=2, default=float))
+        if args.keep and system != "project":
+            kept = KEPT / work.relative_to(args.out) / "scored.json"
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            kept.write_text(json.dumps(scored, indent=2, default=float))
         metric, _ = PRIMARY[ds["task"]]
         print(
             f"[{system}] {name} {budget:g} s seed {seed}: {metric}={out['scores'][metric]:.5f} "

@@ -15,7 +15,7 @@ from app.search import cv
 from app.search import ensemble as ens
 from app.search.inprocess import TrialData, ValidRows, predict_encoded
 from app.search.raytrain import StreamingData
-from app.search.records import CVRecord, FitResult
+from app.search.records import BaggingRecord, CVRecord, FitResult
 from app.search.settings import RayTuneSettings
 from app.search.state import MODEL_DIR
 from app.train.ensemble import save_ensemble
@@ -43,6 +43,7 @@ def choose_model(
     run, cv_record = cross_validate_best(board, data, sspec, settings, deadline=deadline, cpus=cpus)
     members_dir = out_dir / "trials"
     shutil.rmtree(members_dir, ignore_errors=True)
+    scored: list[cv.Scored] = []
     if run is not None:
         checkpoints = board.set_index("trial_id")["checkpoint"]
         scored = run.scored[: max(1, settings.ensemble_size)]
@@ -62,18 +63,23 @@ def choose_model(
     best_single = get_metric(sspec.metric).score(y, preds[0], w)
     model_dir = out_dir / MODEL_DIR
     better = ens_score > best_single if maximize else ens_score < best_single
-    if settings.ensemble_size > 1 and better and (weights > 0).sum() > 1:
-        info = {
-            "metric": sspec.metric,
-            "mode": sspec.mode,
-            "score": ens_score,
-            "best_single_score": best_single,
-            "task": sspec.task,
-            **({"cv_folds": run.folds} if run is not None else {}),
-        }
-        chosen = _save_choice(dirs, weights, model_dir, info=info)
+    chosen = "ensemble" if settings.ensemble_size > 1 and better and (weights > 0).sum() > 1 else "single"
+    info = {
+        "metric": sspec.metric,
+        "mode": sspec.mode,
+        "score": ens_score if chosen == "ensemble" else best_single,
+        "best_single_score": best_single,
+        "task": sspec.task,
+        **({"cv_folds": run.folds} if run is not None else {}),
+    }
+    bagging = BaggingRecord(done=False, reason=_no_bagging(run, settings))
+    if bagging["reason"] is None:
+        kept = weights if chosen == "ensemble" else np.eye(len(dirs))[0]
+        bagging = _save_bags(scored, kept, model_dir, info=info)
+    elif chosen == "ensemble":
+        _save_choice(dirs, weights, model_dir, info=info)
     else:
-        chosen = _save_choice(dirs[:1], None, model_dir)
+        _save_choice(dirs[:1], None, model_dir)
     from app.train.load import load_model
 
     return FitResult(
@@ -89,8 +95,37 @@ def choose_model(
         ensemble_score=ens_score,
         ensemble_weights={d.name: float(wt) for d, wt in zip(dirs, weights, strict=True) if wt > 0},
         cv=cv_record,
+        bagging=bagging,
         best_trial=dirs[0].name,
     )
+
+
+def _no_bagging(run: cv.CVRun | None, settings: RayTuneSettings) -> str | None:
+    """Why the chosen model is not bagged, or None when it is."""
+    if not settings.bagging:
+        return "bagging=False"
+    if run is None:
+        return "no cross-validation: no fold models"
+    return None
+
+
+def _save_bags(scored: list[cv.Scored], weights: np.ndarray, model_dir: Path, *, info: dict) -> BaggingRecord:
+    """Write each chosen member's fold models to ``model_dir`` as members of one ensemble, each weighing
+    its member's weight over the folds: the same directory, loader, serving and tracking as any ensemble.
+    """
+    from app.train.model import save_model
+
+    shutil.rmtree(model_dir, ignore_errors=True)
+    dirs, fold_weights, members = [], [], []
+    for c, wt in zip(scored, weights, strict=False):
+        if wt <= 0:
+            continue
+        for k, result in enumerate(c.models):
+            dirs.append(save_model(result, model_dir / "members" / f"{c.trial_id}-fold{k}"))
+            fold_weights.append(wt / len(c.models))
+        members.append({"trial_id": c.trial_id, "weight": float(wt), "folds": len(c.models)})
+    save_ensemble(dirs, np.asarray(fold_weights), model_dir, info={**info, "bagged": members})
+    return BaggingRecord(done=True, reason=None, folds=members[0]["folds"], members=members)
 
 
 def _save_choice(
@@ -148,6 +183,7 @@ def cross_validate_best(
         seed=settings.seed,
         deadline=cv_deadline,
         slots=max(1, int(cpus)),
+        keep_models=settings.bagging,
     )
     return (run if run.scored else None), run.record()
 

@@ -114,6 +114,9 @@ def fit(
     if result.search and (line := lb.warning(result.search, mode=result.mode)):
         typer.secho(line, err=True, fg=typer.colors.YELLOW)
     refit_note = "refit on train + valid" if result.refit["done"] else f"not refit ({result.refit['reason']})"
+    if result.bagging["done"]:
+        members = len(result.bagging["members"])
+        refit_note = f"bagged: {result.bagging['folds']} fold models of each of {members} member(s)"
     typer.echo(f"leaderboard: {out / 'leaderboard.csv'}\nmodel: {result.model_dir} ({refit_note})")
     if result.tracking.get("registered"):
         name = cfg.tracking.registered_model_name
@@ -143,6 +146,8 @@ def predict(
     ),
 ) -> int:
     """Write ``prediction`` (and ``proba_<class>``) for every row, in input order."""
+    from mlflow.exceptions import MlflowException
+
     from app.config import AppConfig, ConfigError
     from app.data.errors import DataError
     from app.train.predict import predict_to_parquet
@@ -153,5 +158,9 @@ def predict(
         rows = predict_to_parquet(model, data, out, tracking_uri=cfg.tracking.tracking_uri, s3=cfg.data.s3)
     except (ConfigError, DataError, ValueError, FileNotFoundError) as exc:
         fail(exc)
+    except LookupError as exc:  # models:/NAME@ALIAS whose alias nobody set
+        fail(exc)
+    except MlflowException as exc:  # models:/NAME/VERSION with no such name or version on the registry
+        fail(f"{model}: {exc.message}")
     typer.echo(f"{rows:,} predictions -> {out}")
     return rows

@@ -49,6 +49,8 @@ class Scored:
     best_iterations: list[int]
     score: float
     seconds: float
+    # Each fold's trained model (``keep_models``): the bag that bagging keeps as the chosen model.
+    models: list[Any] = field(default_factory=list)
 
     @property
     def rounds(self) -> int:
@@ -164,9 +166,11 @@ def fit_fold(
     metric: str,
     max_rounds: int,
     early_stopping_rounds: int,
-) -> tuple[np.ndarray, int]:
+    keep_model: bool = False,
+) -> tuple[np.ndarray, int, Any]:
     """One fold (a Ray task): train on ``train_rows`` of ``data``'s training rows, early-stopped on the
-    held-out rows; returns the held-out predictions and the best iteration.
+    held-out rows; returns the held-out predictions, the best iteration and, with ``keep_model``, the
+    ``TrainResult`` (its model travels in memory through the object store, never a file).
 
     Early stopping on the held-out fold, not the trial's round count: that count was picked on one small
     holdout, and the refit needs a better one, the mean of the folds' picks. Picking each fold's round on
@@ -193,7 +197,7 @@ def fit_fold(
         threads=1,
     )
     held_out = predict_encoded(family, result.model, result.preprocessor, fold.x_valid)
-    return held_out, int(result.best_iteration)
+    return held_out, int(result.best_iteration), result if keep_model else None
 
 
 def cross_validate(
@@ -210,10 +214,12 @@ def cross_validate(
     seed: int = 0,
     deadline: float | None = None,
     slots: int = 2,
+    keep_models: bool = False,
 ) -> CVRun:
     """Cross-validate ``cands`` (best first) on all of ``data``'s training rows, K folds each as Ray
     tasks of 1 CPU; the data goes to the object store once. ``trial_rows``: the rows a trial trained on
-    (its time, scaled to a fold's rows, is the fold's estimate).
+    (its time, scaled to a fold's rows, is the fold's estimate). ``keep_models``: each scored candidate
+    keeps its folds' models (``Scored.models``), for bagging.
 
     A candidate starts only if its folds, by its trial's time, end before ``deadline``; folds still
     running at the deadline are cancelled and their candidates dropped. Without the first (best)
@@ -237,7 +243,12 @@ def cross_validate(
     scale = len(splits[0][0]) / max(1, trial_rows)
     per_fold = [c.train_time_s * scale for c in cands]
     tasks = _FoldTasks(
-        data, splits, metric=metric, max_rounds=max_rounds, early_stopping_rounds=early_stopping_rounds
+        data,
+        splits,
+        metric=metric,
+        max_rounds=max_rounds,
+        early_stopping_rounds=early_stopping_rounds,
+        keep_model=keep_models,
     )
     nxt = 0
     while True:
@@ -273,6 +284,7 @@ def cross_validate(
                     best_iterations=[got[f][1] for f in range(len(splits))],
                     score=_score(metric, data, oof),
                     seconds=tasks.seconds(i),
+                    models=[got[f][2] for f in range(len(splits))] if keep_models else [],
                 )
             )
     run.scored.sort(key=lambda s: -s.score if maximize else s.score)
@@ -289,7 +301,7 @@ class _FoldTasks:
         self._fn = ray.remote(num_cpus=1, max_retries=0)(fit_fold)
         self._data = ray.put(data)
         self.pending: dict[Any, tuple[int, int]] = {}  # task -> (candidate, fold)
-        self.parts: dict[int, dict[int, tuple[np.ndarray, int]]] = {}
+        self.parts: dict[int, dict[int, tuple[np.ndarray, int, Any]]] = {}
         self.failed: dict[int, str] = {}
         self._began: dict[int, float] = {}
         self._ended: dict[int, float] = {}
@@ -325,7 +337,7 @@ class _FoldTasks:
 
 
 def _assemble(
-    splits: list[tuple[np.ndarray, np.ndarray]], got: dict[int, tuple[np.ndarray, int]]
+    splits: list[tuple[np.ndarray, np.ndarray]], got: dict[int, tuple[np.ndarray, int, Any]]
 ) -> np.ndarray:
     """Every row's prediction from the fold that held it out."""
     n = sum(len(held) for _, held in splits)

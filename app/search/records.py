@@ -53,6 +53,23 @@ class CVRecord(TypedDict):
     seconds: NotRequired[float]
 
 
+class BaggedMember(TypedDict):
+    """A member of the chosen model kept as a bag: its trial, its weight, its fold models."""
+
+    trial_id: str
+    weight: float
+    folds: int
+
+
+class BaggingRecord(TypedDict):
+    """Whether the chosen model is its cross-validation folds' models (``reason`` when not)."""
+
+    done: bool
+    reason: str | None
+    folds: NotRequired[int]
+    members: NotRequired[list[BaggedMember]]
+
+
 class SearchRecord(TypedDict):
     """How far the search got: its trials by status (``completed``, ``deadline``: ended by the time
     budget with their model so far, ``stopped`` by ASHA, ``errored``), its seconds and its window's (None
@@ -150,7 +167,9 @@ class FitResult:
     ``best_score`` and ``ensemble_score`` are those cross-validation scores, the members are refit with
     their folds' mean best round count, and ``validated_model_dir`` holds the chosen members as trained
     in the search. ``cv`` records the folds, the candidates' scores and rounds, those skipped, the
-    seconds, or why cross-validation did not run. ``best_trial`` is the best single model's trial.
+    seconds, or why cross-validation did not run. With ``bagging`` (``RayTuneSettings.bagging``) the model
+    is those folds' models instead of a refit: ``bagging`` records each member's trial, weight and folds.
+    ``best_trial`` is the best single model's trial.
     ``search`` says how far the search got (trials by status, seconds, what ended it).
     """
 
@@ -167,6 +186,7 @@ class FitResult:
     validated_model_dir: Path | None = None
     refit: RefitRecord = field(default_factory=lambda: RefitRecord(done=False, reason="not run"))
     cv: CVRecord = field(default_factory=lambda: CVRecord(done=False, reason="not run"))
+    bagging: BaggingRecord = field(default_factory=lambda: BaggingRecord(done=False, reason="not run"))
     best_trial: str = ""
     trainer: str = "in_process"
     wall_time_s: float = 0.0

@@ -185,6 +185,8 @@ def refit_chosen(
 
     if not settings.refit:
         return RefitRecord(done=False, reason="refit=False")
+    if result.bagging["done"]:  # its folds' models together trained on every train + valid row
+        return RefitRecord(done=False, reason="bagged")
     model_dir = result.model_dir
     rows = board.set_index("trial_id")
     best_id = result.best_trial

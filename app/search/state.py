@@ -43,6 +43,7 @@ def record_result(out_dir: Path, result: FitResult) -> None:
         "trainer": result.trainer,
         "refit": result.refit,
         "cv": result.cv,
+        "bagging": result.bagging,
         "validated_model_dir": str(result.validated_model_dir or result.model_dir),
         "interrupted": interrupt.requested(),
         "search": result.search,

@@ -99,6 +99,7 @@ def log_search(
             "trainer": result.trainer,
             "refit": result.refit["done"],
             "cv_folds": result.cv.get("folds", 0) if result.cv["done"] else 0,
+            "bagged": result.bagging["done"],
         }
     )
     tracker.log_metrics(

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import typer
 
+from app._cli import fail
+
 
 def serve(
     model: str = typer.Argument(
@@ -31,16 +33,19 @@ def serve(
 
     if detach and not os.environ.get("RAY_ADDRESS"):
         # Without a cluster the service would live in a private Ray that ends with this command.
-        typer.echo("error: --detach needs a running Ray cluster: set RAY_ADDRESS", err=True)
-        raise typer.Exit(2)
+        fail("--detach needs a running Ray cluster: set RAY_ADDRESS")
 
     try:
         from app.serve.deploy import load_serve_config
 
         deploy_config = load_serve_config(config, model=model, redis_url=redis, port=port, host=host)
     except (ConfigError, ValueError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        fail(exc)
+    source = Path(deploy_config.applications[0].args["model"])  # a local path is absolute here, a URI not
+    if not os.environ.get("RAY_ADDRESS") and source.is_absolute() and not source.is_dir():
+        # A private local Ray reads the model from this machine: say so before Serve starts replicas
+        # that would fail on it (on a cluster the path is the nodes' to resolve).
+        fail(f"model {source}: no model directory there")
     import ray
     from ray import serve as ray_serve
 
@@ -52,8 +57,7 @@ def serve(
     try:  # RAY_ADDRESS, else a private local Ray on loopback
         connect()
     except ClusterUnreachableError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        fail(exc)
     if detach:
         try:
             url = deploy(deploy_config)
@@ -70,6 +74,10 @@ def serve(
         stop.wait()
         typer.echo("stopping", err=True)
     finally:
-        ray_serve.shutdown()
+        # Only this application goes: other Serve applications on a cluster keep running, and a private
+        # Ray goes with ray.shutdown (serve.shutdown() would fail the controller's graceful_shutdown task,
+        # which Ray prints on the terminal as a raw "(raylet) Task ... failed" line).
+        if os.environ.get("RAY_ADDRESS"):
+            ray_serve.delete(deploy_config.applications[0].name)
         ray.shutdown()
     return None

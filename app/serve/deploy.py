@@ -10,8 +10,9 @@ from typing import Any
 
 import yaml
 
-from app.config import ConfigError
+from app.config import ConfigError, describe
 from app.serve.app import absolute_source, serve_config
+from app.serve_config import ServeConfig
 
 APP_NAME = "automl"
 IMPORT_PATH = "app.serve:build_app"
@@ -53,12 +54,21 @@ def load_serve_config(
         for key, value in (deployment or {}).items():
             merged = {**(spec.get(key) or {}), **value} if key == "ray_actor_options" else value
             spec[key] = merged
-    if not serve_config(app_args).model:  # our args' errors name the field before Serve starts anything
+    try:  # our args' errors name the file and the field before Serve starts anything
+        ServeConfig.model_validate(app_args)
+    except ValidationError as exc:
+        where = f"applications[{raw['applications'].index(apps[0])}].args"
+        raise ConfigError(describe(exc, f"{path or 'serve config'}: {where}")) from None
+    if not serve_config(app_args).model:
         raise ConfigError(
             f"{path or 'serve config'}: args.model: required (a model directory or models:/ URI)"
         )
     http = raw.setdefault("http_options", {})
     http.update({k: v for k, v in {"port": port, "host": host}.items() if v is not None})
+    if "port" in http and not (isinstance(http["port"], int) and 0 < http["port"] < 65536):
+        raise ConfigError(
+            f"{path or 'serve config'}: http_options.port: {http['port']!r} is not a port (1-65535)"
+        )
     try:
         return ServeDeploySchema.model_validate(raw)
     except ValidationError as exc:

@@ -110,16 +110,18 @@ def promote(
     run_dir: Path = _RUN_DIR,
 ) -> None:
     """Promote a version to champion if it beats the champion by the margin on the same holdout data."""
-    from app.tracking.registry import ModelRegistry, holdout_metric
+    from app.tracking.registry import ComparisonNeeded, ModelRegistry, holdout_metric
     from app.tracking.tracker import MLflowTracker
 
+    if holdout is not None and not target:
+        _fail("--holdout needs --target")
+    if mode not in (None, "max", "min"):
+        _fail(f"--mode must be max or min, not {mode!r}")
     tracking = _tracking(config, tracking_uri, run_dir=None)
     tracker = MLflowTracker(tracking, run_dir=run_dir)
     registry = ModelRegistry(tracker.client)
     fn = None
     if holdout is not None:
-        if not target:
-            _fail("--holdout needs --target")
         fn = holdout_metric(
             _read_frame(holdout), target=target, metric=metric, tracking_uri=tracker.tracking_uri
         )
@@ -134,6 +136,11 @@ def promote(
             margin=tracking.promotion_margin if margin is None else margin,
             mode=mode,
             by=by,
+        )
+    except ComparisonNeeded as exc:
+        _fail(
+            f"{exc.name}: v{exc.version} is compared with champion v{exc.champion}: give --holdout FILE "
+            "--target COLUMN (both versions are scored on it), or --challenger-value and --champion-value"
         )
     except _errors() as exc:
         _fail(str(exc))

@@ -22,6 +22,17 @@ CHAMPION, CHALLENGER = "champion", "challenger"
 PREVIOUS_CHAMPION = "previous_champion"
 
 
+class ComparisonNeeded(ValueError):
+    """``promote`` of a version against a champion with nothing to compare them on."""
+
+    def __init__(self, name: str, version: str, champion: str) -> None:
+        super().__init__(
+            f"{name}: v{version} is compared with champion v{champion}: promote needs holdout_metric_fn or "
+            "both candidate_value and champion_value"
+        )
+        self.name, self.version, self.champion = name, version, champion
+
+
 @dataclass(frozen=True)
 class PromotionDecision:
     """The outcome of ``promote``; the same facts are written as tags on the candidate version."""
@@ -169,7 +180,7 @@ class ModelRegistry:
                 candidate_value = holdout_metric_fn(f"models:/{name}/{version}")
                 champion_value = holdout_metric_fn(f"models:/{name}/{champ}")
             if candidate_value is None or champion_value is None:
-                raise ValueError("promote needs holdout_metric_fn or both candidate_value and champion_value")
+                raise ComparisonNeeded(name, version, champ)
             gain = Metric(metric, maximize=mode == "max").gain(candidate_value, champion_value)
             promoted = gain > 0 and gain >= margin
             reason = (

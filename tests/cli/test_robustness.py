@@ -134,6 +134,16 @@ def test_1_numbers_with_question_marks_stay_numeric_and_are_reported(tmp_path):
     assert "x1" in inspect(DatasetSpec(uri=str(tmp_path / "pq"), target="y")).numeric
 
 
+def test_1_an_output_directory_below_a_file_is_one_line_naming_it(tmp_path):
+    (tmp_path / "data.csv").write_text("a,y\n1.5,0\n2.5,1\n")
+
+    result = automl("prep", "csv-to-parquet", tmp_path / "data.csv", tmp_path / "data.csv" / "pq")
+
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: ") and str(tmp_path / "data.csv" / "pq") in line
+
+
 def test_1_an_extra_missing_value_marker_is_taken_from_na_values(tmp_path):
     (tmp_path / "data.csv").write_text("a,y\n1.5,0\nunknown,1\n2.5,0\n")
 

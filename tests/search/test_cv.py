@@ -14,10 +14,12 @@ from app.data.encode import Preprocessor
 from app.data.synthetic import make_frame
 from app.search import AutoMLEngine, RayTuneOptimizer, RayTuneSettings, cv
 from app.search.cv import Candidate
-from app.search.inprocess import TrialData
+from app.search.inprocess import TrialData, predict_encoded
 from app.search.raytrain import StreamingData
 from app.train import load_model
+from app.train.ensemble import read_ensemble
 from app.train.metrics import get_metric
+from app.train.predict import predict_to_parquet
 
 
 def _data(n: int, *, classes: int = 3, seed: int = 0) -> TrialData:
@@ -129,11 +131,27 @@ def test_out_of_fold_predictions_cover_every_row_once_from_models_that_never_saw
         assert len(s.best_iterations) == 4 and s.rounds == round(np.mean(s.best_iterations) + 1)
     # Fold 2's rows hold the predictions of a model trained on the other three folds.
     train_rows, held = cv.fold_indices(data.y_train, 4, classification=True, seed=0)[2]
-    pred, _ = cv.fit_fold(
+    pred, _, model = cv.fit_fold(
         data, "xgboost", {}, train_rows, held, metric="mlogloss", max_rounds=40, early_stopping_rounds=10
     )
     oof = next(s.oof for s in run.scored if s.trial_id == "a")
     np.testing.assert_allclose(oof[held], pred, rtol=1e-6)
+    assert model is None and all(s.models == [] for s in run.scored)  # kept only for bagging
+
+
+def test_a_bags_out_of_fold_predictions_come_from_its_own_fold_models_which_never_saw_them(ray_session):
+    data = _data(400).with_valid_in_train()
+    run = _cross_validate([Candidate("a", "lightgbm", {"num_leaves": 4}, 0.05)], data, keep_models=True)
+    (scored,) = run.scored
+    splits = cv.fold_indices(data.y_train, 4, classification=True, seed=0)
+    assert len(scored.models) == len(splits) == 4
+    covered = np.zeros(400, dtype=int)
+    for (train_rows, held), result in zip(splits, scored.models, strict=True):
+        assert not set(train_rows) & set(held) and result.ingest["rows"] == len(train_rows)
+        pred = predict_encoded("lightgbm", result.model, result.preprocessor, data.x_train[held])
+        np.testing.assert_allclose(scored.oof[held], pred, rtol=1e-6)
+        covered[held] += 1
+    assert (covered == 1).all()  # every row predicted once, by the one model that held it out
 
 
 def test_a_short_deadline_skips_slow_candidates_but_keeps_the_best(ray_session):
@@ -227,6 +245,62 @@ def test_fit_file_and_leaderboard_record_the_cross_validation(cv_fit):
     assert saved["result"]["cv"]["seconds"] > 0
     board = pd.read_csv(result.out_dir / "leaderboard.csv")
     assert board["cv_score"].notna().sum() == len(result.cv["candidates"])
+
+
+@pytest.fixture(scope="module")
+def bagged_fit(ray_session, tmp_path_factory):
+    """The search of ``cv_fit`` with 4 folds and ``bagging``: the chosen members are their fold models."""
+    frame = make_frame(800, task="binary", seed=21)
+    settings = RayTuneSettings(
+        num_samples=4,
+        scheduler="fifo",
+        search_algorithm="random",
+        max_rounds=60,
+        report_every=5,
+        early_stopping_rounds=10,
+        ensemble_size=5,
+        cv_folds=4,
+        bagging=True,
+    )
+    out = tmp_path_factory.mktemp("bagged")
+    return AutoMLEngine(RayTuneOptimizer(settings), out_dir=out, track=False).fit(frame, target="y")
+
+
+def test_a_bagged_model_is_every_chosen_members_fold_models_with_its_weight_shared(bagged_fit, tmp_path):
+    result = bagged_fit
+    assert result.bagging["done"] is True and result.bagging["folds"] == 4
+    assert result.refit == {"done": False, "reason": "bagged"}
+    weights = {m["trial_id"]: m["weight"] for m in result.bagging["members"]}
+    assert weights == pytest.approx(
+        result.ensemble_weights if result.chosen == "ensemble" else {result.best_trial: 1}
+    )
+    dirs, fold_weights, _ = read_ensemble(result.model_dir)
+    assert sorted(d.name for d in dirs) == sorted(f"{t}-fold{k}" for t in weights for k in range(4))
+    for d, w in zip(dirs, fold_weights, strict=True):
+        assert w == pytest.approx(weights[d.name.rsplit("-fold", 1)[0]] / 4)
+        assert json.loads((d / "metadata.json").read_text())["ingest"]["rows"] == 600  # 3 of 4 folds
+    fresh = make_frame(300, task="binary", seed=22)
+    model = load_model(result.model_dir)
+    expected = sum(w * load_model(d).predict_proba(fresh) for d, w in zip(dirs, fold_weights, strict=True))
+    np.testing.assert_allclose(model.predict_proba(fresh), expected, rtol=1e-6)
+    assert (model.predict(fresh) == fresh.y).mean() > 0.8
+    # Batch scoring reads the bag as any model directory.
+    fresh.drop(columns=["y"]).to_parquet(tmp_path / "rows.parquet")
+    predict_to_parquet(result.model_dir, str(tmp_path / "rows.parquet"), tmp_path / "p.parquet")
+    np.testing.assert_allclose(pd.read_parquet(tmp_path / "p.parquet")["proba_1"], expected[:, 1], rtol=1e-6)
+    saved = json.loads((result.out_dir / "fit.json").read_text())["result"]
+    assert saved["bagging"] == json.loads(json.dumps(result.bagging))
+    assert saved["refit"]["reason"] == "bagged"
+
+
+def test_without_cross_validation_nothing_is_bagged_and_the_refit_runs(ray_session, tmp_path):
+    frame = make_frame(600, task="binary", seed=27)
+    settings = RayTuneSettings(
+        num_samples=2, families=["xgboost"], scheduler="fifo", max_rounds=30, cv_folds=0, bagging=True
+    )
+    result = AutoMLEngine(RayTuneOptimizer(settings), out_dir=tmp_path, track=False).fit(frame, target="y")
+    assert result.bagging == {"done": False, "reason": "no cross-validation: no fold models"}
+    assert result.refit["done"] is True
 
 
 def test_a_single_model_is_refit_with_its_cross_validated_round_count(ray_session, tmp_path):

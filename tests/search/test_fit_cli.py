@@ -105,6 +105,17 @@ def test_predict_loads_a_registered_model_from_MLFLOW_TRACKING_URI(tracked_fit, 
     assert len(pd.read_parquet(out)) == 1_200
 
 
+def test_predict_with_an_alias_nobody_set_names_it_and_exits_2(tracked_fit, tmp_path):
+    uri = f"models:/{tracked_fit.name}@nobody-set-this"
+    result = invoke(
+        "predict", uri, str(tracked_fit.data), "--out", str(tmp_path / "p.parquet"),
+        env={"MLFLOW_TRACKING_URI": tracked_fit.tracking_uri},
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"error: {uri}: ") and "nobody-set-this" in result.stderr
+    assert not (tmp_path / "p.parquet").exists()
+
+
 def test_models_list_reads_MLFLOW_TRACKING_URI(tracked_fit):
     result = invoke("models", "list", tracked_fit.name, env={"MLFLOW_TRACKING_URI": tracked_fit.tracking_uri})
     assert result.exit_code == 0, result.output

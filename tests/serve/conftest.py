@@ -88,6 +88,26 @@ def family_dirs(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
+def bagged_dir(ray_session, tmp_path_factory) -> Path:
+    """A bag as a fit writes it (``search.bagging``): every chosen member's fold models, one directory."""
+    from app.search import AutoMLEngine, RayTuneOptimizer, RayTuneSettings
+
+    settings = RayTuneSettings(
+        num_samples=2,
+        families=["lightgbm", "xgboost"],
+        scheduler="fifo",
+        max_rounds=30,
+        cv_folds=3,
+        bagging=True,
+    )
+    out = tmp_path_factory.mktemp("serve-bag") / "bagged"  # served under the name "bagged"
+    frame = make_frame(600, task="binary", seed=0)
+    result = AutoMLEngine(RayTuneOptimizer(settings), out_dir=out, track=False).fit(frame, target="y")
+    assert result.bagging["done"]
+    return result.model_dir
+
+
+@pytest.fixture(scope="session")
 def rows():
     frame = make_frame(40, task="binary", seed=7).drop(columns=["y"])
     return frame, json.loads(frame.to_json(orient="records", date_format="iso"))

@@ -17,11 +17,15 @@ pytestmark = pytest.mark.slow
 
 @pytest.mark.parametrize(
     "family",
-    ["xgboost", "lightgbm", "catboost", "ensemble"]
+    ["xgboost", "lightgbm", "catboost", "ensemble", "bagged"]
     + ["xgboost-numbers", "lightgbm-numbers", "catboost-numbers", "ensemble-numbers"],
 )
-def test_predictions_equal_load_model_for_each_family_and_an_ensemble(service, family_dirs, rows, family):
+def test_predictions_equal_load_model_for_each_family_and_an_ensemble(
+    service, family_dirs, rows, family, request
+):
     frame, records = rows
+    if family == "bagged":  # a bag of fold models, as a fit with search.bagging writes it
+        family_dirs = {**family_dirs, "bagged": request.getfixturevalue("bagged_dir")}
     if family.endswith("-numbers"):  # a model of numbers alone: rows as one matrix, a null among them
         frame = frame.drop(columns=["city", "signup"])
         records = [{k: r[k] for k in frame.columns} for r in records]

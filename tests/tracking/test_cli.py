@@ -35,6 +35,13 @@ def test_models_promote_list_and_rollback(cli, mlflow_url, unique_name, logged_p
         register(registry, unique_name, logged_pipelines, family)
     uri = ("--tracking-uri", mlflow_url)
 
+    nothing_to_compare = invoke(cli, "models", "promote", unique_name, "--metric", "auc", *uri)
+    assert nothing_to_compare.exit_code == 2
+    assert (
+        f"error: {unique_name}: v2 is compared with champion v1: give --holdout FILE --target COLUMN"
+        in nothing_to_compare.output
+    )
+
     refused = invoke(
         cli,
         *f"models promote {unique_name} --metric auc --challenger-value 0.901 --champion-value 0.9".split(),
@@ -99,3 +106,16 @@ def test_sync_against_a_server_that_is_down_fails_clearly(cli, tmp_path):
     result = invoke(cli, "track", "sync", str(tmp_path), "--tracking-uri", f"http://127.0.0.1:{free_port()}")
     assert result.exit_code == 2
     assert "does not answer" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ("--holdout h.parquet", "--holdout needs --target"),
+        ("--challenger-value 0.9 --champion-value 0.8 --mode up", "--mode must be max or min, not 'up'"),
+    ],
+)
+def test_models_promote_names_the_missing_or_bad_option_before_reaching_the_registry(cli, args, message):
+    # No server is given or needed: the command line is checked first.
+    result = invoke(cli, "models", "promote", "m", *args.split(), "--tracking-uri", "http://127.0.0.1:1")
+    assert result.exit_code == 2 and f"error: {message}" in result.output
