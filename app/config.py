@@ -196,7 +196,7 @@ class SearchConfig(_Section):
         ge=0,
         description="Cross-validation after the search: the best cv_top_k trials are cross-validated on "
         "train + valid and the model and ensemble weights chosen on their out-of-fold predictions, then "
-        "refit on train + valid. None: 5 folds when trials train in process on at most 10,000 train + "
+        "bagged (see bagging) or refit on train + valid. None: 5 folds when trials train in process on at most 10,000 train + "
         "valid rows (and refit is on), else 0; 0: off (choose on the validation rows); 2 or more: that "
         "many folds (needs refit).",
     )
@@ -204,7 +204,7 @@ class SearchConfig(_Section):
         8, ge=1, description="Finished trials with distinct configurations, best first, to cross-validate."
     )
     bagging: bool = Field(
-        False,
+        True,
         description="When cross-validation ran, the chosen model (each ensemble member) is its folds' "
         "models averaged, a bag, instead of a refit on train + valid: every row trained all but one of "
         "them, and the out-of-fold scores that chose the model describe the bag itself. Serving predicts "

@@ -203,6 +203,7 @@ def cv_fit(ray_session, tmp_path_factory):
         report_every=5,
         early_stopping_rounds=10,
         ensemble_size=5,
+        bagging=False,  # the refit after cross-validation; bagged_fit below bags
     )
     out = tmp_path_factory.mktemp("cv")
     return AutoMLEngine(RayTuneOptimizer(settings), out_dir=out, track=False).fit(frame, target="y")
@@ -314,6 +315,7 @@ def test_a_single_model_is_refit_with_its_cross_validated_round_count(ray_sessio
         early_stopping_rounds=10,
         ensemble_size=1,
         cv_folds=3,
+        bagging=False,
     )
     result = AutoMLEngine(RayTuneOptimizer(settings), out_dir=tmp_path, track=False).fit(frame, target="y")
     assert result.chosen == "single" and result.cv["folds"] == 3
