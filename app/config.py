@@ -196,9 +196,9 @@ class SearchConfig(_Section):
         ge=0,
         description="Cross-validation after the search: the best cv_top_k trials are cross-validated on "
         "train + valid and the model and ensemble weights chosen on their out-of-fold predictions, then "
-        "bagged (see bagging) or refit on train + valid. None: 5 folds when trials train in process on at most 10,000 train + "
-        "valid rows (and refit is on), else 0; 0: off (choose on the validation rows); 2 or more: that "
-        "many folds (needs refit).",
+        "bagged (see bagging) or refit on train + valid. None: 5 folds when trials train in process on at "
+        "most 10,000 train + valid rows (and refit is on), else 0; 0: off (choose on the validation "
+        "rows); 2 or more: that many folds (needs refit).",
     )
     cv_top_k: int = Field(
         8, ge=1, description="Finished trials with distinct configurations, best first, to cross-validate."
