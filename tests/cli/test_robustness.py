@@ -362,12 +362,7 @@ def test_7_after_kill_9_no_process_is_left_and_none_listened_beyond_loopback(tmp
         listening = _listening(set(started))
         fit.proc.kill()  # kill -9 of `automl fit` alone
         fit.proc.wait()
-        deadline = time.monotonic() + 15
-        while (alive := _alive(started)) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        names = {pid: _name(pid) for pid in alive}
-        for pid in alive:  # clean up what this test started, whatever the outcome
-            os.kill(pid, signal.SIGKILL)
+        names = _left_running(started)
     finally:
         fit.close()
     assert listening and all(addr.rsplit(":", 1)[0] in LOOPBACK for addr in listening), listening
@@ -384,12 +379,7 @@ def test_7_a_finished_fit_ends_without_ray_s_shutdown_and_leaves_nothing_running
         fit.wait_for(_trial_checkpoint(run))
         started = descendants(fit.proc.pid)
         code = fit.wait(timeout_s=300)
-        deadline = time.monotonic() + 15
-        while (alive := _alive(started)) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        names = {pid: _name(pid) for pid in alive}
-        for pid in alive:  # clean up what this test started, whatever the outcome
-            os.kill(pid, signal.SIGKILL)
+        names = _left_running(started)
         stdout = Path(fit.out.name).read_text()
     finally:
         fit.close()
@@ -412,6 +402,18 @@ def _listening(pids: set[int]) -> list[str]:
         for line in out.splitlines()
         if any(int(pid) in pids for pid in re.findall(r"pid=(\d+)", line))
     ]
+
+
+def _left_running(started: dict[int, int], *, within_s: float = 15) -> dict[int, str]:
+    """Those of ``started`` still running ``within_s`` from now, by name; each then killed, so that the
+    test cleans up what it started whatever the outcome."""
+    deadline = time.monotonic() + within_s
+    while (alive := _alive(started)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    names = {pid: _name(pid) for pid in alive}
+    for pid in alive:
+        os.kill(pid, signal.SIGKILL)
+    return names
 
 
 def _alive(started: dict[int, int]) -> list[int]:
