@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import shutil
 import signal
 import socket
@@ -22,30 +21,12 @@ from pathlib import Path
 
 from app.testing.wait import wait_until
 
-# Ports handed out by free_port: above Ray's worker ports (10002-19999 by default) and below the kernel's
-# ephemeral range, from which outgoing connections and every bind to port 0 (Ray's own included) draw. A
-# port from bind(0) could be taken by a connection between the check and the server's own bind, later.
-_PORTS = (20_000, 32_000)
-
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now, outside the ephemeral range."""
-    low, high = _PORTS
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            high = min(high, int(f.read().split()[0]))
-    except (OSError, ValueError, IndexError):
-        pass
-    pick = random.SystemRandom()  # not the global generator, which tests may seed alike
-    for _ in range(200):
-        port = pick.randrange(low, high)
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free TCP port on 127.0.0.1 between {low} and {high}")
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _stop(proc: subprocess.Popen, *, timeout_s: float = 15) -> None:
