@@ -130,19 +130,18 @@ def _save_bags(scored: list[cv.Scored], weights: np.ndarray, model_dir: Path, *,
 
 def _save_choice(
     dirs: list[Path], weights: np.ndarray | None, model_dir: Path, *, info: dict | None = None
-) -> str:
+) -> None:
     """Write the chosen model to ``model_dir``: the one trial's model, or the members with a weight and
-    the ensemble file; ``"single"`` or ``"ensemble"``."""
+    the ensemble file."""
     shutil.rmtree(model_dir, ignore_errors=True)
     if weights is None:
         shutil.copytree(dirs[0], model_dir)
-        return "single"
+        return
     member_dirs = []
     for d, wt in zip(dirs, weights, strict=True):
         if wt > 0:
             member_dirs.append(shutil.copytree(d, model_dir / "members" / d.name))
     save_ensemble([Path(m) for m in member_dirs], weights[weights > 0], model_dir, info=info or {})
-    return "ensemble"
 
 
 def cross_validate_best(

@@ -156,9 +156,8 @@ def predict(
     try:
         cfg = AppConfig.load(config)
         rows = predict_to_parquet(model, data, out, tracking_uri=cfg.tracking.tracking_uri, s3=cfg.data.s3)
-    except (ConfigError, DataError, ValueError, FileNotFoundError) as exc:
-        fail(exc)
-    except LookupError as exc:  # models:/NAME@ALIAS whose alias nobody set
+    # LookupError: models:/NAME@ALIAS whose alias nobody set.
+    except (ConfigError, DataError, ValueError, FileNotFoundError, LookupError) as exc:
         fail(exc)
     except MlflowException as exc:  # models:/NAME/VERSION with no such name or version on the registry
         fail(f"{model}: {exc.message}")
