@@ -210,6 +210,16 @@ class SearchConfig(_Section):
         "them, and the out-of-fold scores that chose the model describe the bag itself. Serving predicts "
         "with every fold's model.",
     )
+    row_ladder: bool | None = Field(
+        None,
+        description="Rows as a resource of the search (app.search.ladder): new configurations train on a "
+        "sample of first_rung_rows training rows, and one climbs to 4x the rows while it stays in the best "
+        "quarter of its rung, up to every row; the validation rows are the same on every rung. None: on "
+        "from 1,000,000 training rows in memory; true: on whenever the rows make two rungs; false: off.",
+    )
+    first_rung_rows: int = Field(
+        10_000, ge=100, description="Training rows of the row ladder's first rung (see row_ladder)."
+    )
     in_memory_limit_bytes: int = Field(
         2 * 1024**3,
         gt=0,

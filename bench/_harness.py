@@ -52,3 +52,76 @@ def _finite(value: Any) -> Any:
     if hasattr(value, "item") and not isinstance(value, str | bytes):  # numpy scalars
         return _finite(value.item())
     return value
+
+
+class PeakMemory:
+    """Peak memory of a process and of its process tree (Linux ``/proc``), sampled every ``every`` s on a
+    thread: ``root_bytes`` is the process's own high-water mark (``VmHWM``), ``tree_bytes`` the largest
+    sum of proportional set sizes (``Pss``: pages shared between processes, Ray's object store among
+    them, counted once) over the process and its descendants (a local Ray's raylet and workers)."""
+
+    def __init__(self, pid: int, *, every: float = 0.5) -> None:
+        import threading
+
+        self.pid, self.every = pid, every
+        self.root_bytes = self.tree_bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.root_bytes = max(self.root_bytes, _status_kb(self.pid, "VmHWM") * 1024)
+            tree = sum(_pss_kb(p) for p in _descendants(self.pid))
+            self.tree_bytes = max(self.tree_bytes, tree * 1024)
+            self._stop.wait(self.every)
+
+
+def _descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it."""
+    import os
+
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def _status_kb(pid: int, field: str) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _pss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0

@@ -90,6 +90,7 @@ bench/quality-requirements.txt; the files say when and on which machine they ran
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -107,7 +108,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from _harness import emit  # noqa: E402
+from _harness import PeakMemory, emit  # noqa: E402
 from _quality_data import DATASETS, DEFAULT, TARGET, write_split  # noqa: E402
 from _quality_report import summarize  # noqa: E402
 from _quality_score import PRIMARY, align, score  # noqa: E402
@@ -141,14 +142,23 @@ def scored_file(work: Path, out: Path, kept: Path = KEPT) -> Path | None:
     return None
 
 
-def _run_logged(cmd: list[str], *, env: dict, cwd: Path, log: Path, timeout: float) -> tuple[int, float]:
-    """Run ``cmd`` with its output in ``log``; its exit status and wall seconds (the whole process)."""
+def _run_logged(
+    cmd: list[str], *, env: dict, cwd: Path, log: Path, timeout: float, memory: dict | None = None
+) -> tuple[int, float]:
+    """Run ``cmd`` with its output in ``log``; its exit status and wall seconds (the whole process).
+    ``memory``, when given, receives the process's peak memory (``_harness.PeakMemory``)."""
     started = time.perf_counter()
     with open(log, "w") as out:
-        proc = subprocess.run(
-            cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=str(cwd), timeout=timeout, check=False
-        )
-    return proc.returncode, time.perf_counter() - started
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=str(cwd))
+        with PeakMemory(proc.pid) if memory is not None else contextlib.nullcontext() as peak:
+            try:
+                rc = proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                raise
+    if memory is not None:
+        memory.update(driver_peak_bytes=peak.root_bytes, tree_peak_bytes=peak.tree_bytes)
+    return rc, time.perf_counter() - started
 
 
 def _failed(what: str, rc: int, log: Path) -> RuntimeError:
@@ -199,7 +209,8 @@ def run_project(
         cmd += ["--num-samples", str(args.num_samples)]
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0"}
     env.pop("RAY_ADDRESS", None)  # its own local Ray, never a shared cluster
-    rc, wall_s = _run_logged(cmd, env=env, cwd=work, log=log, timeout=3 * budget + 300)
+    memory: dict[str, int] = {}
+    rc, wall_s = _run_logged(cmd, env=env, cwd=work, log=log, timeout=3 * budget + 300, memory=memory)
     if rc != 0 or not (run_dir / "model").is_dir():
         raise _failed("automl fit", rc, log)
 
@@ -242,6 +253,8 @@ def run_project(
         "cv": bool(cv.get("done")),
         "refit": bool(refit.get("done")),
         "timings": {k: round(v, 2) for k, v in timings.items() if v is not None},
+        "row_ladder": search.get("row_ladder"),
+        **memory,
     }
 
 
@@ -290,7 +303,8 @@ def run_baseline(system: str, ds: dict, args, labels: list, *, budget: float, se
     ]
     env = {**os.environ, "OMP_NUM_THREADS": str(args.cpus), "PYTHONPATH": ""}
     env.pop("VIRTUAL_ENV", None)
-    rc, process_s = _run_logged(cmd, env=env, cwd=work, log=log, timeout=3 * budget + 300)
+    memory: dict[str, int] = {}
+    rc, process_s = _run_logged(cmd, env=env, cwd=work, log=log, timeout=3 * budget + 300, memory=memory)
     if rc != 0 or not result_file.exists():
         raise _failed(system, rc, log)
     info = json.loads(result_file.read_text())
@@ -301,7 +315,7 @@ def run_baseline(system: str, ds: dict, args, labels: list, *, budget: float, se
         pred = align(frame.to_numpy(dtype=np.float64), info["classes"], labels)
     # The budget is held against the process, less the test-split prediction the project does outside its own.
     wall_s = process_s - float(info.get("predict_s") or 0.0)
-    return {"pred": pred, "wall_s": wall_s, "process_s": process_s, **info}
+    return {"pred": pred, "wall_s": wall_s, "process_s": process_s, **info, **memory}
 
 
 # --- main ----------------------------------------------------------------------------------------

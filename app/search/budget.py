@@ -35,6 +35,11 @@ TRACK_PER_TRIAL_S = 0.02
 # search would have. Without a share of its own the refit only got what the end reserve left, and on
 # large data it was skipped, losing the rows of the validation split.
 REFIT_SHARE = 0.08
+# Over the memory limit with a row ladder, the search runs on a sample and the chosen model then trains on
+# every row on Ray Train (``app.search.refit.grow_to_all_rows``): a share of the budget, at most half of
+# what the search would have. A first guess: that run's rate over the streaming splits is known only once
+# it runs, and the growth is skipped when the trials' measured seconds per row say it cannot end in time.
+GROW_SHARE = 0.4
 # What follows the deadline and does not watch the clock: the trials' last rounds and final reports, Tune
 # winding down, the leaderboard, loading and predicting the best trial on the validation rows, the
 # ensemble, saving the model and fit.json. A share of the budget (they grow with the data, as the budget a
@@ -97,6 +102,7 @@ def search_window(
     *,
     started: float,
     track: bool,
+    grow: bool = False,
     clock=time.monotonic,
     wall_clock=time.time,
 ) -> SearchWindow | None:
@@ -104,7 +110,7 @@ def search_window(
     ``started`` (``clock``'s time) less the reserve for the end and tracking, and less
     cross-validation's share when it will run (at most a third of what is left: on a short budget the
     search comes first; none when the share could not even start cross-validation's workers), else the
-    refit's share when there is a refit.
+    share of growing the chosen model to every row (``grow``), else the refit's share when there is one.
 
     Nothing is guaranteed to the search: when the start took the budget, the window is empty and the
     first trials stop after one round, which still gives a model.
@@ -119,6 +125,8 @@ def search_window(
     if cv.folds_for(settings, data)[0]:
         if cv_share > cv.WORKER_START_S:  # else it could not start a fold
             seconds -= cv_share
+    elif grow:
+        seconds -= min(GROW_SHARE * budget, seconds / 2)
     elif settings.refit:  # no cross-validation: the refit on train + valid takes time
         seconds -= min(REFIT_SHARE * budget, seconds / 3)
     slack = max(BACKSTOP_S, BACKSTOP_SHARE * budget)

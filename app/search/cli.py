@@ -114,6 +114,10 @@ def fit(
     if result.search and (line := lb.warning(result.search, mode=result.mode)):
         typer.secho(line, err=True, fg=typer.colors.YELLOW)
     refit_note = "refit on train + valid" if result.refit["done"] else f"not refit ({result.refit['reason']})"
+    grown = [g for g in result.refit.get("all_rows", []) if g["replaced"]]
+    if grown:
+        each = ", ".join(f"{g['trial_id']} from {g['sample_rows']:,}" for g in grown)
+        refit_note = f"grown to all {grown[0]['rows']:,} rows: {each}; {refit_note}"
     if result.bagging["done"]:
         members = len(result.bagging["members"])
         refit_note = f"bagged: {result.bagging['folds']} fold models of each of {members} member(s)"

@@ -57,6 +57,8 @@ class DeadlineLimiter(ConcurrencyLimiter):
         ends = self.ends_at()
         if ends is not None and time.time() >= ends and self.suggested:
             return Searcher.FINISHED
+        if hasattr(self.searcher, "until"):  # app.search.ladder.RowLadder plans its climbs to this end
+            self.searcher.until = ends
         suggestion = super().suggest(trial_id)
         self.suggested += suggestion not in (None, Searcher.FINISHED)
         return suggestion

@@ -59,6 +59,9 @@ class _Plan:
     n_features: int
     timings: dict[str, float] = field(default_factory=dict)
     warm: tuple[Any, Any] | None = None
+    ladder: list[int] | None = None  # the row ladder's rungs (app.search.ladder), when on
+    # Over the memory limit with a ladder, ``data`` is a sample and this every row (the chosen model's).
+    streaming: StreamingData | None = None
     search: SearchRecord | None = None
 
 
@@ -204,14 +207,19 @@ class AutoMLEngine:
                 threads=int(p.cpus),
                 deadline=deadline,
                 out_dir=self.out_dir,
+                every_row=p.streaming,
             )
         p.timings["refit_s"] = time.monotonic() - t0
         return self._record(result, board, p, started=started)
 
     def _plan(self, spec: DatasetSpec, *, task: str | None, resume: bool, started: float) -> _Plan:
         """Prepare the data and size the search: trials in process on shared arrays, or on Ray Train from
-        the streaming splits when the encoded data is over ``in_memory_limit_bytes``."""
+        the streaming splits when the encoded data is over ``in_memory_limit_bytes``. With a row ladder
+        (``app.search.ladder``) trials train in process on prefixes of a stratified order of the rows; over
+        the memory limit, on a sample of what fits, and the chosen model then on every row on Ray Train."""
         import ray
+
+        from app.search.ladder import ladder_for, rungs, stratified_order  # imports Ray Tune
 
         settings = self.optimizer.settings
         prepared = prepare(spec, config=self.data_config, task=task)
@@ -219,6 +227,8 @@ class AutoMLEngine:
             self._note_data(spec, task, prepared)
         pre = prepared.preprocessor
         cpus = ray.cluster_resources().get("CPU", 1.0)
+        ladder, streaming = None, None
+        in_process = settings.max_concurrent_trials or max(1, int(cpus // settings.cpus_per_trial))
         if budget.encoded_bytes(prepared, self.data_config) > settings.in_memory_limit_bytes:
             max_concurrent, worker_cpus = plan(
                 cluster_cpus=cpus,
@@ -227,12 +237,27 @@ class AutoMLEngine:
             )
             data, valid = streaming_data(prepared, settings, self.data_config, worker_cpus=worker_cpus)
             n_rows, n_features = data.n_train, data.n_features
+            if ladder_for(settings, n_rows):
+                streaming, max_concurrent = data, in_process
+                # Folds of a sample would choose among models of the sample: no cross-validation.
+                settings = settings.model_copy(update={"cv_folds": 0})
+                fits = settings.in_memory_limit_bytes // (4 * (n_features + 1))
+                data = TrialData.sample_of(
+                    prepared.splits.train, valid, pre, fraction=min(1.0, fits / n_rows), seed=settings.seed
+                )
+                ladder = rungs(len(data.y_train), settings.first_rung_rows)
         else:
-            max_concurrent = settings.max_concurrent_trials or max(1, int(cpus // settings.cpus_per_trial))
+            max_concurrent = in_process
             data = TrialData.from_datasets(prepared.splits.train, prepared.splits.valid, pre)
             valid, n_rows, n_features = data.valid, len(data.y_train), data.x_train.shape[1]
+            ladder = ladder_for(settings, n_rows)
+        if ladder and len(ladder) > 1:  # its samples are prefixes of one stratified order of the rows
+            classes = str(pre.task) != "regression"
+            data = data.reordered(stratified_order(data.y_train, classes=classes, seed=settings.seed))
         prepared.save(self.out_dir)
         return _Plan(
+            ladder=ladder,
+            streaming=streaming,
             settings=settings.for_rows(n_rows),
             prepared=prepared,
             data=data,
@@ -266,7 +291,9 @@ class AutoMLEngine:
     def _search(self, p: _Plan, *, resume: bool, started: float) -> pd.DataFrame:
         """Run (or resume) the Tune search; the leaderboard of its trials, saved (with their checkpoints)."""
         storage = storage_for(self.out_dir, p.settings)
-        window = budget.search_window(p.settings, p.data, started=started, track=self.track)
+        window = budget.search_window(
+            p.settings, p.data, started=started, track=self.track, grow=p.streaming is not None
+        )
         if fallback.applies(window, p.data, resume=resume):
             board, p.search, p.timings["search_s"] = fallback.first_model(p, window, out_dir=self.out_dir)
             return board
@@ -283,6 +310,7 @@ class AutoMLEngine:
                 window=window,
                 max_concurrent=p.max_concurrent,
                 progress=self.progress,
+                ladder=p.ladder,
             )
         if self.track:  # open the MLflow store while the search runs (a fresh local store takes seconds)
             from app.search.track import warm_tracker
@@ -296,7 +324,10 @@ class AutoMLEngine:
         results = tuner.fit()
         p.timings["search_s"] = time.monotonic() - t0
         stopped, cut = ended_early(tuner)
-        board = leaderboard.from_results(results, mode=p.sspec.mode, asha_stopped=stopped, cut=cut)
+        trial_rows = len(p.data.y_train) if isinstance(p.data, TrialData) else p.n_rows
+        board = leaderboard.from_results(
+            results, mode=p.sspec.mode, asha_stopped=stopped, cut=cut, all_rows=trial_rows
+        )
         p.search = search_record(
             board, p.settings, window=window, seconds=p.timings["search_s"], mode=p.sspec.mode
         )

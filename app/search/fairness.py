@@ -28,12 +28,20 @@ from app.search.deadline import RecordingASHA
 SHOWN_AT = 3
 
 
-class FamilyASHA(RecordingASHA):
-    """ASHA with one bracket per model family (``trial.config["family"]``): the rungs' cutoffs are each
-    family's own, so a family is never stopped for learning less per round than another."""
+class BracketASHA(RecordingASHA):
+    """ASHA with one bracket per value of ``keys`` in the trial's config: ``("family",)`` judges a trial
+    only against its own family (``FamilyASHA``); with ``"rows"`` (``app.search.ladder``), only against
+    trials on as many training rows, which a trial on a larger sample would otherwise beat at every rung."""
 
     def __init__(
-        self, *, grace_period: int, max_t: int, reduction_factor: float, stop_last_trials: bool = True, **kw
+        self,
+        *,
+        grace_period: int,
+        max_t: int,
+        reduction_factor: float,
+        keys: tuple[str, ...] = ("family",),
+        stop_last_trials: bool = True,
+        **kw,
     ) -> None:
         super().__init__(
             grace_period=grace_period,
@@ -43,16 +51,22 @@ class FamilyASHA(RecordingASHA):
             **kw,
         )
         self._bracket_args = (grace_period, max_t, reduction_factor)
-        self.by_family: dict[str, _Bracket] = {}
+        self.keys = tuple(keys)
+        self.brackets: dict[tuple[str, ...], _Bracket] = {}
 
     def on_trial_add(self, tune_controller, trial) -> None:
         super().on_trial_add(tune_controller, trial)  # checks metric and mode
-        family = str(trial.config.get("family"))
-        if family not in self.by_family:
+        key = tuple(str(trial.config.get(k)) for k in self.keys)
+        if key not in self.brackets:
             grace, max_t, factor = self._bracket_args
             last = self._stop_last_trials
-            self.by_family[family] = _Bracket(grace, max_t, factor, 0, stop_last_trials=last)
-        self._trial_info[trial.trial_id] = self.by_family[family]
+            self.brackets[key] = _Bracket(grace, max_t, factor, 0, stop_last_trials=last)
+        self._trial_info[trial.trial_id] = self.brackets[key]
+
+
+class FamilyASHA(BracketASHA):
+    """ASHA with one bracket per model family (``trial.config["family"]``): the rungs' cutoffs are each
+    family's own, so a family is never stopped for learning less per round than another."""
 
 
 class FamilyShareSearch(OptunaSearch):

@@ -73,6 +73,7 @@ def first_model(
         "score": result.best_score,
         "cv_score": None,
         "rounds": result.num_rounds,
+        "rows": len(data.y_train),
         "train_time_s": time.monotonic() - started,
         "status": leaderboard.DEADLINE if result.deadline_reached else "completed",
         "trainer": "in_process",

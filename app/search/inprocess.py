@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -85,6 +85,31 @@ class TrialData:
         if len(y_t) == 0 or len(y_v) == 0:
             raise ValueError(f"empty split: {len(y_t)} training and {len(y_v)} validation rows")
         return cls(x_t, y_t, w_t, x_v, y_v, w_v, pre.to_dict(), raw)
+
+    @classmethod
+    def sample_of(
+        cls, train, valid: ValidRows, pre: Preprocessor, *, fraction: float, seed: int
+    ) -> TrialData:
+        """A random ``fraction`` of the training Ray Dataset ``train``, encoded, with the encoded
+        ``valid`` rows: the in-memory search of data over the memory limit (``app.search.ladder``).
+        Ray Data draws it (reproducible from ``seed`` for the same files and blocks)."""
+        x, y, w, _ = _encode(train.random_sample(fraction, seed=seed) if fraction < 1 else train, pre)
+        if len(y) == 0:
+            raise ValueError(f"empty sample: {fraction:.2%} of the training split gave no row")
+        return cls(x, y, w, valid.x, valid.y, valid.w, pre.to_dict(), valid.raw)
+
+    def head(self, rows: int) -> TrialData:
+        """The first ``rows`` training rows, as views of these arrays (no copy), with the same validation
+        rows: a row ladder's sample (``app.search.ladder``) once the rows are in ``reordered`` order."""
+        if rows >= len(self.y_train):
+            return self
+        w = None if self.w_train is None else self.w_train[:rows]
+        return replace(self, x_train=self.x_train[:rows], y_train=self.y_train[:rows], w_train=w)
+
+    def reordered(self, order: np.ndarray) -> TrialData:
+        """The training rows in ``order`` (``app.search.ladder.stratified_order``: every prefix a sample)."""
+        w = None if self.w_train is None else self.w_train[order]
+        return replace(self, x_train=self.x_train[order], y_train=self.y_train[order], w_train=w)
 
     def with_valid_in_train(self) -> TrialData:
         """Training rows followed by the validation rows (for a refit); validation stays as it is."""

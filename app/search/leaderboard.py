@@ -1,6 +1,6 @@
 """The leaderboard: one row per trial (family, params, validation score, cross-validation score, rounds,
-time, status, where it trained: ``in_process`` or ``ray_train``, and whether the final model holds its
-refit); for multiclass, validation accuracy and macro-F1 too (``BOARD_METRICS``)."""
+training rows, time, status, where it trained: ``in_process`` or ``ray_train``, and whether the final
+model holds its refit); for multiclass, validation accuracy and macro-F1 too (``BOARD_METRICS``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from app import atomic
-from app.search.spaces import split_config
+from app.search.spaces import ROWS, split_config
 from app.train.metrics import BOARD_METRICS
 
 # The CLI warns when the best persisted model scores this much (relatively) worse on validation than the
@@ -32,6 +32,7 @@ COLUMNS = [
     "score",
     "cv_score",
     "rounds",
+    "rows",
     "train_time_s",
     "status",
     "trainer",
@@ -46,11 +47,13 @@ def from_results(
     mode: str,
     asha_stopped: set[str] | frozenset[str] = frozenset(),
     cut: set[str] | frozenset[str] = frozenset(),
+    all_rows: int | None = None,
 ) -> pd.DataFrame:
     """Rows from a Tune ``ResultGrid``. ``checkpoint`` is where the trial's persisted model is
     (``app.search.candidates``) and ``score`` that model's validation score; a trial that persisted
     nothing keeps the best score it reported, and no checkpoint. ``asha_stopped``: the trials ASHA
-    stopped; ``cut``: those ``app.search.deadline.HardStop`` ended (their processes killed).
+    stopped; ``cut``: those ``app.search.deadline.HardStop`` ended (their processes killed). ``rows``: the
+    training rows of the trial, its row ladder's sample (``app.search.ladder``) or ``all_rows``.
     ``cv_score`` is empty and ``refit`` False here; the engine fills in the trials it
     cross-validated (out-of-fold score on train + valid) and those it refit."""
     from app.search import candidates
@@ -87,6 +90,7 @@ def from_results(
                 "score": score,
                 "cv_score": None,
                 "rounds": metrics.get("rounds"),
+                "rows": config.get(ROWS) or all_rows,
                 "train_time_s": metrics.get("time_total_s"),
                 "status": status,
                 "trainer": metrics.get("trainer"),
@@ -126,6 +130,8 @@ def table(frame: pd.DataFrame, *, limit: int = 15) -> str:
     cols = ["rank", "family", "score", *[n for n in EXTRA if n in frame], "rounds", "train_time_s", "status"]
     if "cv_score" in frame and frame["cv_score"].notna().any():
         cols.insert(3, "cv_score")
+    if "rows" in frame and frame["rows"].nunique() > 1:  # a row ladder: each trial's sample
+        cols.insert(cols.index("rounds") + 1, "rows")
     shown = frame.head(limit)[cols].copy()
     for col in ("score", "cv_score", *EXTRA):
         if col in shown:
@@ -168,6 +174,9 @@ def search_summary(search: dict) -> str:
     if search.get("families"):
         each = [f"{f} {v['trials']} (best #{v['best_rank']})" for f, v in search["families"].items()]
         line += f"\nfamilies: {', '.join(each)}"
+    if search.get("row_ladder"):
+        each = [f"{r['trials']} on {r['rows']:,}" for r in search["row_ladder"]]
+        line += f"\nrows: {', '.join(each)} (row ladder)"
     return f"{line}\n{search['note']}" if search.get("note") else line
 
 

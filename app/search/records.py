@@ -13,13 +13,17 @@ from app.search.leaderboard import families
 
 
 class RefitMember(TypedDict):
-    """One refit model: its trial, the rows and rounds it was trained with, where and how long."""
+    """One refit model: its trial, the rows and rounds it was trained with, where and how long; for a
+    member grown from a row ladder's sample to every row (``app.search.refit.grow_to_all_rows``), the
+    sample's rows and whether the all-rows model replaced the sample's (it scored at least as well)."""
 
     trial_id: str
     rows: int
     rounds: int
     trainer: str
     seconds: float
+    sample_rows: NotRequired[int]
+    replaced: NotRequired[bool]
 
 
 class RefitRecord(TypedDict):
@@ -28,6 +32,7 @@ class RefitRecord(TypedDict):
     done: bool
     reason: str | None
     members: NotRequired[list[RefitMember]]
+    all_rows: NotRequired[list[RefitMember]]
 
 
 class CVCandidate(TypedDict):
@@ -74,7 +79,8 @@ class SearchRecord(TypedDict):
     """How far the search got: its trials by status (``completed``, ``deadline``: ended by the time
     budget with their model so far, ``stopped`` by ASHA, ``errored``), its seconds and its window's (None
     without a time budget), what ended it: ``time budget`` or ``num_samples``, each model family's trials
-    and best rank (``families``, ``app.search.leaderboard.families``), and a ``note`` when the
+    and best rank (``families``, ``app.search.leaderboard.families``), the trials on each rung of a row
+    ladder (``row_ladder``: rows and trials, ``app.search.ladder``), and a ``note`` when the
     model comes from the driver instead (``app.search.fallback``: the start left no time for a search, or
     no trial persisted a model; ``fallback`` then)."""
 
@@ -88,6 +94,7 @@ class SearchRecord(TypedDict):
     best_reported: NotRequired[dict[str, Any]]
     persisted: NotRequired[list[dict[str, Any]]]
     families: NotRequired[dict[str, dict[str, Any]]]
+    row_ladder: NotRequired[list[dict[str, int]]]
 
 
 def search_record(
@@ -117,6 +124,9 @@ def search_record(
             for r in board.itertuples()
         ],
     }
+    if "rows" in board and board["rows"].nunique() > 1:  # a row ladder: its rungs' rows and trials
+        counts = board["rows"].dropna().astype(int).value_counts().sort_index()
+        record["row_ladder"] = [{"rows": int(r), "trials": int(n)} for r, n in counts.items()]
     best = _best_reported(board, maximize=mode == "max")
     if best is not None:
         record["best_reported"] = best

@@ -15,6 +15,8 @@ from typing import Any
 from app.learners import learner
 
 SEP = "__"
+# The key of a trial's config that holds its training rows, on a row ladder (app.search.ladder).
+ROWS = "rows"
 
 
 def split_config(config: dict[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -19,7 +19,7 @@ from app.search.budget import SearchWindow
 from app.search.inprocess import PAUSE, Round, TrialData, predict_encoded, train_local
 from app.search.raytrain import DRIVER_CPUS, StreamingData, ray_train_trial_fn, report_final
 from app.search.settings import RayTuneSettings
-from app.search.spaces import OptunaSpace, initial_points, split_config
+from app.search.spaces import ROWS, OptunaSpace, initial_points, split_config
 from app.train.metrics import BOARD_METRICS, default_metric, get_metric
 
 EXPERIMENT = "search"
@@ -86,6 +86,8 @@ def trial_fn(
     from app.search.candidates import CandidateStore, PersistPolicy
 
     family, params = split_config(config)
+    if config.get(ROWS):  # a row ladder's sample (app.search.ladder): a view of the shared rows
+        data = data.head(int(config[ROWS]))
     cadence = ReportCadence(settings.report_every, asha_rungs(settings))
     store, policy = CandidateStore.for_trial(), PersistPolicy()
     threads = max(1, int(settings.cpus_per_trial))
@@ -166,6 +168,7 @@ def make_tuner(
     max_concurrent: int,
     reuse_actors: bool = True,
     progress: Callable[..., None] | None = None,
+    ladder: list[int] | None = None,
 ):
     """A fresh ``Tuner`` over ``trial_fn`` (or ``ray_train_trial_fn``) with the settings' searcher
     and scheduler, ending at ``window``'s deadline when there is one.
@@ -174,6 +177,8 @@ def make_tuner(
     process per trial, whose start is longer than a short trial). Ray Train trials never
     reuse actors: a stopped trial's process must go, taking its Train controller and workers with it.
     ASHA's rungs are in boosting rounds, so trials reporting at uneven rounds are judged alike.
+    With ``ladder`` (``app.search.ladder``: the rows of each rung) new configurations train on samples
+    and climb to more rows, and ASHA judges a trial only against trials on as many rows.
     With ``progress`` (``app.search.progress``) Tune prints nothing and the search is one progress line.
 
     Long on purpose: it is the one place that assembles the searcher, the scheduler and the Tuner's
@@ -186,7 +191,8 @@ def make_tuner(
 
     from app.search.budget import end_seconds
     from app.search.deadline import ChoiceMeter, DeadlineLimiter, HardStop, RecordingASHA
-    from app.search.fairness import FamilyASHA, FamilyShareSearch
+    from app.search.fairness import BracketASHA, FamilyShareSearch
+    from app.search.ladder import RowLadder
 
     families = settings.families
     points = initial_points(
@@ -204,10 +210,13 @@ def make_tuner(
         optuna_search = FamilyShareSearch(space=space, metric="score", mode=spec.mode, **how, **fair)
     else:
         optuna_search = OptunaSearch(space=space, metric="score", mode=spec.mode, **how)
-    searcher = DeadlineLimiter(optuna_search, max_concurrent=max_concurrent)
+    inner = optuna_search if ladder is None else RowLadder(optuna_search, ladder=ladder)
+    searcher = DeadlineLimiter(inner, max_concurrent=max_concurrent)
     searcher.follow(window)
     if settings.scheduler == "asha":
-        scheduler = (FamilyASHA if settings.family_fairness else RecordingASHA)(
+        keys = (("family",) if settings.family_fairness else ()) + (("rows",) if ladder else ())
+        scheduler = (BracketASHA if keys else RecordingASHA)(
+            **({"keys": keys} if keys else {}),
             time_attr="rounds",
             # One past the last round: ASHA stops a trial whose result reaches max_t, and a trial
             # that boosts all max_rounds reports rounds == max_rounds before its final, checkpointed

@@ -53,6 +53,7 @@ def test_leaderboard_has_every_family_and_is_saved(fitted):
         "score",
         "cv_score",
         "rounds",
+        "rows",
         "train_time_s",
         "status",
         "trainer",
