@@ -160,6 +160,15 @@ def storage_problem(path: str | None, *, field: str, alive_nodes: int, mounts: s
     )
 
 
+def node_cpus() -> float:
+    """The CPUs of the connected cluster's largest alive node: the most one process, or one Ray Train
+    worker, can use (a request for the whole cluster's CPUs would wait for a node that size forever)."""
+    import ray
+
+    cpus = [node.get("Resources", {}).get("CPU", 0.0) for node in ray.nodes() if node.get("Alive")]
+    return max(cpus, default=1.0) or 1.0
+
+
 def require_shared_storage(path: str | None, *, field: str) -> None:
     """``SharedStorageError`` up front, not at the first checkpoint, when the connected cluster has more
     than one alive node and ``path`` is node-local (``storage_problem``)."""

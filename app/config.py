@@ -215,7 +215,7 @@ class SearchConfig(_Section):
         description="Rows as a resource of the search (app.search.ladder): new configurations train on a "
         "sample of first_rung_rows training rows, and one climbs to 4x the rows while it stays in the best "
         "quarter of its rung, up to every row; the validation rows are the same on every rung. None: on "
-        "from 1,000,000 training rows in memory; true: on whenever the rows make two rungs; false: off.",
+        "from 500,000 training rows; true: on whenever the rows make two rungs; false: off.",
     )
     first_rung_rows: int = Field(
         10_000, ge=100, description="Training rows of the row ladder's first rung (see row_ladder)."

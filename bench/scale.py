@@ -2,7 +2,7 @@
 FLAML and beside the project's own search without the ladder ("defaults on every row"), same budget.
 
     .venv/bin/python bench/scale.py [--sizes 1000000,6000000,24000000] [--budget 300] [--cpus 2]
-        [--systems project,all_rows,flaml] [--flaml-max-rows 6000000] [--all-rows-at 6000000]
+        [--systems project,all_rows,flaml] [--flaml-max-rows 6000000] [--all-rows-at 1000000,6000000]
         [--streaming-from 24000000] [--out bench/out/scale] [--reuse]
 
 The data: a binary task of 20 numeric features, 10 of them informative through interactions,
@@ -11,16 +11,18 @@ files, and one test split of 200,000 rows of the same distribution for every siz
 
 Runs (each a fresh process, as a user runs it; ``bench/quality.py`` runs and scores them):
 * ``project``: ``automl fit DIR --target target --time-budget B --metric auc`` with the CLI's defaults
-  (the ladder turns itself on from 1,000,000 training rows); at ``--streaming-from`` rows and above,
+  (the ladder turns itself on from 500,000 training rows); at ``--streaming-from`` rows and above,
   with ``search.in_memory_limit_bytes`` below the data, so the data goes the streaming way;
-* ``all_rows``: the same with ``search.row_ladder=false``, at ``--all-rows-at`` rows;
+* ``all_rows``: the same with ``search.row_ladder=false``, at the ``--all-rows-at`` sizes;
 * ``flaml``: FLAML (lgbm, xgboost, catboost) on the same files in its own environment (``.bench-venv``),
   at sizes up to ``--flaml-max-rows``.
 
 Per run: configurations tried, test AUC, wall seconds of the process against the budget, peak memory
 of the driver (its high-water mark) and of its process tree (Ray's workers, proportional set sizes).
-The last line: ``ratio`` = project AUC / FLAML AUC at 6M rows, ``trials_6m``, ``over_budget_max`` (over
-every run of every system), ``rss_ratio_24m_6m`` (project's tree peak), ``ladder_vs_all_rows_6m``.
+The last line: ``ratio`` = project AUC / FLAML AUC at 6M rows (null when FLAML did not finish within
+``bench/quality.py``'s timeout, 3 x budget + 300 s: then in ``failed``), ``ratio_1m``, ``trials_6m``,
+``over_budget_max`` (over every finished run of every system), ``rss_ratio_24m_6m`` (project's tree
+peak), ``ladder_vs_all_rows_6m``.
 """
 
 from __future__ import annotations
@@ -148,12 +150,13 @@ def main() -> None:
     parser.add_argument("--cpus", type=int, default=2)
     parser.add_argument("--systems", default="project,all_rows,flaml")
     parser.add_argument("--flaml-max-rows", type=int, default=6_000_000)
-    parser.add_argument("--all-rows-at", type=int, default=6_000_000)
+    parser.add_argument("--all-rows-at", default="1000000,6000000", help="Sizes of the all_rows runs.")
     parser.add_argument("--streaming-from", type=int, default=24_000_000)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "scale")
     parser.add_argument("--reuse", action="store_true", help="Keep the scored runs already under --out.")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
+    all_rows_at = {int(s) for s in args.all_rows_at.split(",") if s}
     systems = [s for s in args.systems.split(",") if s]
     unknown = set(systems) - {"project", "all_rows", "flaml"}
     if unknown:
@@ -165,17 +168,19 @@ def main() -> None:
     test_path = write_test(args.out)
     test = pd.read_parquet(test_path)
     results: dict[tuple[str, int], dict] = {}
+    failed: dict[tuple[str, int], str] = {}  # e.g. a run past bench/quality.py's timeout (3 x budget + 300 s)
     for rows in sizes:
         train = write_size(rows, args.out)
         for system in systems:
             if (system == "flaml" and rows > args.flaml_max_rows) or (
-                system == "all_rows" and rows != args.all_rows_at
+                system == "all_rows" and rows not in all_rows_at
             ):
                 continue
             try:
                 r = run_one(system, rows, args, train=train, test_path=test_path, test=test)
             except Exception as exc:  # noqa: BLE001 - one failed run is a result, not the end of the bench
                 print(f"[{system}] {rows:,} rows FAILED: {exc}", flush=True)
+                failed[(system, rows)] = str(exc)[:300]
                 continue
             results[(system, rows)] = r
             report(
@@ -192,6 +197,7 @@ def main() -> None:
 
     six, big = 6_000_000, max(sizes)
     project_6m, flaml_6m = get("project", six, "auc"), get("flaml", six, "auc")
+    project_1m, flaml_1m = get("project", 1_000_000, "auc"), get("flaml", 1_000_000, "auc")
     rss_6m, rss_big = get("project", six, "tree_peak_gb"), get("project", big, "tree_peak_gb")
     all_rows_6m = get("all_rows", six, "auc")
     emit(
@@ -201,6 +207,8 @@ def main() -> None:
         over_budget_max=max((r["over_budget"] for r in results.values()), default=None),
         rss_ratio_24m_6m=rss_big / rss_6m if rss_big and rss_6m and big != six else None,
         ladder_vs_all_rows_6m=project_6m / all_rows_6m if project_6m and all_rows_6m else None,
+        ratio_1m=project_1m / flaml_1m if project_1m and flaml_1m else None,
+        failed=[{"system": s, "rows": n, "error": e} for (s, n), e in failed.items()],
         runs=[
             {k: r[k] for k in ("system", "rows", "auc", "trials", "wall_s", "over_budget", "tree_peak_gb")}
             for r in results.values()

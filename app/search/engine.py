@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from app.config import DataConfig, TrackingConfig
@@ -163,7 +164,7 @@ class AutoMLEngine:
     def _run(self, spec: DatasetSpec, *, task: str | None, resume: bool, started: float) -> FitResult:
         """Plan -> search -> choose -> refit -> record. After Ctrl-C the best trials are kept as they are:
         no cross-validation, refit or tracking."""
-        from app.cluster import require_shared_storage
+        from app.cluster import node_cpus, require_shared_storage
 
         # Trials on several nodes checkpoint from each: refused now, not at the first checkpoint.
         require_shared_storage(
@@ -204,7 +205,7 @@ class AutoMLEngine:
                 p.data,
                 p.sspec,
                 p.settings,
-                threads=int(p.cpus),
+                threads=int(min(p.cpus, node_cpus())),
                 deadline=deadline,
                 out_dir=self.out_dir,
                 every_row=p.streaming,
@@ -219,7 +220,7 @@ class AutoMLEngine:
         the memory limit, on a sample of what fits, and the chosen model then on every row on Ray Train."""
         import ray
 
-        from app.search.ladder import ladder_for, rungs, stratified_order  # imports Ray Tune
+        from app.search.ladder import VALID_ROWS, ladder_for, rungs, stratified_order  # imports Ray Tune
 
         settings = self.optimizer.settings
         prepared = prepare(spec, config=self.data_config, task=task)
@@ -254,6 +255,10 @@ class AutoMLEngine:
         if ladder and len(ladder) > 1:  # its samples are prefixes of one stratified order of the rows
             classes = str(pre.task) != "regression"
             data = data.reordered(stratified_order(data.y_train, classes=classes, seed=settings.seed))
+            if len(data.y_valid) > VALID_ROWS:  # and one validation sample for every rung
+                order = stratified_order(data.y_valid, classes=classes, seed=settings.seed)
+                data = data.valid_subset(np.sort(order[:VALID_ROWS]))
+            valid = data.valid
         prepared.save(self.out_dir)
         return _Plan(
             ladder=ladder,

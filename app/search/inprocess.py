@@ -106,6 +106,12 @@ class TrialData:
         w = None if self.w_train is None else self.w_train[:rows]
         return replace(self, x_train=self.x_train[:rows], y_train=self.y_train[:rows], w_train=w)
 
+    def valid_subset(self, rows: np.ndarray) -> TrialData:
+        """These data with only the validation rows ``rows`` (indices); ``raw_valid`` stays as it is (the
+        report and the prediction reference read it on its own)."""
+        w = None if self.w_valid is None else self.w_valid[rows]
+        return replace(self, x_valid=self.x_valid[rows], y_valid=self.y_valid[rows], w_valid=w)
+
     def reordered(self, order: np.ndarray) -> TrialData:
         """The training rows in ``order`` (``app.search.ladder.stratified_order``: every prefix a sample)."""
         w = None if self.w_train is None else self.w_train[order]

@@ -37,8 +37,14 @@ ROW_FACTOR = 4
 # linear in rows where boosting is a little worse). First guesses: the seconds per row are measured.
 FINAL_SHARE = 0.4
 CLIMB_MARGIN = 1.5
+# Validation rows every trial of a ladder scores on each round, a stratified sample of the validation
+# split: on millions of rows the split is many times a first rung's sample, and scoring it every round
+# cost a trial on 10,000 rows ten times its boosting (bench/scale.py). The size is statistical, not the
+# machine's: the standard error of AUC or logloss at this many rows is well under the gaps the search
+# acts on.
+VALID_ROWS = 100_000
 # ``row_ladder=None`` turns the ladder on from this many training rows.
-AUTO_ROWS = 1_000_000
+AUTO_ROWS = 500_000
 
 
 def rungs(n_rows: int, first: int, factor: int = ROW_FACTOR) -> list[int]:
@@ -68,6 +74,20 @@ def stratified_order(y: np.ndarray, *, classes: bool, seed: int) -> np.ndarray:
         idx = np.flatnonzero(inverse == k)
         within[idx] = (np.arange(len(idx)) + rng.random(len(idx))) / len(idx)
     return order[np.argsort(within, kind="stable")]
+
+
+def seconds_on(timed: list[tuple[int, float]], rows: int) -> float:
+    """A fit's seconds on ``rows`` rows from the ``(rows, seconds)`` of fits of the same configuration on
+    fewer: from the two largest, a fixed part (validation rows, the trial's start) and seconds per extra
+    row; from one, its seconds per row (an overestimate: the fixed part counted as if it grew)."""
+    timed = sorted(timed)
+    top_rows, top_seconds = timed[-1]
+    if len(timed) >= 2 and timed[-2][0] < top_rows:
+        low_rows, low_seconds = timed[-2]
+        per_row = (top_seconds - low_seconds) / (top_rows - low_rows)
+        if per_row > 0:
+            return top_seconds + per_row * (rows - top_rows)
+    return top_seconds / max(top_rows, 1) * rows
 
 
 class RowLadder(Searcher):
@@ -169,23 +189,15 @@ class RowLadder(Searcher):
         return None
 
     def fit_seconds(self, trial: str, rung: int, to: int) -> float:
-        """What training ``trial``'s configuration (finished on ``rung``) on rung ``to``'s rows will take:
-        from its two largest finished rungs, their fixed part (validation rows, the trial's start) and
-        their seconds per extra row; from one, its seconds per row (an overestimate: the fixed part is
-        counted as if it grew with the rows)."""
+        """What training ``trial``'s configuration (finished on ``rung``) on rung ``to``'s rows will take,
+        from its finished rungs (``seconds_on``)."""
         config = self._key(trial)
-        timed = sorted(
+        timed = [
             (self.ladder[self.rung_of[t]], s)
             for t, s in self.seconds.items()
             if t in self.finished and self._key(t) == config
-        )
-        rows, seconds = timed[-1] if timed else (self.ladder[rung], self.seconds.get(trial, 0.0))
-        if len(timed) >= 2 and timed[-2][0] < rows:
-            low_rows, low_seconds = timed[-2]
-            per_row = (seconds - low_seconds) / (rows - low_rows)
-            if per_row > 0:
-                return seconds + per_row * (self.ladder[to] - rows)
-        return seconds / rows * self.ladder[to]
+        ]
+        return seconds_on(timed or [(self.ladder[rung], self.seconds.get(trial, 0.0))], self.ladder[to])
 
     def _key(self, trial: str) -> tuple:
         """The configuration of ``trial`` whatever its rows."""

@@ -187,10 +187,19 @@ def grow_to_all_rows(
     trained again on every training row of ``data`` (in process, or on Ray Train from the streaming
     splits), with early stopping on the validation rows, and replaces the sample's model when it scores at
     least as well. A member whose fit would end past ``deadline`` (at its trial's measured seconds per
-    row) keeps its sample's model, as does one whose fit the deadline cut short of it."""
+    row, from the fits of its configuration on the ladder's rungs) keeps its sample's model, as does one
+    whose fit the deadline cut short of it."""
+    from app.search.ladder import seconds_on
+
     rows = board.set_index("trial_id")
     streaming = isinstance(data, StreamingData)
     n = data.n_train if streaming else len(data.y_train)
+    # The seconds of each configuration's finished fits on the rungs it climbed.
+    done = board[board["status"] == "completed"].dropna(subset=["rows", "train_time_s"])
+    timed = {
+        key: list(zip(g["rows"].astype(int), g["train_time_s"].astype(float), strict=True))
+        for key, g in done.groupby(["family", "params"])
+    }
     better = (lambda a, b: a >= b) if sspec.mode == "max" else (lambda a, b: a <= b)
     records: list[RefitMember] = []
     for d, trial_id in members(result.model_dir, trial_id=result.best_trial):
@@ -198,7 +207,8 @@ def grow_to_all_rows(
         if pd.isna(sample) or int(sample) >= n:
             continue
         seconds = rows.loc[trial_id, "train_time_s"]
-        expected = (float(seconds) if pd.notna(seconds) else 0.0) * n / int(sample)
+        own = [(int(sample), float(seconds) if pd.notna(seconds) else 0.0)]
+        expected = seconds_on(timed.get((rows.loc[trial_id, "family"], rows.loc[trial_id, "params"]), own), n)
         expected += RAY_TRAIN_START_S if streaming else 0.0
         if deadline is not None and time.monotonic() + expected > deadline:
             continue

@@ -50,18 +50,26 @@ def test_uris_nfs_mounts_and_single_nodes_are_accepted():
 
 
 @pytest.fixture(scope="module")
-def head():
-    with ray_cluster.ray_head(num_cpus=NODE_CPUS, dashboard=False, env=FAST_NODE_DEATH) as started:
+def node_env(s3_endpoint) -> dict[str, str]:
+    """Every node reaches S3 with credentials of its own, as a cluster's nodes do (an instance role, or
+    these variables): a Ray Train run the driver starts builds its storage filesystem on the node its
+    controller lands on."""
+    return {**FAST_NODE_DEATH, **s3_endpoint.env()}
+
+
+@pytest.fixture(scope="module")
+def head(node_env):
+    with ray_cluster.ray_head(num_cpus=NODE_CPUS, dashboard=False, env=node_env) as started:
         yield started
 
 
 @pytest.fixture(scope="module")
-def second_node(head):
+def second_node(head, node_env):
     """The second node, shared by the tests in file order; the last one takes it down.
 
     One node for the module: besides saving a start, a node started after another had been stopped
     timed out registering with the GCS ("The current node timed out during startup") twice here."""
-    with ray_cluster.ray_node(head, num_cpus=NODE_CPUS, resources=SECOND_NODE, env=FAST_NODE_DEATH) as node:
+    with ray_cluster.ray_node(head, num_cpus=NODE_CPUS, resources=SECOND_NODE, env=node_env) as node:
         yield node
 
 
@@ -159,6 +167,41 @@ def test_a_search_runs_trials_on_both_nodes_with_its_storage_on_s3(
     assert pointers and all(k.startswith("tune/search/") for k in pointers)
     assert "xgboost" in (out / "leaderboard.csv").read_text()
     assert (out / "model" / "metadata.json").exists()  # chosen from the trials' persisted models on S3
+
+
+@pytest.mark.slow
+def test_a_row_ladder_over_the_memory_limit_samples_searches_on_both_nodes_and_grows_on_s3(
+    second_node, env, s3_endpoint, s3_bucket, data_dir, tmp_path
+):
+    """Data over ``in_memory_limit_bytes`` with the row ladder: Ray Data draws the sample, trials on both
+    nodes train on its rungs (prefixes shared through the object store), and the chosen model is trained
+    on every row on Ray Train, its run stored on S3 beside the search's."""
+    config = tmp_path / "automl.yaml"
+    search = {"storage_path": f"s3://{s3_bucket}/ladder", "cpus_per_trial": 1.5}
+    search |= {"in_memory_limit_bytes": 20_000, "row_ladder": True, "first_rung_rows": 100}
+    config.write_text(
+        yaml.safe_dump({"data": {"s3": {"endpoint_url": s3_endpoint.endpoint_url}}, "search": search})
+    )
+    out = tmp_path / "fit"
+    args = ["--target", "y", "--config", config, "--out", out, "--families", "xgboost", "--max-rounds", "40"]
+    args += ["--num-samples", "6", "--max-concurrent", "2", "--scheduler", "fifo"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "app.cli", "fit", str(data_dir), *map(str, args)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert _trials_on(second_node), _actor_names(second_node)
+    result = json.loads((out / "fit.json").read_text())["result"]
+    rungs = {r["rows"] for r in result["search"]["row_ladder"]}
+    assert 100 in rungs and max(rungs) < 1500  # a sample of what fits in 20,000 bytes
+    (grown,) = result["refit"]["all_rows"]
+    assert grown["trainer"] == "ray_train" and grown["rows"] > max(rungs)
+    assert any(k.startswith("ladder/refit/") for k in _keys(s3_endpoint, s3_bucket))  # its Ray Train run
+    assert "rows: " in proc.stdout and (out / "model" / "metadata.json").exists()
 
 
 @pytest.mark.slow

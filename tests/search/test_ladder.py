@@ -5,6 +5,7 @@ grown to every row before it is saved."""
 import json
 import time
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,6 +15,7 @@ from app.data.synthetic import make_frame
 from app.search import AutoMLEngine, RayTuneOptimizer, RayTuneSettings
 from app.search.fairness import BracketASHA
 from app.search.inprocess import TrialData
+from app.search.inputs import dataset_spec
 from app.search.ladder import AUTO_ROWS, RowLadder, ladder_for, rungs, stratified_order
 from app.train import load_model
 
@@ -27,7 +29,7 @@ def test_rungs_grow_by_four_up_to_every_row():
     assert rungs(15_000, 10_000) == [15_000]  # one rung: no ladder
 
 
-def test_the_ladder_is_on_from_a_million_rows_unless_the_settings_say():
+def test_the_ladder_is_on_from_half_a_million_rows_unless_the_settings_say():
     auto = RayTuneSettings()
     assert ladder_for(auto, AUTO_ROWS - 1) is None
     assert ladder_for(auto, AUTO_ROWS) == rungs(AUTO_ROWS, 10_000)
@@ -244,7 +246,7 @@ def test_a_member_chosen_on_a_sample_is_grown_to_every_row(ray_session, tmp_path
         row_ladder=True,
         first_rung_rows=500,
     )
-    result = AutoMLEngine(RayTuneOptimizer(settings), out_dir=tmp_path, track=False).fit(frame, target="y")
+    result = AutoMLEngine(RayTuneOptimizer(settings), out_dir=tmp_path).fit(frame, target="y")
     board = result.leaderboard.set_index("trial_id")
     assert set(board["rows"]) == {500}
     (grown,) = result.refit["all_rows"]
@@ -256,6 +258,13 @@ def test_a_member_chosen_on_a_sample_is_grown_to_every_row(ray_session, tmp_path
         assert result.refit["done"] is True  # every member now holds every row: refit on train + valid
     else:  # the sample's model scored better: kept, and not refit with a sample's rounds
         assert result.refit["done"] is False and "sample" in result.refit["reason"]
+    # The model tracked in MLflow is the one saved: the same predictions.
+    mlflow.set_tracking_uri(result.tracking["tracking_uri"])
+    tracked = mlflow.pyfunc.load_model(f"runs:/{result.tracking['run_id']}/model")
+    rows = make_frame(300, task="binary", seed=10).drop(columns=["y"])
+    saved = np.asarray(load_model(result.model_dir).predict_proba(rows))[:, 1]
+    logged = np.asarray(tracked.predict(rows, params={"method": "predict_proba"}))[:, 1]
+    np.testing.assert_allclose(logged, saved, rtol=1e-5)
 
 
 @pytest.mark.slow
@@ -307,3 +316,29 @@ def test_a_fit_on_more_rows_is_estimated_from_two_rungs_of_the_same_configuratio
     assert climbed["rows"] == 400
     _finish(ladder, "t4", 0.05, seconds=8.0)  # 3 s for 300 more rows: 1 s per 100 rows on a 4 s fixed part
     assert ladder.fit_seconds("t4", 1, 2) == pytest.approx(8.0 + 12.0)
+
+
+def test_the_validation_rows_are_one_stratified_sample_for_every_rung(monkeypatch, ray_session, tmp_path):
+    """Over ``VALID_ROWS`` validation rows a ladder's trials score on a stratified sample of them, the same
+    for every trial (here the cap is lowered to 300 of the 2,400 validation rows)."""
+    from app.search import ladder
+
+    monkeypatch.setattr(ladder, "VALID_ROWS", 300)
+    frame = make_frame(12_000, task="binary", seed=13)
+    settings = RayTuneSettings(
+        num_samples=2,
+        families=["xgboost"],
+        search_algorithm="random",
+        max_rounds=20,
+        report_every=5,
+        ensemble_size=1,
+        row_ladder=True,
+        first_rung_rows=1000,
+    )
+    engine = AutoMLEngine(RayTuneOptimizer(settings), out_dir=tmp_path, track=False)
+    spec = dataset_spec(frame, None, "y", out_dir=tmp_path, s3=engine.data_config.s3)
+    plan = engine._plan(spec, task=None, resume=False, started=time.monotonic())
+    assert len(plan.valid.y) == len(plan.data.y_valid) == 300
+    share = frame["y"].mean()
+    assert abs(plan.valid.y.mean() - share) < 0.01  # stratified: the classes' shares kept
+    assert plan.data.x_train.shape[0] > 9000  # every training row, the ladder's rungs are its prefixes
