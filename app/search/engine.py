@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from app.config import DataConfig, TrackingConfig
@@ -33,9 +32,9 @@ from app.search.state import (
     FIT_FILE,
     MODEL_DIR,
     VALIDATED_DIR,
+    note_data,
     record_result,
     save_prediction_reference,
-    write_fit_file,
 )
 from app.search.tuner import SearchSpec, ended_early, make_tuner, restore_tuner, search_spec, storage_for
 
@@ -220,12 +219,12 @@ class AutoMLEngine:
         the memory limit, on a sample of what fits, and the chosen model then on every row on Ray Train."""
         import ray
 
-        from app.search.ladder import VALID_ROWS, ladder_for, rungs, stratified_order  # imports Ray Tune
+        from app.search.ladder import ladder_for, on_ladder, rungs  # imports Ray Tune
 
         settings = self.optimizer.settings
         prepared = prepare(spec, config=self.data_config, task=task)
         if not resume:  # the data is valid: only now does the new fit replace an earlier one's record
-            self._note_data(spec, task, prepared)
+            note_data(self.out_dir, spec, self.optimizer.settings, task, prepared, notify=self.notify)
         pre = prepared.preprocessor
         cpus = ray.cluster_resources().get("CPU", 1.0)
         ladder, streaming = None, None
@@ -252,12 +251,8 @@ class AutoMLEngine:
             data = TrialData.from_datasets(prepared.splits.train, prepared.splits.valid, pre)
             valid, n_rows, n_features = data.valid, len(data.y_train), data.x_train.shape[1]
             ladder = ladder_for(settings, n_rows)
-        if ladder and len(ladder) > 1:  # its samples are prefixes of one stratified order of the rows
-            classes = str(pre.task) != "regression"
-            data = data.reordered(stratified_order(data.y_train, classes=classes, seed=settings.seed))
-            if len(data.y_valid) > VALID_ROWS:  # and one validation sample for every rung
-                order = stratified_order(data.y_valid, classes=classes, seed=settings.seed)
-                data = data.valid_subset(np.sort(order[:VALID_ROWS]))
+        if ladder and len(ladder) > 1:
+            data = on_ladder(data, classes=str(pre.task) != "regression", seed=settings.seed)
             valid = data.valid
         prepared.save(self.out_dir)
         return _Plan(
@@ -274,24 +269,6 @@ class AutoMLEngine:
             n_features=n_features,
             timings={"data_s": time.monotonic() - started},
         )
-
-    def _note_data(self, spec: DatasetSpec, task: str | None, prepared: PreparedData) -> None:
-        """Write ``fit.json`` with what was noticed about the data, and tell the user."""
-        dropped = prepared.null_target_rows()
-        text_numbers = prepared.info.text_numbers
-        data = {"null_target_rows": dropped, "text_numbers": text_numbers}
-        write_fit_file(self.out_dir, spec, self.optimizer.settings, task, data=data)
-        for name, markers in text_numbers.items():
-            self.notify(
-                f"column {name!r} is text but holds numbers{' and ' + str(markers) if markers else ''}: "
-                "read as numbers, markers as missing values"
-            )
-        if dropped["rows"]:
-            self.notify(
-                f"{dropped['rows']:,} of {dropped['of']:,} rows ({dropped['counted_in']}) have no "
-                f"{spec.target!r} value and are not used; recorded in {self.out_dir / FIT_FILE} "
-                "under data.null_target_rows"
-            )
 
     def _search(self, p: _Plan, *, resume: bool, started: float) -> pd.DataFrame:
         """Run (or resume) the Tune search; the leaderboard of its trials, saved (with their checkpoints)."""

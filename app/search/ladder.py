@@ -17,8 +17,9 @@ A module of its own for the reason ``app.search.deadline`` is one: Tune pickles 
 
 from __future__ import annotations
 
+import base64
+import json
 import os
-import pickle
 import tempfile
 import time
 from typing import Any
@@ -225,32 +226,46 @@ class RowLadder(Searcher):
             per[rung] += 1
         return [{"rows": rows, "trials": n} for rows, n in zip(self.ladder, per, strict=True)]
 
-    # Saved with the search (resume): the wrapped searcher's file, and the ladder's own state beside it.
+    # Saved with the search (resume), as JSON: the ladder's own state, and the wrapped searcher's file
+    # as it wrote it (read back by the wrapped searcher's own restore).
+    _SETS = ("own", "finished")
+
     def get_state(self) -> dict[str, Any]:
         state = {k: v for k, v in self.__dict__.items() if k != "searcher"}
-        return pickle.loads(pickle.dumps(state))
+        plain = {k: sorted(v) if k in self._SETS else v for k, v in state.items()}
+        return json.loads(json.dumps(plain, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
 
     def set_state(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
+        self.__dict__.update({k: set(v) if k in self._SETS else v for k, v in state.items()})
 
     def save(self, checkpoint_path: str) -> None:
         self.searcher.save(checkpoint_path)
         with open(checkpoint_path, "rb") as f:
-            inner = f.read()
-        with open(checkpoint_path, "wb") as f:
-            pickle.dump({"searcher": inner, "ladder": self.get_state()}, f)
+            inner = base64.b64encode(f.read()).decode()
+        with open(checkpoint_path, "w") as f:
+            json.dump({"searcher": inner, "ladder": self.get_state()}, f)
 
     def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "rb") as f:
-            saved = pickle.load(f)  # noqa: S301 - the search's own state, written by save() above
-        fd, tmp = tempfile.mkstemp(suffix=".pkl")
+        with open(checkpoint_path) as f:
+            saved = json.load(f)
+        fd, tmp = tempfile.mkstemp(suffix=".searcher")
         try:
             with os.fdopen(fd, "wb") as f:
-                f.write(saved["searcher"])
+                f.write(base64.b64decode(saved["searcher"]))
             self.searcher.restore(tmp)
         finally:
             os.unlink(tmp)
         self.set_state(saved["ladder"])
+
+
+def on_ladder(data: Any, *, classes: bool, seed: int) -> Any:
+    """``data`` (``TrialData``) for a ladder: its training rows in ``stratified_order`` (a rung's sample
+    is a prefix), its validation rows one stratified sample of at most ``VALID_ROWS`` for every rung."""
+    data = data.reordered(stratified_order(data.y_train, classes=classes, seed=seed))
+    if len(data.y_valid) > VALID_ROWS:
+        order = stratified_order(data.y_valid, classes=classes, seed=seed)
+        data = data.valid_subset(np.sort(order[:VALID_ROWS]))
+    return data
 
 
 def ladder_for(settings: Any, n_rows: int) -> list[int] | None:

@@ -11,7 +11,9 @@ from app import atomic
 from app.search import interrupt
 
 if TYPE_CHECKING:
-    from app.data import DatasetSpec
+    from collections.abc import Callable
+
+    from app.data import DatasetSpec, PreparedData
     from app.search.inprocess import ValidRows
     from app.search.records import FitResult
     from app.search.settings import RayTuneSettings
@@ -19,6 +21,33 @@ if TYPE_CHECKING:
 FIT_FILE = "fit.json"
 MODEL_DIR = "model"
 VALIDATED_DIR = "validated_model"
+
+
+def note_data(
+    out_dir: Path,
+    spec: DatasetSpec,
+    settings: RayTuneSettings,
+    task: str | None,
+    prepared: PreparedData,
+    *,
+    notify: Callable[[str], None],
+) -> None:
+    """Write ``fit.json`` with what was noticed about the data, and tell the user (``notify``)."""
+    dropped = prepared.null_target_rows()
+    text_numbers = prepared.info.text_numbers
+    data = {"null_target_rows": dropped, "text_numbers": text_numbers}
+    write_fit_file(out_dir, spec, settings, task, data=data)
+    for name, markers in text_numbers.items():
+        notify(
+            f"column {name!r} is text but holds numbers{' and ' + str(markers) if markers else ''}: "
+            "read as numbers, markers as missing values"
+        )
+    if dropped["rows"]:
+        notify(
+            f"{dropped['rows']:,} of {dropped['of']:,} rows ({dropped['counted_in']}) have no "
+            f"{spec.target!r} value and are not used; recorded in {out_dir / FIT_FILE} "
+            "under data.null_target_rows"
+        )
 
 
 def write_fit_file(
