@@ -178,7 +178,12 @@ def test_a_row_ladder_over_the_memory_limit_samples_searches_on_both_nodes_and_g
     on every row on Ray Train, its run stored on S3 beside the search's."""
     config = tmp_path / "automl.yaml"
     search = {"storage_path": f"s3://{s3_bucket}/ladder", "cpus_per_trial": 1.5}
-    search |= {"in_memory_limit_bytes": 20_000, "row_ladder": True, "first_rung_rows": 100}
+    search |= {
+        "in_memory_limit_bytes": 20_000,
+        "row_ladder": True,
+        "first_rung_rows": 100,
+        "ensemble_size": 1,
+    }
     config.write_text(
         yaml.safe_dump({"data": {"s3": {"endpoint_url": s3_endpoint.endpoint_url}}, "search": search})
     )

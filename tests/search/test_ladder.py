@@ -9,6 +9,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 from ray.tune.search import Searcher
 
 from app.data.synthetic import make_frame
@@ -229,23 +230,18 @@ def test_the_chosen_model_is_trained_on_every_row(ladder_fit):
     assert np.asarray(proba).shape[0] == 200
 
 
+def _small_ladder(**settings) -> RayTuneSettings:
+    """XGBoost trials run to their end on a ladder whose first rung is 500 rows."""
+    fixed = {"families": ["xgboost"], "search_algorithm": "random", "scheduler": "fifo", "max_rounds": 60}
+    fixed |= {"report_every": 5, "early_stopping_rounds": 10, "ensemble_size": 1}
+    return RayTuneSettings(**fixed, row_ladder=True, first_rung_rows=500, **settings)
+
+
 def test_a_member_chosen_on_a_sample_is_grown_to_every_row(ray_session, tmp_path):
     """One rung of growth: every trial on the first rung (num_samples too few to climb), so the chosen one
     is a sample's model, and the fit trains it again on every row with early stopping."""
     frame = make_frame(6_000, task="binary", seed=9)
-    settings = RayTuneSettings(
-        num_samples=3,
-        families=["xgboost"],
-        search_algorithm="random",
-        scheduler="fifo",
-        max_rounds=60,
-        report_every=5,
-        early_stopping_rounds=10,
-        ensemble_size=1,
-        cv_folds=0,  # cross-validation's models train on folds of every row
-        row_ladder=True,
-        first_rung_rows=500,
-    )
+    settings = _small_ladder(num_samples=3, cv_folds=0)  # cross-validation's models train on every row
     result = AutoMLEngine(RayTuneOptimizer(settings), out_dir=tmp_path).fit(frame, target="y")
     board = result.leaderboard.set_index("trial_id")
     assert set(board["rows"]) == {500}
@@ -259,8 +255,9 @@ def test_a_member_chosen_on_a_sample_is_grown_to_every_row(ray_session, tmp_path
     else:  # the sample's model scored better: kept, and not refit with a sample's rounds
         assert result.refit["done"] is False and "sample" in result.refit["reason"]
     # The model tracked in MLflow is the one saved: the same predictions.
-    mlflow.set_tracking_uri(result.tracking["tracking_uri"])
-    tracked = mlflow.pyfunc.load_model(f"runs:/{result.tracking['run_id']}/model")
+    # The fit's own store for this load only: a tracking URI left set would move the tests after this one.
+    with _use_tracking_uri(result.tracking["tracking_uri"]):
+        tracked = mlflow.pyfunc.load_model(f"runs:/{result.tracking['run_id']}/model")
     rows = make_frame(300, task="binary", seed=10).drop(columns=["y"])
     saved = np.asarray(load_model(result.model_dir).predict_proba(rows))[:, 1]
     logged = np.asarray(tracked.predict(rows, params={"method": "predict_proba"}))[:, 1]
@@ -272,19 +269,7 @@ def test_over_the_memory_limit_the_search_runs_on_a_sample_and_the_model_on_ever
     """Data over ``in_memory_limit_bytes`` with the ladder: trials train in process on a sample of what
     fits (Ray Data draws it), and the chosen model is then trained on every row on Ray Train."""
     frame = make_frame(6_000, task="binary", seed=11)
-    settings = RayTuneSettings(
-        num_samples=4,
-        families=["xgboost"],
-        search_algorithm="random",
-        scheduler="fifo",
-        max_rounds=60,
-        report_every=5,
-        early_stopping_rounds=10,
-        ensemble_size=1,
-        in_memory_limit_bytes=60_000,  # a few thousand encoded rows
-        row_ladder=True,
-        first_rung_rows=500,
-    )
+    settings = _small_ladder(num_samples=4, in_memory_limit_bytes=60_000)  # a few thousand encoded rows
     result = AutoMLEngine(RayTuneOptimizer(settings), out_dir=tmp_path, track=False).fit(frame, target="y")
     board = result.leaderboard
     assert set(board["trainer"]) == {"in_process"} and result.trainer == "in_process"
