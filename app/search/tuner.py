@@ -240,6 +240,12 @@ def make_tuner(
             members=settings.ensemble_size,
         )
         callbacks += [hard_stop, meter]
+    if callbacks:
+        # Given callbacks, Tune's usage tagging imports mlflow (ray.air.integrations.mlflow) in fit():
+        # imported here, on the driver's main thread before the tracker's warm-up thread imports it too
+        # (two threads importing one package at once fail with "deadlock detected by _ModuleLock"; a
+        # retraining job's fit, with the deadline's callbacks and no progress line, failed so in CI).
+        import ray.air.integrations.mlflow  # noqa: F401
     return tune.Tuner(
         _trainable(data, settings, spec, deadline=window.deadline if window else None),
         tune_config=TuneConfig(
@@ -268,11 +274,6 @@ def make_tuner(
 
 
 def _progress(progress: Callable[..., None], settings: RayTuneSettings, spec: SearchSpec, window):
-    # Given callbacks, Tune's usage tagging imports mlflow (ray.air.integrations.mlflow) in fit(): imported
-    # here, on the driver's main thread before the tracker's warm-up thread imports it too (two threads
-    # importing one package at once fail with "deadlock detected by _ModuleLock").
-    import ray.air.integrations.mlflow  # noqa: F401
-
     from app.search.progress import SearchProgress
 
     deadline = window.deadline if window else None
@@ -312,6 +313,8 @@ def restore_tuner(
     if isinstance(searcher, DeadlineLimiter):
         searcher.follow(window)
     callbacks = local._run_config.callbacks or []
+    if callbacks:  # as in make_tuner: before the tracker's warm-up thread imports mlflow
+        import ray.air.integrations.mlflow  # noqa: F401
     for callback in callbacks:
         if isinstance(callback, HardStop):
             callback.follow(window)
